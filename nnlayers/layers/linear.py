@@ -1,0 +1,91 @@
+"""Affine layers, split as in the derivation: ``Linear`` (Z = X W) and ``Bias`` (Z = X + b)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..init import initial_weights
+from ..module import Module, ShapeError, as_float_input
+
+__all__ = ["Linear", "Bias"]
+
+
+class Linear(Module):
+    """Z = X W, with X of shape N×in and W of shape in×out, so Z is N×out.
+
+    No bias inside: the bias is its own layer (``Bias``), as in the derivation.
+
+    Initialisation (``init``): Xavier/Glorot uniform by default, which suits
+    the sigmoid and tanh networks of the derivation; use ``init="he"`` before
+    ReLU, or any callable ``init(shape, fan_in, fan_out, rng)``.
+    ``rng`` is an int seed or a ``numpy.random.Generator``.
+
+    Cache: X (the input, needed for δW).
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, init="xavier", rng=None, dtype=np.float64):
+        super().__init__()
+        self.in_features = _positive_int(in_features, "in_features", type(self).__name__)
+        self.out_features = _positive_int(out_features, "out_features", type(self).__name__)
+        self.W = self.add_parameter("W", initial_weights(
+            init, (in_features, out_features), in_features, out_features, rng, dtype))
+        self._X = None
+
+    def forward(self, X):
+        """Z = X W  (N×in · in×out → N×out)."""
+        X = as_float_input(self, X, self.W.data.dtype)
+        if X.ndim != 2 or X.shape[1] != self.in_features:
+            raise ShapeError(f"{self!r}: expected input with {self.in_features} features, "
+                             f"shape (N, {self.in_features}), got shape {X.shape}")
+        self._X = X
+        return X @ self.W.data
+
+    def backward(self, dZ):
+        """δW += Xᵀ δZ  (in×N · N×out → in×out);  returns δX = δZ Wᵀ  (N×out · out×in → N×in)."""
+        X = self._X
+        if X is None:
+            raise self._no_forward_error()
+        dZ = self._check_grad_shape(dZ, (X.shape[0], self.out_features))
+        self.W.grad += X.T @ dZ
+        return dZ @ self.W.data.T
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+class Bias(Module):
+    """Z = X + b, with X of shape N×F and b of shape 1×F broadcast over the N rows.
+
+    b starts at zero. Cache: only the batch size (δb needs no input values).
+    """
+
+    def __init__(self, features: int, *, dtype=np.float64):
+        super().__init__()
+        self.features = _positive_int(features, "features", type(self).__name__)
+        self.b = self.add_parameter("b", np.zeros((1, features), dtype=dtype))
+        self._shape = None
+
+    def forward(self, X):
+        """Z = X + b  (N×F + 1×F → N×F)."""
+        X = as_float_input(self, X, self.b.data.dtype)
+        if X.ndim != 2 or X.shape[1] != self.features:
+            raise ShapeError(f"{self!r}: expected input with {self.features} features, "
+                             f"shape (N, {self.features}), got shape {X.shape}")
+        self._shape = X.shape
+        return X + self.b.data
+
+    def backward(self, dZ):
+        """δb += Σₖ δZₖ,:  (sum over the N rows → 1×F);  returns δX = δZ  (N×F)."""
+        if self._shape is None:
+            raise self._no_forward_error()
+        dZ = self._check_grad_shape(dZ, self._shape)
+        self.b.grad += np.add.reduce(dZ, axis=0, keepdims=True)
+        return dZ.copy()  # a fresh array: the caller may own and modify what it gets back
+
+    def extra_repr(self) -> str:
+        return f"features={self.features}"
+
+
+def _positive_int(value, name: str, layer: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
+    return int(value)

@@ -1,0 +1,152 @@
+"""Optimizers: they see only ``Parameter`` objects and update ``data`` in place from ``grad``.
+
+Notation: θ a parameter, g = ∂L/∂θ its accumulated gradient, η the learning
+rate, t the step count starting at 1. Both optimizers follow PyTorch's
+definitions step for step, so results can be compared directly.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .module import Parameter
+
+__all__ = ["Optimizer", "SGD", "Adam"]
+
+
+class Optimizer:
+    """Holds a list of parameters; ``step()`` updates them, ``zero_grad()`` clears their gradients."""
+
+    def __init__(self, parameters, lr: float):
+        self.parameters = list(parameters)
+        if not self.parameters:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        for position, parameter in enumerate(self.parameters):
+            if not isinstance(parameter, Parameter):
+                raise TypeError(f"{type(self).__name__}: item {position} is {type(parameter).__name__}, "
+                                "not a Parameter (pass model.parameters())")
+        self.lr = _non_negative(lr, "lr", type(self).__name__)
+        self.steps = 0
+        # One scratch buffer per parameter: updates allocate nothing in the hot loop.
+        self._scratch = [np.empty_like(p.data) for p in self.parameters]
+
+    def zero_grad(self) -> None:
+        for parameter in self.parameters:
+            parameter.grad.fill(0)
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with momentum, Nesterov and weight decay.
+
+    g ← g + λθ                       (weight decay λ, if any)
+    v ← μ v + g                      (momentum μ, if any; v starts at 0, so v₁ = g₁)
+    g ← g + μ v  (Nesterov)  or  g ← v  (classic momentum)
+    θ ← θ − η g
+    """
+
+    def __init__(self, parameters, lr: float, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0):
+        super().__init__(parameters, lr)
+        self.momentum = _non_negative(momentum, "momentum", "SGD")
+        self.weight_decay = _non_negative(weight_decay, "weight_decay", "SGD")
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("SGD: nesterov=True needs a momentum > 0")
+        self._velocity = [np.zeros_like(p.data) for p in self.parameters] if self.momentum else None
+
+    def step(self) -> None:
+        lr, mu, decay = self.lr, self.momentum, self.weight_decay
+        for i, parameter in enumerate(self.parameters):
+            theta, g = parameter.data, parameter.grad
+            update = self._scratch[i]
+            if decay:
+                np.multiply(theta, decay, out=update)
+                update += g                                # g ← g + λθ
+                g = update
+            if mu:
+                v = self._velocity[i]
+                v *= mu
+                v += g                                     # v ← μv + g
+                if self.nesterov:
+                    if g is not update:
+                        np.copyto(update, g)
+                    update += mu * v                       # g ← g + μv
+                    g = update
+                else:
+                    g = v                                  # g ← v
+            np.multiply(g, lr, out=update)
+            theta -= update                                # θ ← θ − η g
+        self.steps += 1
+
+    def extra_repr(self) -> str:
+        return (f"lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
+                f"weight_decay={self.weight_decay}")
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015), as PyTorch defines it (weight decay added to the gradient):
+
+    g ← g + λθ                       (weight decay λ, if any)
+    m ← β₁ m + (1 − β₁) g            v ← β₂ v + (1 − β₂) g²
+    m̂ = m / (1 − β₁ᵗ)                v̂ = v / (1 − β₂ᵗ)      (bias correction: note the power t)
+    θ ← θ − η m̂ / (√v̂ + ε)
+    """
+
+    def __init__(self, parameters, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        super().__init__(parameters, lr)
+        beta1, beta2 = betas
+        for name, beta in (("betas[0]", beta1), ("betas[1]", beta2)):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Adam: {name} must be in [0, 1), got {beta!r}")
+        self.betas = (float(beta1), float(beta2))
+        self.eps = _non_negative(eps, "eps", "Adam")
+        self.weight_decay = _non_negative(weight_decay, "weight_decay", "Adam")
+        self._m = [np.zeros_like(p.data) for p in self.parameters]
+        self._v = [np.zeros_like(p.data) for p in self.parameters]
+
+    def step(self) -> None:
+        self.steps += 1
+        t = self.steps
+        beta1, beta2 = self.betas
+        correction1 = 1.0 - beta1 ** t                    # 1 − β₁ᵗ
+        correction2 = 1.0 - beta2 ** t                    # 1 − β₂ᵗ
+        step_size = self.lr / correction1                 # η / (1 − β₁ᵗ)
+        sqrt_correction2 = np.sqrt(correction2)
+        for i, parameter in enumerate(self.parameters):
+            theta, g = parameter.data, parameter.grad
+            m, v, scratch = self._m[i], self._v[i], self._scratch[i]
+            if self.weight_decay:
+                g = g + self.weight_decay * theta          # g ← g + λθ
+            m *= beta1
+            np.multiply(g, 1.0 - beta1, out=scratch)
+            m += scratch                                   # m ← β₁m + (1 − β₁)g
+            v *= beta2
+            np.multiply(g, g, out=scratch)
+            scratch *= 1.0 - beta2
+            v += scratch                                   # v ← β₂v + (1 − β₂)g²
+            # √v̂ + ε = √v / √(1 − β₂ᵗ) + ε
+            np.sqrt(v, out=scratch)
+            scratch /= sqrt_correction2
+            scratch += self.eps
+            np.divide(m, scratch, out=scratch)            # m / (√v̂ + ε)
+            scratch *= step_size                          # η m̂ / (√v̂ + ε)
+            theta -= scratch
+
+    def extra_repr(self) -> str:
+        return f"lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay}"
+
+
+def _non_negative(value, name: str, owner: str) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: {name} must be a number, got {value!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{owner}: {name} must be a finite number ≥ 0, got {value!r}")
+    return value

@@ -1,0 +1,287 @@
+"""Training loops: minibatches, the ``Trainer`` and the ``History`` it returns.
+
+One training step is the derivation's loop, in this order:
+forward → loss → loss.backward → model.backward → optimizer.step → zero_grad.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .init import as_rng
+
+__all__ = ["Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches"]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss became NaN or infinite. ``history`` holds the epochs finished before."""
+
+    def __init__(self, message: str, history: "History" = None):
+        super().__init__(message)
+        self.history = history
+
+
+def accuracy(pred, target) -> float:
+    """Fraction of rows whose arg-max of ``pred`` (N×K scores) equals the label.
+
+    ``target`` is N integer labels or N×K one-hot rows. A single output column
+    (N×1, e.g. a sigmoid) counts pred ≥ 0.5 as class 1.
+    """
+    pred = np.asarray(pred)
+    target = np.asarray(target)
+    if pred.ndim == 2 and pred.shape[1] == 1:
+        predicted = (pred[:, 0] >= 0.5).astype(np.int64)
+        labels = target.reshape(-1) >= 0.5 if target.dtype.kind == "f" else target.reshape(-1)
+    else:
+        predicted = pred.argmax(axis=1)
+        labels = target.argmax(axis=1) if target.ndim == 2 else target
+    if len(labels) != len(predicted):
+        raise ValueError(f"accuracy: {len(predicted)} predictions but {len(labels)} labels")
+    return float(np.mean(predicted == labels)) if len(labels) else float("nan")
+
+
+def minibatches(n: int, batch_size: int | None, *, shuffle: bool = True, rng=None):
+    """Index arrays covering ``range(n)`` once, in batches of ``batch_size`` (the last may be
+    smaller); ``batch_size=None`` means one full batch. Shuffled with ``rng`` if ``shuffle``."""
+    order = as_rng(rng).permutation(n) if shuffle else np.arange(n)
+    size = n if batch_size is None else batch_size
+    for start in range(0, n, size):
+        yield order[start:start + size]
+
+
+@dataclass
+class History:
+    """Per-epoch records of a ``fit``: training ``loss`` (mean over the epoch's samples,
+    in the loss's own reduction per batch), ``val_loss``, and each metric under its name
+    (``accuracy``, ``val_accuracy``), plus wall-clock ``seconds`` per epoch."""
+
+    loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    seconds: list = field(default_factory=list)
+
+    def __getattr__(self, name):
+        metrics = self.__dict__.get("metrics") or {}
+        if name in metrics:
+            return metrics[name]
+        raise AttributeError(f"History has no record {name!r} (has loss, val_loss, seconds"
+                             + "".join(f", {key}" for key in metrics) + ")")
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+    def record(self, name: str, value: float) -> None:
+        self.metrics.setdefault(name, []).append(value)
+
+
+class Trainer:
+    """Trains ``model`` against ``loss`` with ``optimizer``; knows nothing of their insides.
+
+    ``metric`` is a callable ``metric(pred, target) -> float`` (e.g.
+    ``nl.accuracy``) reported per epoch on training and validation data.
+    """
+
+    def __init__(self, model, loss, optimizer, *, metric=None):
+        self.model = model
+        self.loss = loss
+        self.optimizer = optimizer
+        self.metric = metric
+        self.metric_name = getattr(metric, "__name__", "metric") if metric is not None else None
+
+    # -- training --------------------------------------------------------------
+    def fit(self, X, Y, epochs: int, batch_size: int | None = None, shuffle: bool = True, rng=None,
+            validation_data=None, progress: bool = True) -> History:
+        """Run ``epochs`` passes over (X, Y); returns the ``History``.
+
+        ``batch_size=None`` trains on the full batch (never shuffled: its order
+        changes nothing). Minibatches are reshuffled every epoch from ``rng``
+        (int seed or Generator). Gradients are zeroed after every
+        step. If the loss becomes NaN or infinite the weights are put back to the
+        last step whose loss was finite and ``TrainingDivergedError`` names the
+        epoch and batch. ``progress=False`` silences all output.
+        """
+        X, Y = np.asarray(X), np.asarray(Y)
+        _check_pair(X, Y, "fit")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+            raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                       or batch_size < 1):
+            raise ValueError(f"fit: batch_size must be a positive integer or None, got {batch_size!r}")
+        if validation_data is not None:
+            X_val, Y_val = (np.asarray(a) for a in validation_data)
+            _check_pair(X_val, Y_val, "fit (validation_data)")
+        rng = as_rng(rng)
+        n = len(X)
+        full_batch = batch_size is None or batch_size >= n  # one batch: its order changes nothing
+        batches_per_epoch = 1 if full_batch else math.ceil(n / batch_size)
+        display = _Progress(progress, epochs, batches_per_epoch, self.metric_name)
+        parameters = self.model.parameters()
+        last_good = [p.data.copy() for p in parameters]  # weights whose loss was last finite
+        history = History()
+        self.model.train()
+        self.optimizer.zero_grad()
+        step = 0
+        try:
+            for epoch in range(1, epochs + 1):
+                started = time.perf_counter()
+                display.start_epoch(epoch)
+                loss_sum = metric_sum = 0.0
+                batches = [(X, Y)] if full_batch else (
+                    (X[index], Y[index]) for index in minibatches(n, batch_size, shuffle=shuffle, rng=rng))
+                for batch, (Xb, Yb) in enumerate(batches, 1):
+                    pred = self.model.forward(Xb)
+                    value = self.loss.forward(pred, Yb)
+                    step += 1
+                    if not math.isfinite(value):
+                        for parameter, saved in zip(parameters, last_good):
+                            np.copyto(parameter.data, saved)
+                        raise TrainingDivergedError(
+                            f"loss became {value} at epoch {epoch}, batch {batch} (step {step}); "
+                            f"weights restored to the last step with a finite loss. "
+                            "Try a smaller learning rate.", history)
+                    for parameter, saved in zip(parameters, last_good):
+                        np.copyto(saved, parameter.data)
+                    self.model.backward(self.loss.backward())
+                    self.optimizer.step()
+                    self.optimizer.zero_grad()
+                    loss_sum += value * len(Xb)
+                    if self.metric is not None:
+                        metric_sum += self.metric(pred, Yb) * len(Xb)
+                    display.batch_done(batch, loss_sum, metric_sum, len(Xb))
+                history.loss.append(loss_sum / n)
+                if self.metric is not None:
+                    history.record(self.metric_name, metric_sum / n)
+                if validation_data is not None:
+                    val_loss, val_metric = self.evaluate(X_val, Y_val)
+                    history.val_loss.append(val_loss)
+                    if self.metric is not None:
+                        history.record("val_" + self.metric_name, val_metric)
+                    self.model.train()
+                history.seconds.append(time.perf_counter() - started)
+                display.end_epoch(history)
+        finally:
+            display.close()
+        return history
+
+    # -- inference ---------------------------------------------------------------
+    def predict(self, X, batch_size: int = 1024) -> np.ndarray:
+        """Model outputs for X, computed in batches in eval mode (the mode is restored after)."""
+        X = np.asarray(X)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            outputs = [self.model.forward(X[start:start + batch_size]) for start in range(0, len(X), batch_size)]
+        finally:
+            self.model.train(was_training)
+        return np.concatenate(outputs) if outputs else np.empty((0,))
+
+    def evaluate(self, X, Y, batch_size: int = 1024) -> tuple[float, float | None]:
+        """(mean loss per sample in the loss's batch reduction, metric or None) over (X, Y), in eval mode."""
+        X, Y = np.asarray(X), np.asarray(Y)
+        _check_pair(X, Y, "evaluate")
+        was_training = self.model.training
+        self.model.eval()
+        loss_sum = metric_sum = 0.0
+        try:
+            for start in range(0, len(X), batch_size):
+                Xb, Yb = X[start:start + batch_size], Y[start:start + batch_size]
+                pred = self.model.forward(Xb)
+                loss_sum += self.loss.forward(pred, Yb) * len(Xb)
+                if self.metric is not None:
+                    metric_sum += self.metric(pred, Yb) * len(Xb)
+        finally:
+            self.model.train(was_training)
+        n = len(X)
+        return loss_sum / n, (metric_sum / n if self.metric is not None else None)
+
+
+def _check_pair(X: np.ndarray, Y: np.ndarray, where: str) -> None:
+    if X.ndim == 0 or Y.ndim == 0 or len(X) != len(Y):
+        raise ValueError(f"{where}: X and Y need the same number of samples (first dimension), "
+                         f"got shapes {X.shape} and {Y.shape}")
+    if len(X) == 0:
+        raise ValueError(f"{where}: no samples (X has shape {X.shape})")
+
+
+class _Progress:
+    """What the user sees while training.
+
+    On a terminal: a tqdm bar per epoch over its batches (or, with one batch per
+    epoch, a single bar over the epochs), with running loss and metric. Elsewhere
+    (a log, a pipe): one summary line per epoch, or about ten lines in all when
+    epochs are single steps. Everything goes to stderr; ``enabled=False`` silences it.
+    """
+
+    def __init__(self, enabled: bool, epochs: int, batches: int, metric_name: str | None):
+        self.enabled = bool(enabled)
+        self.epochs, self.batches, self.metric_name = epochs, batches, metric_name
+        self.per_epoch_bars = batches > 1
+        self.tty = self.enabled and sys.stderr.isatty()
+        self.bar = None
+        self.seen = 0
+        if self.enabled and self.tty and not self.per_epoch_bars:
+            self.bar = _tqdm(total=epochs, desc="training", unit="epoch")
+
+    def start_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.seen = 0
+        if self.tty and self.per_epoch_bars:
+            self.bar = _tqdm(total=self.batches, desc=f"epoch {epoch}/{self.epochs}", unit="batch", leave=True)
+
+    def batch_done(self, batch: int, loss_sum: float, metric_sum: float, size: int) -> None:
+        if self.bar is not None and self.per_epoch_bars:
+            self.seen += size
+            self.bar.update(1)
+            if batch % 10 == 0 or batch == self.batches:
+                self.bar.set_postfix_str(self._running(loss_sum, metric_sum), refresh=False)
+
+    def _running(self, loss_sum: float, metric_sum: float) -> str:
+        text = f"loss={loss_sum / self.seen:.4g}"
+        if self.metric_name:
+            text += f" {self.metric_name}={metric_sum / self.seen:.4f}"
+        return text
+
+    def end_epoch(self, history: History) -> None:
+        if not self.enabled:
+            return
+        summary = _summary(history)
+        if self.tty:
+            if self.per_epoch_bars:
+                self.bar.set_postfix_str(summary, refresh=True)
+                self.bar.close()
+                self.bar = None
+            else:
+                self.bar.update(1)
+                if self.epoch % max(1, self.epochs // 100) == 0 or self.epoch == self.epochs:
+                    self.bar.set_postfix_str(summary, refresh=False)
+        elif self.per_epoch_bars or self.epoch % max(1, self.epochs // 10) == 0 or self.epoch == self.epochs:
+            print(f"epoch {self.epoch}/{self.epochs}: {summary}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _summary(history: History) -> str:
+    parts = [f"loss={history.loss[-1]:.6g}"]
+    for name, values in history.metrics.items():
+        if not name.startswith("val_"):
+            parts.append(f"{name}={values[-1]:.4f}")
+    if history.val_loss:
+        parts.append(f"val_loss={history.val_loss[-1]:.6g}")
+    for name, values in history.metrics.items():
+        if name.startswith("val_"):
+            parts.append(f"{name}={values[-1]:.4f}")
+    parts.append(f"({history.seconds[-1]:.2f} s)")
+    return " ".join(parts)
+
+
+def _tqdm(**kwargs):
+    from tqdm.auto import tqdm  # imported only when a bar is shown
+    return tqdm(file=sys.stderr, dynamic_ncols=True, **kwargs)
