@@ -1,9 +1,11 @@
 """nnlayers: neural networks from explicit layer objects on numpy."""
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_jacobian
-from .layers import Bias, Linear, Sigmoid, sigmoid
-from .losses import EuclideanLoss, Loss
+from .layers import (AvgPool2D, Bias, Conv2D, Dropout, Flatten, Linear, MaxPool2D, ReLU, Sigmoid, Tanh,
+                     col2im, im2col, sigmoid)
+from .losses import EuclideanLoss, Loss, SoftmaxCrossEntropy, log_softmax, softmax
 from .module import Module, Parameter, Sequential, ShapeError
 from .optim import SGD, Adam, Optimizer
 from .training import History, Trainer, TrainingDivergedError, accuracy, minibatches
+from . import chain_rule, data, projection  # modules: nl.data.load_mnist, nl.chain_rule.check, …
 
 __version__ = "0.1.0"

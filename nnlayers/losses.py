@@ -6,7 +6,7 @@ import numpy as np
 
 from .module import ShapeError, as_float_input
 
-__all__ = ["Loss", "EuclideanLoss"]
+__all__ = ["Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softmax"]
 
 
 class Loss:
@@ -46,17 +46,141 @@ class EuclideanLoss(Loss):
 
     def forward(self, pred, target) -> float:
         """L = ½ Σ (Yᵖ − Y)²."""
-        pred = as_float_input(self, pred)
-        target = as_float_input(self, target, pred.dtype)
+        if type(pred) is not np.ndarray or pred.dtype.kind != "f":
+            pred = as_float_input(self, pred)
+        if type(target) is not np.ndarray or target.dtype.kind != "f":
+            target = as_float_input(self, target, pred.dtype)
         if pred.shape != target.shape:
             raise ShapeError(f"{self!r}: prediction shape {pred.shape} and target shape "
                              f"{target.shape} differ")
         self._diff = diff = pred - target
-        flat = diff.ravel()
-        return 0.5 * float(flat @ flat)
+        return 0.5 * float(np.vdot(diff, diff))  # vdot: Σ over every element, no reshaping
 
     def backward(self) -> np.ndarray:
         """δYᵖ = Yᵖ − Y  (same shape as pred)."""
         if self._diff is None:
             raise self._no_forward_error()
         return self._diff.copy()  # fresh each call: the caller may modify it
+
+
+def log_softmax(logits, axis: int = -1) -> np.ndarray:
+    """log softmax(X)ᵢ = Xᵢ − m − log Σⱼ e^(Xⱼ − m), with m = maxⱼ Xⱼ along ``axis``.
+
+    Subtracting the maximum (log-sum-exp) keeps every exponent ≤ 0, so nothing
+    overflows whatever the logits; the dtype of ``logits`` is kept.
+    """
+    X = _float_array(logits, "log_softmax")
+    shifted = X - X.max(axis=axis, keepdims=True)          # X − m  (≤ 0)
+    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return shifted
+
+
+def softmax(logits, axis: int = -1) -> np.ndarray:
+    """softmax(X)ᵢ = e^(Xᵢ − m) / Σⱼ e^(Xⱼ − m), with m = maxⱼ Xⱼ along ``axis`` (default: last).
+
+    The class probabilities of N×K logits, for predictions; stable for any
+    finite logits (see ``log_softmax``). Rows sum to 1.
+    """
+    X = _float_array(logits, "softmax")
+    E = X - X.max(axis=axis, keepdims=True)
+    np.exp(E, out=E)
+    E /= E.sum(axis=axis, keepdims=True)
+    return E
+
+
+def _float_array(X, name: str) -> np.ndarray:
+    """``X`` as a floating-point array (integers and booleans become float64), else a TypeError."""
+    X = np.asarray(X)
+    if X.dtype.kind == "f":
+        return X
+    if X.dtype.kind in "iub":
+        return X.astype(np.float64)
+    raise TypeError(f"{name}: expected a numeric array, got dtype {X.dtype}")
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Softmax and cross-entropy fused, on logits X (N×K, no softmax layer before it).
+
+    With P = softmax(X) row by row and Y the one-hot rows of the labels::
+
+        L = −(1/N) Σₙ Σₖ Yₙₖ log Pₙₖ = (1/N) Σₙ (log Σₖ e^(Xₙₖ) − Xₙ,yₙ)
+
+    Reduction: the **mean** over the batch (divided by N), summed over the K
+    classes, as PyTorch's ``CrossEntropyLoss`` does by default. log Σ e^X is
+    computed with the maximum subtracted (log-sum-exp), so any finite logits work.
+
+    ``target`` is either N integer labels in [0, K) (integer dtype, or floats
+    holding whole numbers), or N×K rows of class probabilities (one-hot or soft;
+    each row non-negative and summing to 1).
+
+    Cache: P = softmax(X) and the labels (or the target rows).
+    """
+
+    def __init__(self):
+        self._P = None
+        self._labels = None
+        self._Y = None
+
+    def forward(self, pred, target) -> float:
+        """L = (1/N) Σₙ (log Σₖ e^(Xₙₖ) − Xₙ,yₙ), via X − m with m the row maxima."""
+        X = pred if type(pred) is np.ndarray and pred.dtype.kind == "f" else as_float_input(self, pred)
+        if X.ndim != 2 or X.shape[1] == 0:
+            raise ShapeError(f"{self!r}: expected logits of shape (N, K), got shape {X.shape}")
+        N, K = X.shape
+        labels, Y = self._read_target(target, N, K)
+        shifted = X - X.max(axis=1, keepdims=True)         # X − m, every entry ≤ 0
+        E = np.exp(shifted)
+        S = E.sum(axis=1)                                  # Σₖ e^(Xₙₖ − m)  (≥ 1)
+        log_S = np.log(S)
+        if labels is not None:
+            picked = shifted[np.arange(N), labels]         # Xₙ,yₙ − m
+            loss = float(np.sum(log_S - picked)) / N
+        else:  # −Σₖ Yₙₖ log Pₙₖ = Σₖ Yₙₖ (log S − (X − m))ₙₖ
+            loss = float(np.sum(Y * (log_S[:, None] - shifted))) / N
+        E /= S[:, None]                                    # P = e^(X − m) / S
+        self._P, self._labels, self._Y = E, labels, Y
+        return loss
+
+    def backward(self) -> np.ndarray:
+        """δX = (P − Y) / N  (N×K), with Y the one-hot rows of the labels."""
+        P = self._P
+        if P is None:
+            raise self._no_forward_error()
+        N = P.shape[0]
+        if self._labels is not None:
+            dX = P.copy()
+            dX[np.arange(N), self._labels] -= 1
+        else:
+            dX = np.subtract(P, self._Y, dtype=P.dtype)
+        dX *= 1.0 / N
+        return dX
+
+    def _read_target(self, target, N: int, K: int):
+        """(labels, None) for N class indices, (None, Y) for N×K probability rows; else a clear error."""
+        target = np.asarray(target)
+        if target.ndim == 1:
+            if target.shape[0] != N:
+                raise ShapeError(f"{self!r}: got {N} rows of logits but {target.shape[0]} labels")
+            kind = target.dtype.kind
+            if kind == "f":
+                if not np.all(np.isfinite(target)) or np.any(target != np.round(target)):
+                    bad = target[~np.isfinite(target) | (target != np.round(target))][0]
+                    raise ValueError(f"{self!r}: labels must be whole numbers (class indices), "
+                                     f"got {bad!r}")
+            elif kind not in "iu":
+                raise TypeError(f"{self!r}: labels must be integers (class indices), got dtype {target.dtype}")
+            if N and (target.min() < 0 or target.max() >= K):
+                bad = target[(target < 0) | (target >= K)][0]
+                raise ValueError(f"{self!r}: label {bad!r} out of range for {K} classes "
+                                 f"(labels must be in [0, {K - 1}])")
+            return target.astype(np.intp, copy=False), None
+        if target.ndim == 2 and target.shape == (N, K):
+            if target.dtype.kind not in "fiub":
+                raise TypeError(f"{self!r}: target rows must be numeric, got dtype {target.dtype}")
+            Y = target.astype(np.float64 if target.dtype.kind != "f" else target.dtype, copy=False)
+            if np.any(Y < 0) or not np.allclose(Y.sum(axis=1), 1.0, rtol=0, atol=1e-6 * K):
+                raise ValueError(f"{self!r}: target rows must be class probabilities (one-hot or soft: "
+                                 "non-negative, each row summing to 1)")
+            return None, Y
+        raise ShapeError(f"{self!r}: expected {N} labels (shape ({N},)) or {N}×{K} target rows "
+                         f"(shape ({N}, {K})) for logits of shape ({N}, {K}), got target shape {target.shape}")

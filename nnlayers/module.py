@@ -118,8 +118,12 @@ class Module:
         return RuntimeError(f"{self!r}: backward called before forward (nothing cached to differentiate)")
 
     def _check_grad_shape(self, dZ, expected: tuple):
-        """Return ``dZ`` as an array, refusing a shape other than the forward output's."""
-        dZ = np.asarray(dZ)
+        """Return ``dZ`` as an array, refusing a shape other than the forward output's.
+
+        Hot layers call this only when ``dZ`` is not already an array of the expected shape.
+        """
+        if type(dZ) is not np.ndarray:
+            dZ = np.asarray(dZ)
         if dZ.shape != expected:
             raise ShapeError(f"{self!r}: backward expected dZ of shape {expected} "
                              f"(the shape forward returned), got shape {dZ.shape}")
@@ -132,7 +136,8 @@ def as_float_input(module: Module, X, dtype=None):
     Integer and boolean inputs are converted (to ``dtype`` or float64) so that
     no later operation can wrap around; anything non-numeric is refused.
     """
-    X = np.asarray(X)
+    if type(X) is not np.ndarray:
+        X = np.asarray(X)
     kind = X.dtype.kind
     if kind == "f":
         return X
@@ -166,6 +171,10 @@ class Sequential(Module):
     def backward(self, dZ):
         for position in range(len(self.modules) - 1, -1, -1):
             module = self.modules[position]
+            if dZ is None:
+                raise RuntimeError(f"Sequential layer {position + 1} returned no input gradient "
+                                   f"(input_grad=False), but layer {position} ({module!r}) needs one: "
+                                   "only the first layer may skip δX")
             try:
                 dZ = module.backward(dZ)
             except Exception as error:

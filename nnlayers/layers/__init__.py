@@ -1,5 +1,10 @@
 """Layers, grouped by family; every one follows the ``Module`` contract."""
-from .activations import Sigmoid, sigmoid
+from .activations import ReLU, Sigmoid, Tanh, sigmoid
+from .conv import Conv2D, col2im, im2col
+from .dropout import Dropout
 from .linear import Bias, Linear
+from .pooling import AvgPool2D, MaxPool2D
+from .shape import Flatten
 
-__all__ = ["Linear", "Bias", "Sigmoid", "sigmoid"]
+__all__ = ["Linear", "Bias", "Sigmoid", "sigmoid", "ReLU", "Tanh", "Conv2D", "im2col", "col2im",
+           "MaxPool2D", "AvgPool2D", "Flatten", "Dropout"]

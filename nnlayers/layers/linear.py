@@ -19,11 +19,16 @@ class Linear(Module):
     ReLU, or any callable ``init(shape, fan_in, fan_out, rng)``.
     ``rng`` is an int seed or a ``numpy.random.Generator``.
 
+    ``input_grad=False`` skips δX (backward returns None): for a first layer,
+    whose input is data that needs no gradient, it saves one matrix product.
+
     Cache: X (the input, needed for δW).
     """
 
-    def __init__(self, in_features: int, out_features: int, *, init="xavier", rng=None, dtype=np.float64):
+    def __init__(self, in_features: int, out_features: int, *, init="xavier", rng=None, dtype=np.float64,
+                 input_grad: bool = True):
         super().__init__()
+        self.input_grad = bool(input_grad)
         self.in_features = _positive_int(in_features, "in_features", type(self).__name__)
         self.out_features = _positive_int(out_features, "out_features", type(self).__name__)
         self.W = self.add_parameter("W", initial_weights(
@@ -32,7 +37,8 @@ class Linear(Module):
 
     def forward(self, X):
         """Z = X W  (N×in · in×out → N×out)."""
-        X = as_float_input(self, X, self.W.data.dtype)
+        if type(X) is not np.ndarray or X.dtype.kind != "f":  # the common case skips a call
+            X = as_float_input(self, X, self.W.data.dtype)
         if X.ndim != 2 or X.shape[1] != self.in_features:
             raise ShapeError(f"{self!r}: expected input with {self.in_features} features, "
                              f"shape (N, {self.in_features}), got shape {X.shape}")
@@ -44,12 +50,15 @@ class Linear(Module):
         X = self._X
         if X is None:
             raise self._no_forward_error()
-        dZ = self._check_grad_shape(dZ, (X.shape[0], self.out_features))
+        shape = (X.shape[0], self.out_features)
+        if type(dZ) is not np.ndarray or dZ.shape != shape:
+            dZ = self._check_grad_shape(dZ, shape)
         self.W.grad += X.T @ dZ
-        return dZ @ self.W.data.T
+        return dZ @ self.W.data.T if self.input_grad else None
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}"
+        text = f"in_features={self.in_features}, out_features={self.out_features}"
+        return text if self.input_grad else text + ", input_grad=False"
 
 
 class Bias(Module):
@@ -66,7 +75,8 @@ class Bias(Module):
 
     def forward(self, X):
         """Z = X + b  (N×F + 1×F → N×F)."""
-        X = as_float_input(self, X, self.b.data.dtype)
+        if type(X) is not np.ndarray or X.dtype.kind != "f":
+            X = as_float_input(self, X, self.b.data.dtype)
         if X.ndim != 2 or X.shape[1] != self.features:
             raise ShapeError(f"{self!r}: expected input with {self.features} features, "
                              f"shape (N, {self.features}), got shape {X.shape}")
@@ -77,9 +87,10 @@ class Bias(Module):
         """δb += Σₖ δZₖ,:  (sum over the N rows → 1×F);  returns δX = δZ  (N×F)."""
         if self._shape is None:
             raise self._no_forward_error()
-        dZ = self._check_grad_shape(dZ, self._shape)
+        if type(dZ) is not np.ndarray or dZ.shape != self._shape:
+            dZ = self._check_grad_shape(dZ, self._shape)
         self.b.grad += np.add.reduce(dZ, axis=0, keepdims=True)
-        return dZ.copy()  # a fresh array: the caller may own and modify what it gets back
+        return dZ  # δX = δZ: passed on as is, since no layer modifies a gradient it receives
 
     def extra_repr(self) -> str:
         return f"features={self.features}"

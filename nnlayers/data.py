@@ -1,0 +1,294 @@
+"""Reading and writing IDX files (the MNIST format), the MNIST loaders and the shipped sample.
+
+An IDX file is a header followed by the array's items, big-endian, last index fastest::
+
+    bytes 0–1   0x00 0x00
+    byte  2     type code: 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64
+    byte  3     number of dimensions d
+    4d bytes    the d sizes, each a big-endian uint32
+    then        size₁ × … × size_d items
+
+MNIST's images are ``idx3-ubyte`` (N×28×28 uint8) and its labels ``idx1-ubyte``
+(N uint8), usually gzip'd. A header's sizes are checked against the bytes the
+file really holds *before* anything is allocated, so a damaged or hostile
+header fails at once with an ``IDXFormatError`` naming the file.
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import math
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["IDXFormatError", "load_idx", "save_idx", "load_mnist", "load_mnist_sample",
+           "mnist_sample_dir", "IDX_TYPES"]
+
+#: type code → big-endian dtype as stored in the file
+IDX_TYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_TYPE_NAMES = {0x08: "ubyte", 0x09: "byte", 0x0B: "short", 0x0C: "int", 0x0D: "float", 0x0E: "double"}
+_CODE_OF = {dtype.newbyteorder("="): code for code, dtype in IDX_TYPES.items()}
+
+_GZIP_MAGIC = b"\x1f\x8b"
+# Deflate cannot compress better than about 1032:1 (a 258-byte match in under two bits), so a
+# gzip file of n bytes holds at most ~1032·n bytes: a bound we can check before decompressing.
+_DEFLATE_MAX_RATIO = 1032
+_GROWTH_START = 1 << 20   # first buffer when the gzip trailer does not vouch for the header
+
+
+class IDXFormatError(ValueError):
+    """A file is not a valid IDX file, or an MNIST folder's files do not belong together."""
+
+
+# -- reading --------------------------------------------------------------------------
+
+def load_idx(path) -> np.ndarray:
+    """Read the IDX file at ``path`` (plain or gzip'd) into a native-endian numpy array.
+
+    Gzip is recognised by its first two bytes (1f 8b), whatever the file is
+    called. The array's shape is the header's sizes, its dtype the type code's
+    (uint8, int8, int16, int32, float32 or float64) in the machine's byte order.
+    Raises ``IDXFormatError`` naming the file when the magic number or type
+    code is wrong or the header's sizes do not match the data that follows.
+    """
+    path = Path(path)
+    with open(path, "rb") as raw:
+        compressed = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        dtype, shape, buffer = _read_gzip(raw, path) if compressed else _read_plain(raw, path)
+    array = np.frombuffer(buffer, dtype=dtype).reshape(shape)
+    if dtype.itemsize == 1:
+        return array                      # single bytes have no byte order; bytearray → writable
+    return array.astype(dtype.newbyteorder("="))
+
+
+def _read_plain(raw, path: Path):
+    """(dtype, shape, data bytes) of an uncompressed IDX file; the size is checked first."""
+    file_size = os.fstat(raw.fileno()).st_size
+    dtype, shape, header_size = _read_header(raw, path)
+    nbytes = math.prod(shape) * dtype.itemsize                  # Python ints: no overflow
+    if header_size + nbytes != file_size:
+        raise _size_error(path, dtype, shape, nbytes, file_size - header_size, "")
+    buffer, available = _read_exactly(raw, nbytes, nbytes)
+    if available != nbytes:                                      # the file changed meanwhile
+        raise _size_error(path, dtype, shape, nbytes, available, "")
+    return dtype, shape, buffer
+
+
+def _read_gzip(raw, path: Path):
+    """(dtype, shape, data bytes) of a gzip'd IDX file, whose true size is known only after
+    decompressing: an impossible claim fails at once, a wrong one after reading what exists."""
+    gz_size = os.fstat(raw.fileno()).st_size
+    isize = _gzip_isize(raw)
+    try:
+        with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+            dtype, shape, header_size = _read_header(stream, path)
+            nbytes = math.prod(shape) * dtype.itemsize
+            limit = _DEFLATE_MAX_RATIO * gz_size
+            if header_size + nbytes > limit:
+                raise IDXFormatError(
+                    f"{path}: header claims shape {shape} of {_TYPE_NAMES[_code(dtype)]} = "
+                    f"{nbytes:,} bytes of data, but a {gz_size:,}-byte gzip file can hold at "
+                    f"most about {limit:,} bytes (file truncated or header corrupt)")
+            # The trailer's ISIZE (uncompressed size mod 2³²) vouches for the header when they
+            # agree: then read into one buffer of the final size. Otherwise grow as data
+            # arrives, so memory follows the bytes that exist, not the bytes claimed.
+            vouched = (header_size + nbytes) % 2 ** 32 == isize
+            first = nbytes if vouched else min(nbytes, _GROWTH_START)
+            buffer, available = _read_exactly(stream, nbytes, first)
+    except (OSError, EOFError, zlib.error) as error:           # BadGzipFile is an OSError
+        raise IDXFormatError(f"{path}: damaged gzip data ({error})") from error
+    if available != nbytes:
+        raise _size_error(path, dtype, shape, nbytes, available, " once gunzipped")
+    return dtype, shape, buffer
+
+
+def _code(dtype: np.dtype) -> int:
+    return _CODE_OF[dtype.newbyteorder("=")]
+
+
+def _read_header(stream, path: Path):
+    """Parse magic number and sizes; returns (big-endian dtype, shape, header length in bytes)."""
+    magic = stream.read(4)
+    if len(magic) < 4:
+        raise IDXFormatError(f"{path}: {len(magic)} bytes is too short for an IDX header (needs 4+)")
+    if magic[0] != 0 or magic[1] != 0:
+        raise IDXFormatError(f"{path}: bad magic number 0x{magic.hex().upper()}; an IDX file starts "
+                             "with two zero bytes, a type code and the number of dimensions "
+                             "(e.g. 0x00000803 for MNIST images)")
+    code, ndim = magic[2], magic[3]
+    if code not in IDX_TYPES:
+        known = ", ".join(f"0x{c:02X} {name}" for c, name in _TYPE_NAMES.items())
+        raise IDXFormatError(f"{path}: unknown IDX type code 0x{code:02X} (known: {known})")
+    sizes = stream.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
+        raise IDXFormatError(f"{path}: header announces {ndim} dimensions but ends after "
+                             f"{len(sizes) // 4} of their sizes (file truncated)")
+    shape = struct.unpack(f">{ndim}I", sizes)
+    return IDX_TYPES[code], shape, 4 + 4 * ndim
+
+
+def _size_error(path, dtype, shape, nbytes, available, note) -> IDXFormatError:
+    kind = "truncated" if available < nbytes else "trailing bytes after the data"
+    return IDXFormatError(f"{path}: header claims shape {shape} of {_TYPE_NAMES[_code(dtype)]} = "
+                          f"{nbytes:,} bytes of data, but the file holds {available:,} bytes after the "
+                          f"header{note} ({kind})")
+
+
+def _read_exactly(stream, nbytes: int, first: int) -> tuple[bytearray, int]:
+    """Read ``nbytes`` from ``stream`` into a bytearray; returns it and the number of bytes the
+    stream really held (fewer if it ended early, more if data follows: counted, not kept).
+
+    The buffer starts at ``first`` bytes and doubles, capped at ``nbytes``, only while data
+    keeps arriving, so a header that overstates the size costs no more memory than the data.
+    """
+    buffer = bytearray(first)
+    filled = 0
+    while filled < nbytes:
+        if filled == len(buffer):
+            buffer.extend(bytes(min(len(buffer), nbytes - len(buffer))))
+        with memoryview(buffer) as view, view[filled:] as rest:  # released before any resize
+            got = stream.readinto(rest)
+        if not got:
+            return buffer, filled
+        filled += got
+    extra = 0
+    while chunk := stream.read(1 << 20):
+        extra += len(chunk)
+    return buffer, filled + extra
+
+
+def _gzip_isize(raw) -> int:
+    """The gzip trailer's ISIZE: uncompressed length of the last member mod 2³² (−1 if no trailer)."""
+    raw.seek(0, os.SEEK_END)
+    if raw.tell() < 18:                          # 10-byte header + 8-byte trailer at the least
+        raw.seek(0)
+        return -1
+    raw.seek(-4, os.SEEK_END)
+    isize = struct.unpack("<I", raw.read(4))[0]
+    raw.seek(0)
+    return isize
+
+
+# -- writing --------------------------------------------------------------------------
+
+def save_idx(path, array) -> Path:
+    """Write ``array`` to ``path`` as an IDX file, gzip'd when the name ends in ``.gz``.
+
+    The dtype picks the type code (uint8, int8, int16, int32, float32,
+    float64; any byte order); other dtypes are refused rather than silently
+    cast. Gzip output is reproducible (no time stamp, no file name inside).
+    The file is written beside its destination and renamed into place, so a
+    reader never sees half a file. Returns the path.
+    """
+    path = Path(path)
+    array = np.asarray(array)
+    native = array.dtype.newbyteorder("=")
+    if native not in _CODE_OF:
+        allowed = ", ".join(str(dtype.newbyteorder("=")) for dtype in IDX_TYPES.values())
+        raise TypeError(f"save_idx({path}): IDX has no type for dtype {array.dtype}; "
+                        f"convert with .astype() to one of {allowed}")
+    if array.ndim > 255 or any(size >= 2 ** 32 for size in array.shape):
+        raise ValueError(f"save_idx({path}): shape {array.shape} does not fit an IDX header "
+                         "(at most 255 dimensions, each below 2³²)")
+    code = _CODE_OF[native]
+    header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = np.ascontiguousarray(array, dtype=IDX_TYPES[code])
+
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with open(handle, "wb") as out:
+            if path.name.endswith(".gz"):
+                with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as stream:
+                    stream.write(header)
+                    stream.write(data.data)
+            else:
+                out.write(header)
+                out.write(data.data)
+        os.chmod(temporary, 0o666 & ~_umask())   # mkstemp's 0600 is not what a data file wants
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# -- MNIST ----------------------------------------------------------------------------
+
+def _find(directory: Path, kind: str, what: str, idx: int) -> Path:
+    """The first of ``{kind}-{what}-idx{idx}-ubyte``, the same with ``.gz``, or the dotted
+    ``{kind}-{what}.idx{idx}-ubyte`` some mirrors unzip to, that exists in ``directory``."""
+    plain = f"{kind}-{what}-idx{idx}-ubyte"
+    names = [plain, plain + ".gz", f"{kind}-{what}.idx{idx}-ubyte"]
+    for name in names:
+        if (directory / name).is_file():
+            return directory / name
+    raise FileNotFoundError(f"load_mnist: no {kind} {what} file in {directory} "
+                            f"(looked for {', '.join(names)})")
+
+
+def load_mnist(directory, kind: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels from an MNIST-format folder: ``(images N×H×W uint8, labels N uint8)``.
+
+    Reads ``{kind}-images-idx3-ubyte`` and ``{kind}-labels-idx1-ubyte``, each
+    plain or with ``.gz`` (plain preferred when both exist). ``kind`` is
+    ``"train"`` (60,000 for MNIST and Fashion-MNIST) or ``"t10k"`` (the 10,000
+    test images); ``"sample"`` reads the shipped sample. H×W is 28×28 for MNIST.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"load_mnist: {directory} is not a directory")
+    images_path = _find(directory, kind, "images", 3)
+    labels_path = _find(directory, kind, "labels", 1)
+    images, labels = load_idx(images_path), load_idx(labels_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise IDXFormatError(f"{images_path}: expected N×H×W unsigned bytes, got shape "
+                             f"{images.shape} of {images.dtype}")
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise IDXFormatError(f"{labels_path}: expected N unsigned bytes, got shape "
+                             f"{labels.shape} of {labels.dtype}")
+    if len(images) != len(labels):
+        raise IDXFormatError(f"load_mnist: {images_path.name} has {len(images)} images but "
+                             f"{labels_path.name} has {len(labels)} labels (in {directory})")
+    return images, labels
+
+
+def mnist_sample_dir() -> Path:
+    """Where the shipped sample lives: ``data/mnist-sample`` at the top of the source tree."""
+    return Path(__file__).resolve().parent.parent / "data" / "mnist-sample"
+
+
+def load_mnist_sample() -> tuple[np.ndarray, np.ndarray]:
+    """The 10,000 real MNIST digits shipped with nnlayers: ``(images 10000×28×28 uint8, labels)``.
+
+    Ordered digit by digit (all 0s, then all 1s, …); see
+    ``data/mnist-sample/README.rst`` for provenance and the per-digit counts.
+    The files live in the source tree, so this works from a clone or an
+    editable install (``pip install -e .``).
+    """
+    directory = mnist_sample_dir()
+    if not directory.is_dir():
+        raise FileNotFoundError(f"load_mnist_sample: the sample folder {directory} does not exist; it "
+                                "ships in the source tree (data/mnist-sample), so use a clone or an "
+                                "editable install (pip install -e .), or call load_mnist(folder, "
+                                "kind='sample') on a copy")
+    return load_mnist(directory, kind="sample")

@@ -1,0 +1,66 @@
+"""Inverted dropout: random zeros in training, the identity in evaluation."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..init import as_rng
+from ..module import Module, as_float_input
+
+__all__ = ["Dropout"]
+
+
+class Dropout(Module):
+    """Inverted dropout (Srivastava et al., 2014) with drop probability p; any shape.
+
+    Training mode (the default, ``train()``): each element is kept with
+    probability 1 − p and scaled by 1/(1 − p), so E[Z] = X::
+
+        M = [U ≥ p] / (1 − p),  U ~ Uniform[0, 1) elementwise;   Z = M ⊙ X
+
+    Evaluation mode (``eval()``): Z = X, and backward passes δZ through.
+
+    A new mask M is drawn from ``rng`` (an int seed, a ``numpy.random.Generator``
+    or None) on every training-mode forward, so two forwards of the same X
+    differ. The same seed gives the same sequence of masks. To gradient-check
+    the training path, the mask must be the same on every forward: restore
+    the generator before each one, e.g. in a subclass::
+
+        class FixedMaskDropout(nl.Dropout):
+            def forward(self, X):
+                self.rng = np.random.default_rng(0)
+                return super().forward(X)
+
+    Cache: M in training mode (None in evaluation mode, where δX = δZ).
+    """
+
+    def __init__(self, p: float = 0.5, rng=None):
+        super().__init__()
+        if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)) \
+                or not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p must be a number in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.rng = as_rng(rng)
+        self._M = None
+        self._shape = None
+
+    def forward(self, X):
+        """Training: Z = M ⊙ X with M = [U ≥ p]/(1 − p).  Evaluation: Z = X."""
+        X = as_float_input(self, X)
+        self._shape = X.shape
+        if not self.training or self.p == 0.0:
+            self._M = None
+            return X
+        uniform_dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+        keep = self.rng.random(X.shape, dtype=uniform_dtype) >= self.p   # [U ≥ p]: probability 1 − p
+        self._M = M = np.multiply(keep, 1.0 / (1.0 - self.p), dtype=X.dtype)
+        return X * M
+
+    def backward(self, dZ):
+        """Training: δX = M ⊙ δZ.  Evaluation: δX = δZ  (same shape as X)."""
+        if self._shape is None:
+            raise self._no_forward_error()
+        dZ = self._check_grad_shape(dZ, self._shape)
+        return dZ if self._M is None else dZ * self._M
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

@@ -1,0 +1,39 @@
+"""Layers that only rearrange: ``Flatten`` joins image axes into one feature axis."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..module import Module, ShapeError, as_float_input
+
+__all__ = ["Flatten"]
+
+
+class Flatten(Module):
+    """Z = X reshaped from N×C×H×W (or any N×…) to N×(C·H·W), row-major, as PyTorch flattens.
+
+    No arithmetic: the gradient only changes shape back. The output is a view of
+    X when X is contiguous (no copy); no layer modifies the arrays it receives.
+
+    Cache: the input shape.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._shape = None
+
+    def forward(self, X):
+        """Z = reshape(X, (N, C·H·W))."""
+        X = as_float_input(self, X)
+        if X.ndim < 2:
+            raise ShapeError(f"{self!r}: expected input of shape (N, ...) with at least 2 axes, "
+                             f"got shape {X.shape}")
+        self._shape = X.shape
+        return X.reshape(X.shape[0], -1)
+
+    def backward(self, dZ):
+        """δX = reshape(δZ, (N, C, H, W))  (N×(C·H·W) → the input's shape)."""
+        shape = self._shape
+        if shape is None:
+            raise self._no_forward_error()
+        dZ = self._check_grad_shape(dZ, (shape[0], int(np.prod(shape[1:], dtype=np.int64))))
+        return dZ.reshape(shape)

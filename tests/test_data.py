@@ -1,0 +1,291 @@
+"""IDX reading and writing, the MNIST loaders, the shipped sample and Fashion-MNIST."""
+import gzip
+import os
+import struct
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import nnlayers as nl
+from nnlayers.data import IDX_TYPES, IDXFormatError, load_idx, load_mnist, save_idx
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+NATIVE_DTYPES = [dtype.newbyteorder("=") for dtype in IDX_TYPES.values()]
+SAMPLE_COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]   # data/mnist-sample/README.rst
+
+
+def header(code: int, *shape: int) -> bytes:
+    return bytes([0, 0, code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
+
+
+def extreme_values(dtype: np.dtype, size: int) -> np.ndarray:
+    """``size`` values covering the dtype's range: its limits, zero, and (floats) inf and −0."""
+    if dtype.kind == "f":
+        pool = np.array([0.0, -0.0, 1.5, -2.25, np.inf, -np.inf, np.finfo(dtype).max,
+                         np.finfo(dtype).tiny, 1e-3], dtype=dtype)
+    else:
+        info = np.iinfo(dtype)
+        pool = np.array([0, 1, -1 if info.min else 2, info.min, info.max, info.max // 3], dtype=dtype)
+    return np.resize(pool, size)
+
+
+# -- round trips ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("shape", [(5,), (2, 3), (2, 3, 4), (1, 2, 3, 2)], ids=lambda s: f"{len(s)}d")
+@pytest.mark.parametrize("dtype", NATIVE_DTYPES, ids=str)
+def test_round_trip_every_type_code_and_1_to_4_dimensions(tmp_path, dtype, shape, compressed):
+    array = extreme_values(dtype, int(np.prod(shape))).reshape(shape)
+    path = save_idx(tmp_path / ("a.idx.gz" if compressed else "a.idx"), array)
+    assert (path.read_bytes()[:2] == b"\x1f\x8b") == compressed
+    loaded = load_idx(path)
+    assert loaded.shape == shape
+    assert loaded.dtype == dtype and loaded.dtype.isnative
+    assert loaded.tobytes() == array.tobytes()           # bit for bit, −0.0 and inf included
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(array=hnp.arrays(st.sampled_from(NATIVE_DTYPES), hnp.array_shapes(min_dims=0, max_dims=4, min_side=0,
+                                                                           max_side=4)),
+       compressed=st.booleans())
+def test_round_trip_any_array(tmp_path, array, compressed):
+    path = save_idx(tmp_path / ("h.gz" if compressed else "h.idx"), array)
+    loaded = load_idx(path)
+    assert loaded.shape == array.shape and loaded.dtype == array.dtype
+    assert loaded.tobytes() == array.tobytes()
+
+
+def test_bytes_on_disk_follow_the_format(tmp_path):
+    # Pinned independently of our reader: header 00 00 type ndim, big-endian sizes, big-endian items.
+    save_idx(tmp_path / "u8", np.array([[1, 2, 3], [4, 5, 6]], dtype=np.uint8))
+    assert (tmp_path / "u8").read_bytes() == b"\0\0\x08\x02" b"\0\0\0\x02\0\0\0\x03" b"\x01\x02\x03\x04\x05\x06"
+    save_idx(tmp_path / "i16", np.array([1, -2], dtype="<i2"))
+    assert (tmp_path / "i16").read_bytes() == b"\0\0\x0b\x01" b"\0\0\0\x02" b"\x00\x01\xff\xfe"
+    save_idx(tmp_path / "f64", np.array([1.0]))
+    assert (tmp_path / "f64").read_bytes() == b"\0\0\x0e\x01\0\0\0\x01" + struct.pack(">d", 1.0)
+
+
+def test_big_endian_input_is_written_and_read_back_natively(tmp_path):
+    array = np.array([[1, -70000], [3, 2 ** 31 - 1]], dtype=">i4")
+    loaded = load_idx(save_idx(tmp_path / "be.idx", array))
+    assert loaded.dtype == np.dtype("=i4") and loaded.flags.writeable
+    np.testing.assert_array_equal(loaded, array)
+
+
+def test_gzip_is_recognised_by_its_bytes_not_its_name(tmp_path):
+    array = np.arange(24, dtype=np.int32).reshape(2, 3, 4)
+    compressed = save_idx(tmp_path / "a.gz", array)
+    renamed = compressed.rename(tmp_path / "no-suffix-idx3")
+    np.testing.assert_array_equal(load_idx(renamed), array)
+    plain = save_idx(tmp_path / "b.idx", array).rename(tmp_path / "misleading.gz")
+    np.testing.assert_array_equal(load_idx(plain), array)
+
+
+def test_gzip_output_is_reproducible_and_leaves_no_temporary_files(tmp_path):
+    array = np.arange(1000, dtype=np.uint8)
+    first = save_idx(tmp_path / "a.gz", array).read_bytes()
+    second = save_idx(tmp_path / "a.gz", array).read_bytes()   # overwrites in place
+    assert first == second
+    assert first[4:8] == b"\0\0\0\0"          # gzip MTIME field: no time stamp
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gz"]
+
+
+def test_multi_member_gzip_reads_through_the_growing_buffer(tmp_path):
+    # Two concatenated gzip members: the trailer's ISIZE covers the last one only, so it does
+    # not vouch for the header and the reader grows its buffer from 1 MiB (doubling twice).
+    data = np.arange(3_000_000, dtype=np.uint8)
+    blob = header(0x08, data.size) + data.tobytes()
+    path = tmp_path / "two-members"
+    path.write_bytes(gzip.compress(blob[:1000], mtime=0) + gzip.compress(blob[1000:], mtime=0))
+    np.testing.assert_array_equal(load_idx(path), data)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint16, bool, np.complex128])
+def test_save_refuses_dtypes_idx_cannot_hold(tmp_path, dtype):
+    with pytest.raises(TypeError, match=r"save_idx\(.*bad\.idx\).*astype"):
+        save_idx(tmp_path / "bad.idx", np.zeros(3, dtype=dtype))
+    assert not list(tmp_path.iterdir())
+
+
+# -- bad files --------------------------------------------------------------------------
+
+BAD_FILES = {
+    "empty": (b"", "too short for an IDX header"),
+    "short header": (b"\0\0", "too short for an IDX header"),
+    "wrong magic": (b"\x01\x00\x08\x01" + struct.pack(">I", 3) + b"abc", "bad magic number 0x01000801"),
+    "unknown type code": (header(0x07, 3) + b"abc", "unknown IDX type code 0x07"),
+    "sizes cut off": (b"\0\0\x08\x03" + struct.pack(">I", 5), "announces 3 dimensions but ends after 1"),
+    "truncated data": (header(0x08, 2, 3) + b"abcde", "6 bytes of data, but the file holds 5 bytes"),
+    "trailing bytes": (header(0x08, 2, 3) + b"abcdefg", "trailing bytes"),
+    "int items cut": (header(0x0C, 2) + b"\0\0\0\1\0\0\0", "8 bytes of data, but the file holds 7 bytes"),
+}
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_files_raise_naming_the_file(tmp_path, case, compressed):
+    content, message = BAD_FILES[case]
+    path = tmp_path / f"bad-{case.replace(' ', '-')}"
+    path.write_bytes(gzip.compress(content, mtime=0) if compressed else content)
+    with pytest.raises(IDXFormatError) as caught:
+        load_idx(path)
+    assert str(path) in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_damaged_gzip_stream_raises_idx_error_naming_the_file(tmp_path):
+    good = gzip.compress(header(0x08, 3000) + bytes(range(256)) * 11 + bytes(184), mtime=0)
+    path = tmp_path / "cut.gz"
+    path.write_bytes(good[:-20])
+    with pytest.raises(IDXFormatError, match="damaged gzip data") as caught:
+        load_idx(path)
+    assert str(path) in str(caught.value)
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_idx(tmp_path / "nowhere.idx")
+
+
+def assert_fails_fast_without_allocating(path: Path, message: str):
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(IDXFormatError, match=message) as caught:
+            load_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - started < 0.5
+    assert peak < 2 ** 20, f"peak {peak} bytes traced while rejecting {path.name}"
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_header_claiming_2_62_bytes_fails_before_allocating(tmp_path, compressed):
+    content = header(0x08, 2 ** 31, 2 ** 31)
+    content += bytes(100 - len(content))                       # a 100-byte file
+    path = tmp_path / ("huge.gz" if compressed else "huge.idx")
+    path.write_bytes(gzip.compress(content, mtime=0) if compressed else content)
+    assert_fails_fast_without_allocating(path, "4,611,686,018,427,387,904 bytes of data")
+
+
+def test_gzip_of_zeros_claiming_more_than_deflate_can_hold_fails_before_decompressing(tmp_path):
+    # 2 MB of zeros gzip to about 2 kB; the header claims 2 GiB: more than 1032× the file.
+    path = tmp_path / "zeros.gz"
+    path.write_bytes(gzip.compress(header(0x08, 2 ** 31) + bytes(2_000_000), mtime=0))
+    assert_fails_fast_without_allocating(path, "can hold at most about")
+
+
+def test_gzip_claim_beyond_the_data_reads_only_what_exists(tmp_path):
+    # Claim 3 MB, hold 300 kB of incompressible bytes: within deflate's bound, ISIZE disagrees,
+    # so the reader grows its buffer with the data and reports what it found.
+    data = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
+    path = tmp_path / "short.gz"
+    path.write_bytes(gzip.compress(header(0x08, 3_000_000) + data, mtime=0))
+    with pytest.raises(IDXFormatError, match="3,000,000 bytes of data, but the file holds 300,000 bytes"):
+        load_idx(path)
+
+
+# -- MNIST folders ------------------------------------------------------------------------
+
+def write_mnist(directory: Path, kind: str, n_images: int, n_labels: int, suffix: str = ".gz"):
+    directory.mkdir(exist_ok=True)
+    images = np.arange(n_images * 28 * 28, dtype=np.int64).astype(np.uint8).reshape(n_images, 28, 28)
+    labels = (np.arange(n_labels) % 10).astype(np.uint8)
+    save_idx(directory / f"{kind}-images-idx3-ubyte{suffix}", images)
+    save_idx(directory / f"{kind}-labels-idx1-ubyte{suffix}", labels)
+    return images, labels
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"], ids=["plain", "gzip"])
+def test_load_mnist_reads_a_folder(tmp_path, suffix):
+    images, labels = write_mnist(tmp_path / "m", "t10k", 7, 7, suffix)
+    got_images, got_labels = load_mnist(tmp_path / "m", kind="t10k")
+    np.testing.assert_array_equal(got_images, images)
+    np.testing.assert_array_equal(got_labels, labels)
+    assert got_images.dtype == np.uint8 and got_labels.dtype == np.uint8
+
+
+def test_load_mnist_counts_must_agree(tmp_path):
+    write_mnist(tmp_path / "m", "train", 5, 4)
+    with pytest.raises(IDXFormatError, match="train-images-idx3-ubyte.gz has 5 images but "
+                                             "train-labels-idx1-ubyte.gz has 4 labels"):
+        load_mnist(tmp_path / "m")
+
+
+def test_load_mnist_names_the_files_it_looked_for(tmp_path):
+    write_mnist(tmp_path / "m", "train", 3, 3)
+    with pytest.raises(FileNotFoundError) as caught:
+        load_mnist(tmp_path / "m", kind="t10k")
+    for name in ("t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"):
+        assert name in str(caught.value)
+    assert str(tmp_path / "m") in str(caught.value)
+    with pytest.raises(FileNotFoundError, match="is not a directory"):
+        load_mnist(tmp_path / "absent")
+
+
+def test_load_mnist_refuses_images_that_are_not_byte_grids(tmp_path):
+    directory = tmp_path / "m"
+    directory.mkdir()
+    save_idx(directory / "train-images-idx3-ubyte", np.zeros((3, 784), dtype=np.uint8))
+    save_idx(directory / "train-labels-idx1-ubyte", np.zeros(3, dtype=np.uint8))
+    with pytest.raises(IDXFormatError, match=r"train-images-idx3-ubyte: expected N×H×W unsigned bytes, "
+                                             r"got shape \(3, 784\)"):
+        load_mnist(directory)
+
+
+# -- the shipped sample and Fashion-MNIST ----------------------------------------------------
+
+def test_shipped_sample_has_the_documented_digits():
+    images, labels = nl.data.load_mnist_sample()
+    assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
+    assert labels.shape == (10000,) and labels.dtype == np.uint8
+    assert np.bincount(labels, minlength=10).tolist() == SAMPLE_COUNTS
+    assert np.all(np.diff(labels.astype(int)) >= 0)             # digit by digit, as documented
+    assert images.min() == 0 and images.max() == 255
+    assert int(images.sum(dtype=np.int64)) == 262_146_600        # pins the content, not just the shape
+    assert nl.data.mnist_sample_dir() == Path(nl.__file__).resolve().parent.parent / "data" / "mnist-sample"
+
+
+def require_dataset(path: Path):
+    """Skip when ``path`` is missing, or fail when NNLAYERS_REQUIRE_ALL=1 asks for every test."""
+    if not path.exists():
+        reason = f"dataset {path} is not installed on this machine"
+        if os.environ.get("NNLAYERS_REQUIRE_ALL") == "1":
+            pytest.fail(f"{reason} (NNLAYERS_REQUIRE_ALL=1 forbids skipping)")
+        pytest.skip(reason)
+
+
+@pytest.mark.parametrize("kind, n", [("train", 60000), ("t10k", 10000)])
+def test_fashion_mnist_loads_unchanged(kind, n):
+    require_dataset(FASHION)
+    images, labels = load_mnist(FASHION, kind=kind)
+    assert images.shape == (n, 28, 28) and images.dtype == np.uint8
+    assert labels.shape == (n,) and labels.dtype == np.uint8
+    assert labels.min() == 0 and labels.max() == 9
+    assert np.bincount(labels).tolist() == [n // 10] * 10       # Fashion-MNIST is balanced
+
+
+def test_missing_dataset_skips_or_fails_as_asked(monkeypatch, tmp_path):
+    monkeypatch.delenv("NNLAYERS_REQUIRE_ALL", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="is not installed"):
+        require_dataset(tmp_path / "absent")
+    monkeypatch.setenv("NNLAYERS_REQUIRE_ALL", "1")
+    with pytest.raises(pytest.fail.Exception, match="NNLAYERS_REQUIRE_ALL=1"):
+        require_dataset(tmp_path / "absent")
+    require_dataset(tmp_path)                                   # present: neither
+
+
+def test_all_zero_gzip_near_deflates_best_ratio_still_loads(tmp_path):
+    # 10 MB of zeros gzip about 1025:1, close to deflate's 1032:1 limit the reader checks against.
+    path = save_idx(tmp_path / "zeros.gz", np.zeros((10, 1000, 1000), dtype=np.uint8))
+    assert (10 * 1000 * 1000) / path.stat().st_size > 1000
+    loaded = load_idx(path)
+    assert loaded.shape == (10, 1000, 1000) and not loaded.any()

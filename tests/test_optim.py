@@ -1,0 +1,81 @@
+"""Optimizer updates against hand-computed steps (PyTorch parity lives in test_torch_parity.py)."""
+import numpy as np
+import pytest
+
+import nnlayers as nl
+
+
+def param(value=1.0):
+    return nl.Parameter(np.array([value]), "θ")
+
+
+def run(optimizer, p, grads):
+    values = []
+    for g in grads:
+        p.grad[...] = g
+        optimizer.step()
+        values.append(float(p.data[0]))
+    return values
+
+
+def test_plain_sgd():
+    p = param()
+    assert run(nl.SGD([p], lr=0.1), p, [0.5, 0.5]) == pytest.approx([0.95, 0.90], abs=1e-15)
+
+
+def test_sgd_momentum_by_hand():
+    p = param()
+    # v₁ = 1, θ = 1 − 0.1·1 = 0.9; v₂ = 0.9·1 + 1 = 1.9, θ = 0.9 − 0.19 = 0.71
+    assert run(nl.SGD([p], lr=0.1, momentum=0.9), p, [1.0, 1.0]) == pytest.approx([0.9, 0.71], abs=1e-15)
+
+
+def test_sgd_nesterov_by_hand():
+    p = param()
+    # v₁ = 1, g + μv = 1.9, θ = 0.81; v₂ = 1.9, g + μv = 2.71, θ = 0.81 − 0.271 = 0.539
+    assert run(nl.SGD([p], lr=0.1, momentum=0.9, nesterov=True), p, [1.0, 1.0]) == pytest.approx(
+        [0.81, 0.539], abs=1e-15)
+
+
+def test_sgd_weight_decay_by_hand():
+    p = param()
+    # g = 1 + 0.1·1 = 1.1, θ = 1 − 0.11 = 0.89
+    assert run(nl.SGD([p], lr=0.1, weight_decay=0.1), p, [1.0]) == pytest.approx([0.89], abs=1e-15)
+
+
+def test_adam_bias_correction_uses_the_step_power():
+    p = param()
+    # With a constant gradient g, m̂ₜ = g and v̂ₜ = g² for every t, so each step is η·g/(|g| + ε).
+    # Correcting with β instead of βᵗ would make step 2 larger (m̂₂ = 0.38/0.1 = 3.8).
+    values = run(nl.Adam([p], lr=0.01), p, [2.0, 2.0, 2.0])
+    step = 0.01 * 2.0 / (2.0 + 1e-8)
+    assert values == pytest.approx([1 - step, 1 - 2 * step, 1 - 3 * step], abs=1e-14)
+
+
+def test_zero_grad_and_steps_count():
+    p = param()
+    optimizer = nl.SGD([p], lr=0.1)
+    p.grad[...] = 3.0
+    optimizer.step()
+    optimizer.zero_grad()
+    assert p.grad[0] == 0.0 and optimizer.steps == 1
+
+
+def test_updates_are_in_place():
+    layer = nl.Linear(2, 2, rng=0)
+    data = layer.W.data
+    layer.W.grad[...] = 1.0
+    nl.Adam(layer.parameters()).step()
+    assert layer.W.data is data
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: nl.SGD([p], lr=-1), "lr must be a finite number"),
+    (lambda p: nl.SGD([p], lr="fast"), "lr must be a number"),
+    (lambda p: nl.SGD([p], lr=0.1, nesterov=True), "nesterov=True needs a momentum"),
+    (lambda p: nl.Adam([p], betas=(0.9, 1.0)), r"betas\[1\] must be in \[0, 1\)"),
+    (lambda p: nl.SGD([], lr=0.1), "empty parameter list"),
+    (lambda p: nl.SGD([np.zeros(2)], lr=0.1), "not a Parameter"),
+])
+def test_bad_arguments(make, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        make(param())

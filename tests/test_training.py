@@ -1,0 +1,122 @@
+import math
+
+import numpy as np
+import pytest
+
+import nnlayers as nl
+from nnlayers.xor import XOR_X, XOR_Y, train_xor, xor_network
+
+
+def test_xor_forward_values_for_fixed_weights():
+    model = xor_network(8, rng=0)
+    model[0].W.data[...] = 1.0          # every hidden unit computes σ(x₁ + x₂)
+    model[3].W.data[...] = 0.5
+    model[4].b.data[...] = -2.0         # output σ(0.5 · 8 · h − 2) = σ(4h − 2)
+    out = model.forward(XOR_X)[:, 0]
+    sigma = lambda z: 1 / (1 + math.exp(-z))
+    expected = [sigma(4 * sigma(s) - 2) for s in (0, 1, 1, 2)]
+    assert expected[0] == 0.5           # σ(4 · ½ − 2) = σ(0)
+    np.testing.assert_allclose(out, expected, rtol=1e-15)
+
+
+def test_fit_records_one_mean_loss_per_epoch_and_learns():
+    model = xor_network(8, rng=1)
+    trainer = nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=5.0))
+    history = trainer.fit(XOR_X, XOR_Y, epochs=300, progress=False)
+    assert history.epochs == 300 and len(history.seconds) == 300
+    assert history.loss[-1] < history.loss[0] / 10
+    # Full batch: the epoch loss is the loss the epoch's step saw, before its update.
+    model2 = xor_network(8, rng=1)
+    first = nl.EuclideanLoss()(model2.forward(XOR_X), XOR_Y)
+    assert history.loss[0] == pytest.approx(first, rel=1e-15)
+
+
+@pytest.mark.parametrize("seed", [0, 17, 42, 99])
+def test_xor_converges_for_a_sample_of_seeds(seed):
+    result = train_xor(seed=seed)
+    assert result.converged and result.max_error < 0.05
+    np.testing.assert_array_equal(np.round(result.outputs), XOR_Y)
+
+
+def test_same_seed_gives_identical_weights():
+    a, b = train_xor(seed=5, epochs=200), train_xor(seed=5, epochs=200)
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+    c = train_xor(seed=6, epochs=200)
+    assert not np.array_equal(a.model[0].W.data, c.model[0].W.data)
+
+
+def test_gradients_are_zero_after_every_step():
+    model = xor_network(4, rng=0)
+    nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=1.0)).fit(
+        XOR_X, XOR_Y, epochs=3, progress=False)
+    assert all(not p.grad.any() for p in model.parameters())
+
+
+def test_divergence_stops_naming_epoch_and_keeps_last_finite_weights():
+    model = nl.Sequential(nl.Linear(1, 1, rng=0), nl.Bias(1))
+    X = np.array([[1.0], [2.0], [3.0]])
+    Y = np.array([[1e140], [0.0], [0.0]])                     # lr too large: overflows in a few steps
+    trainer = nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=1.0))
+    snapshots = []
+    original_step = trainer.optimizer.step
+
+    def step():
+        snapshots.append([p.data.copy() for p in model.parameters()])
+        original_step()
+    trainer.optimizer.step = step
+    with pytest.raises(nl.TrainingDivergedError, match=r"loss became (inf|nan) at epoch \d+, batch 1") as info:
+        trainer.fit(X, Y, epochs=50, progress=False)
+    epoch = int(str(info.value).split("epoch ")[1].split(",")[0])
+    assert len(info.value.history.loss) == epoch - 1
+    # Restored to the weights of the last step whose loss was finite, all finite.
+    for p, saved in zip(model.parameters(), snapshots[-1]):
+        np.testing.assert_array_equal(p.data, saved)
+        assert np.all(np.isfinite(p.data))
+
+
+def test_minibatches_reshuffle_every_epoch_and_repeat_with_seed():
+    rng = np.random.default_rng(3)
+    first = np.concatenate(list(nl.minibatches(10, 4, rng=rng)))
+    second = np.concatenate(list(nl.minibatches(10, 4, rng=rng)))
+    assert sorted(first) == list(range(10)) and sorted(second) == list(range(10))
+    assert not np.array_equal(first, second)
+    again = np.random.default_rng(3)
+    np.testing.assert_array_equal(np.concatenate(list(nl.minibatches(10, 4, rng=again))), first)
+    assert [len(b) for b in nl.minibatches(10, 4, shuffle=False)] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate(list(nl.minibatches(10, 4, shuffle=False))), np.arange(10))
+
+
+def test_fit_argument_errors():
+    model = xor_network(2, rng=0)
+    trainer = nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=1.0))
+    with pytest.raises(ValueError, match="same number of samples"):
+        trainer.fit(XOR_X, XOR_Y[:3], epochs=1)
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        trainer.fit(XOR_X, XOR_Y, epochs=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        trainer.fit(XOR_X, XOR_Y, epochs=1, batch_size=0)
+
+
+def test_progress_can_be_silenced(capsys):
+    model = xor_network(2, rng=0)
+    trainer = nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=1.0))
+    trainer.fit(XOR_X, XOR_Y, epochs=20, progress=False)
+    assert capsys.readouterr() == ("", "")
+    trainer.fit(XOR_X, XOR_Y, epochs=20, progress=True)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 10 and "epoch 20/20: loss=" in err     # not a terminal: ~10 lines
+
+
+def test_predict_restores_mode():
+    model = xor_network(2, rng=0)
+    trainer = nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=1.0))
+    out = trainer.predict(XOR_X, batch_size=3)
+    np.testing.assert_array_equal(out, model.forward(XOR_X))
+    assert model.training
+
+
+def test_accuracy():
+    assert nl.accuracy(np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]), np.array([1, 0, 0])) == pytest.approx(2 / 3)
+    assert nl.accuracy(np.array([[0.1, 0.9]]), np.array([[0, 1]])) == 1.0
+    assert nl.accuracy(np.array([[0.2], [0.6]]), np.array([[0.0], [0.0]])) == 0.5
