@@ -6,6 +6,8 @@ from .losses import EuclideanLoss, Loss, SoftmaxCrossEntropy, log_softmax, softm
 from .module import Module, Parameter, Sequential, ShapeError
 from .optim import SGD, Adam, Optimizer
 from .training import History, Trainer, TrainingDivergedError, accuracy, minibatches
+from .io import WeightsFileError, load, save
+from .summary import summary
 from . import chain_rule, data, projection  # modules: nl.data.load_mnist, nl.chain_rule.check, …
 
 __version__ = "0.1.0"

@@ -163,16 +163,17 @@ class SoftmaxCrossEntropy(Loss):
                 raise ShapeError(f"{self!r}: got {N} rows of logits but {target.shape[0]} labels")
             kind = target.dtype.kind
             if kind == "f":
-                if not np.all(np.isfinite(target)) or np.any(target != np.round(target)):
-                    bad = target[~np.isfinite(target) | (target != np.round(target))][0]
+                whole = np.isfinite(target) & (target == np.round(target))
+                if not whole.all():
+                    at = int(np.argmin(whole))
                     raise ValueError(f"{self!r}: labels must be whole numbers (class indices), "
-                                     f"got {bad!r}")
+                                     f"got {target[at].item()!r} at position {at}")
             elif kind not in "iu":
                 raise TypeError(f"{self!r}: labels must be integers (class indices), got dtype {target.dtype}")
             if N and (target.min() < 0 or target.max() >= K):
-                bad = target[(target < 0) | (target >= K)][0]
-                raise ValueError(f"{self!r}: label {bad!r} out of range for {K} classes "
-                                 f"(labels must be in [0, {K - 1}])")
+                at = int(np.argmax((target < 0) | (target >= K)))
+                raise ValueError(f"{self!r}: label {target[at].item()!r} at position {at} out of range for "
+                                 f"{K} classes (labels must be in [0, {K - 1}])")
             return target.astype(np.intp, copy=False), None
         if target.ndim == 2 and target.shape == (N, K):
             if target.dtype.kind not in "fiub":

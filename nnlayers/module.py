@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import io
+
 __all__ = ["Parameter", "Module", "Sequential", "ShapeError"]
 
 
@@ -95,6 +97,14 @@ class Module:
 
     def num_parameters(self) -> int:
         return sum(parameter.size for parameter in self.parameters())
+
+    def state_dict(self) -> dict:
+        """``{name: copy of array}`` for every parameter (see ``nnlayers.io``)."""
+        return io.state_dict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy arrays into the parameters in place; refuses mismatches before changing anything."""
+        io.load_state_dict(self, state)
 
     # -- modes --------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_loss", "plot_decision_surface"]
+__all__ = ["plot_loss", "plot_decision_surface", "plot_metric", "plot_confusion", "plot_image_grid"]
 
 
 def plot_loss(ax, history, *, log_scale: bool = True, label: str = "training loss"):
@@ -38,3 +38,45 @@ def plot_decision_surface(ax, predict, X, Y, *, bounds=(0.0, 1.0), resolution: i
     ax.set_aspect("equal")
     ax.figure.colorbar(image, ax=ax, label="network output")
     return ax
+
+
+def plot_metric(ax, history, name: str = "accuracy"):
+    """Per-epoch training and validation values of a metric recorded by ``Trainer.fit``."""
+    epochs = np.arange(1, len(history.loss) + 1)
+    for key, label in ((name, f"training {name}"), (f"val_{name}", f"validation {name}")):
+        if key in history.metrics:
+            ax.plot(epochs, history.metrics[key], marker="o", markersize=3, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(name)
+    ax.legend()
+    return ax
+
+
+def plot_confusion(ax, matrix, class_names=None):
+    """A confusion matrix (rows: true class, columns: predicted), counts written in the cells."""
+    matrix = np.asarray(matrix)
+    k = len(matrix)
+    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    ax.imshow(matrix, cmap="Blues")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if matrix[i, j] > threshold else "black")
+    ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    return ax
+
+
+def plot_image_grid(fig, images, titles, *, columns: int = 8):
+    """Greyscale images in a grid of subplots on ``fig`` (a Figure or SubFigure), one title each."""
+    rows = max(1, -(-len(images) // columns))
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, image, title in zip(axes, images, titles):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=255 if np.asarray(image).dtype == np.uint8 else 1)
+        ax.set_title(title, fontsize=7)
+    return axes

@@ -11,10 +11,24 @@ zero padding (ph, pw)::
 each receptive field into a column, so that with K = C·kh·kw and P = Ho·Wo
 the whole layer is one matrix product per sample::
 
-    colsₙ : K×P,   W₂ = W reshaped F×K,   Zₙ = W₂ colsₙ + b   (F×K · K×P → F×P)
+    colsₙ : K×P,   W₂ = W as an F×K matrix,   Zₙ = W₂ colsₙ + b   (F×K · K×P → F×P)
 
-and its backward pass two more, plus ``col2im`` (the adjoint of ``im2col``:
-it adds each column entry back onto the input pixel it was copied from).
+and its backward pass two more, plus ``col2im``, the adjoint of ``im2col``,
+which adds each column entry back onto the input pixel it was copied from.
+
+Inside ``Conv2D`` the K rows are ordered (i, j, c), kernel offset first, so
+that all C rows of one offset (i, j) form one slab, filled by one copy:
+colsₙ,(i·kw+j)·C+c,: = Xpadₙ,c,i+sh·:,j+sw·:, and W₂ = W with its axes
+ordered F×kh×kw×C. The public ``im2col``/``col2im`` use the usual (c, i, j)
+order instead, where W₂ = W.reshape(F, K).
+
+Stride 1 has a faster layout ("flat"): in the padded image flattened row by
+row (Hp·Wp values per channel), output pixel q = ho·Wp + wo reads input pixel
+q + i·Wp + j, a fixed shift per kernel offset. So each offset's slab is one
+contiguous copy of the whole flattened batch, and col2im is one contiguous
+``+=`` per offset. The price: Z is computed on the whole Hp×Wp grid, and the
+Ho×Wo valid outputs are cut out of it (the other rows and columns read
+across an edge and are dropped; in the backward pass they carry δZ = 0).
 """
 from __future__ import annotations
 
@@ -27,7 +41,7 @@ __all__ = ["Conv2D", "im2col", "col2im", "conv_output_size"]
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
-    """⌊(size + 2·padding − kernel) / stride⌋ + 1: windows that fit, PyTorch's floor rule."""
+    """⌊(size + 2·padding − kernel) / stride⌋ + 1: the windows that fit (PyTorch's floor rule)."""
     return (size + 2 * padding - kernel) // stride + 1
 
 
@@ -40,17 +54,14 @@ def im2col(X, kernel_size, stride=1, padding=0) -> np.ndarray:
     ``kernel_size``, ``stride`` and ``padding`` are ints or (height, width) pairs.
     """
     X = np.asarray(X)
-    (kh, kw), (sh, sw), (ph, pw) = (_pair(kernel_size, "kernel_size", "im2col"),
-                                    _pair(stride, "stride", "im2col"),
-                                    _pair(padding, "padding", "im2col", minimum=0))
+    kernel, stride, padding = _geometry_args("im2col", kernel_size, stride, padding)
     if X.ndim != 4:
         raise ShapeError(f"im2col: expected X of shape (N, C, H, W), got shape {X.shape}")
-    N, C, H, W = X.shape
-    _check_fits("im2col", X.shape, (kh, kw), (ph, pw))
-    Ho, Wo = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
-    cols = np.empty((N, C, kh, kw, Ho, Wo), dtype=X.dtype)
-    _unfold(_padded(X, ph, pw), cols, (sh, sw))
-    return cols.reshape(N, C * kh * kw, Ho * Wo)
+    _check_fits("im2col", X.shape, kernel, padding)
+    N, C, _, _ = X.shape
+    cols = _unfold(X, kernel, stride, padding)                     # N×kh×kw×C×Ho×Wo
+    Ho, Wo = cols.shape[4:]
+    return cols.transpose(0, 3, 1, 2, 4, 5).reshape(N, C * kernel[0] * kernel[1], Ho * Wo)
 
 
 def col2im(cols, input_shape, kernel_size, stride=1, padding=0) -> np.ndarray:
@@ -61,19 +72,21 @@ def col2im(cols, input_shape, kernel_size, stride=1, padding=0) -> np.ndarray:
     is N×K×P (as ``im2col`` returns); the result has ``input_shape`` (N, C, H, W).
     """
     cols = np.asarray(cols)
-    (kh, kw), (sh, sw), (ph, pw) = (_pair(kernel_size, "kernel_size", "col2im"),
-                                    _pair(stride, "stride", "col2im"),
-                                    _pair(padding, "padding", "col2im", minimum=0))
+    (kh, kw), stride, padding = _geometry_args("col2im", kernel_size, stride, padding)
     N, C, H, W = input_shape
-    Ho, Wo = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
+    Ho, Wo = conv_output_size(H, kh, stride[0], padding[0]), conv_output_size(W, kw, stride[1], padding[1])
     if cols.shape != (N, C * kh * kw, Ho * Wo):
         raise ShapeError(f"col2im: expected cols of shape {(N, C * kh * kw, Ho * Wo)} for input shape "
                          f"{tuple(input_shape)}, got shape {cols.shape}")
-    return _fold(cols.reshape(N, C, kh, kw, Ho, Wo), (N, C, H, W), (sh, sw), (ph, pw))
+    cols6 = cols.reshape(N, C, kh, kw, Ho, Wo).transpose(0, 2, 3, 1, 4, 5)
+    return _fold(cols6, (N, C, H, W), stride, padding)
 
 
-def _padded(X: np.ndarray, ph: int, pw: int) -> np.ndarray:
+# -- the general layout: one strided copy per kernel offset ------------------------------------
+
+def _padded(X: np.ndarray, padding) -> np.ndarray:
     """X with ph zero rows above and below, pw zero columns left and right."""
+    ph, pw = padding
     if not (ph or pw):
         return X
     N, C, H, W = X.shape
@@ -82,31 +95,78 @@ def _padded(X: np.ndarray, ph: int, pw: int) -> np.ndarray:
     return Xpad
 
 
-def _unfold(Xpad: np.ndarray, cols: np.ndarray, stride) -> None:
-    """cols[:, :, i, j] = Xpad[:, :, i::sh, j::sw] (Ho×Wo of them): one strided copy per kernel offset."""
-    sh, sw = stride
-    kh, kw, Ho, Wo = cols.shape[2:]
+def _unfold(X: np.ndarray, kernel, stride, padding) -> np.ndarray:
+    """cols[:, i, j] = Xpad[:, :, i + sh·ho, j + sw·wo] for all (ho, wo): N×kh×kw×C×Ho×Wo."""
+    (kh, kw), (sh, sw) = kernel, stride
+    Xpad = _padded(X, padding)
+    N, C, Hp, Wp = Xpad.shape
+    Ho, Wo = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
+    cols = np.empty((N, kh, kw, C, Ho, Wo), dtype=X.dtype)
     for i in range(kh):
         for j in range(kw):
-            cols[:, :, i, j] = Xpad[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw]
+            cols[:, i, j] = Xpad[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw]
+    return cols
 
 
 def _fold(cols6: np.ndarray, input_shape, stride, padding) -> np.ndarray:
-    """dXpad[:, :, i::sh, j::sw] += cols6[:, :, i, j] for each kernel offset, then crop the padding.
+    """dXpad[:, :, i + sh·ho, j + sw·wo] += cols6[:, i, j] for each offset (i, j), then cut the padding.
 
-    Within one offset the windows hit distinct pixels, so a plain ``+=`` on the
-    strided view is exact; overlaps between offsets add up across the loop.
+    ``cols6`` is N×kh×kw×C×Ho×Wo. Within one offset the windows hit distinct
+    pixels, so ``+=`` on the strided view is exact; where windows overlap, the
+    offsets add up across the loop.
     """
     (sh, sw), (ph, pw) = stride, padding
     N, C, H, W = input_shape
-    kh, kw, Ho, Wo = cols6.shape[2:]
+    kh, kw, _, Ho, Wo = cols6.shape[1:]
     dXpad = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols6.dtype)
     for i in range(kh):
         for j in range(kw):
-            dXpad[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw] += cols6[:, :, i, j]
+            dXpad[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw] += cols6[:, i, j]
     if not (ph or pw):
         return dXpad
     return dXpad[:, :, ph:ph + H, pw:pw + W].copy()
+
+
+# -- the flat layout (stride 1): one contiguous copy per kernel offset -----------------------------
+
+def _unfold_flat(X: np.ndarray, kernel, padding) -> np.ndarray:
+    """colsₙ,(i·kw+j)·C+c,q = Xflatₙ,c,q+i·Wp+j for every q < Hp·Wp: N×K×(Hp·Wp).
+
+    Xflat is the padded batch flattened; reads past an image's end land in
+    the next image (or in a zero tail after the last) and only feed outputs
+    that ``_valid_flat`` drops.
+    """
+    (kh, kw), (ph, pw) = kernel, padding
+    N, C, H, W = X.shape
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    size = N * C * Hp * Wp
+    Xflat = np.zeros(size + (kh - 1) * Wp + kw - 1, dtype=X.dtype)
+    Xflat[:size].reshape(N, C, Hp, Wp)[:, :, ph:ph + H, pw:pw + W] = X
+    cols = np.empty((N, kh, kw, C * Hp * Wp), dtype=X.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            shift = i * Wp + j
+            cols[:, i, j] = Xflat[shift:shift + size].reshape(N, C * Hp * Wp)
+    return cols.reshape(N, kh * kw * C, Hp * Wp)
+
+
+def _fold_flat(dcols: np.ndarray, input_shape, kernel, padding) -> np.ndarray:
+    """dXflatₙ,c,q+i·Wp+j += dcolsₙ,(i·kw+j)·C+c,q for each offset (i, j), then cut the padding.
+
+    The adjoint of ``_unfold_flat``; the columns of dropped outputs are zero
+    (their δZ is zero), so what they add across image edges is zero.
+    """
+    (kh, kw), (ph, pw) = kernel, padding
+    N, C, H, W = input_shape
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    size = N * C * Hp * Wp
+    dXflat = np.zeros(size + (kh - 1) * Wp + kw - 1, dtype=dcols.dtype)
+    slabs = dcols.reshape(N, kh, kw, C * Hp * Wp)
+    for i in range(kh):
+        for j in range(kw):
+            shift = i * Wp + j
+            dXflat[shift:shift + size].reshape(N, C * Hp * Wp)[...] += slabs[:, i, j]
+    return dXflat[:size].reshape(N, C, Hp, Wp)[:, :, ph:ph + H, pw:pw + W].copy()
 
 
 class Conv2D(Module):
@@ -118,18 +178,20 @@ class Conv2D(Module):
     N×F×Ho×Wo with Ho = ⌊(H + 2ph − kh)/sh⌋ + 1 (likewise Wo).
 
     Computed as im2col + one matrix product per sample (see the module
-    docstring): with K = C·kh·kw, P = Ho·Wo and W₂ = W reshaped F×K,
+    docstring): with K = C·kh·kw, P = Ho·Wo and W₂ = W as an F×K matrix,
 
         Zₙ = W₂ colsₙ + b        (F×K · K×P → F×P, then reshaped F×Ho×Wo)
 
     Initialisation (``init``): He normal by default (for ReLU networks), with
     fan_in = C·kh·kw and fan_out = F·kh·kw; ``"xavier"`` or any callable
     ``init(shape, fan_in, fan_out, rng)``. ``rng``: int seed or Generator.
+    ``dtype``: of the parameters (float32 halves memory and time).
 
     ``input_grad=False`` skips δX (backward returns None) for a first layer
     whose input is data: it saves a matrix product and the col2im pass.
 
-    Cache: cols (the unfolded input, N×K×P) and the input shape.
+    Cache: cols (the unfolded input, N×K×P, or N×K×(Hp·Wp) for stride 1) and
+    the input shape.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
@@ -138,9 +200,7 @@ class Conv2D(Module):
         name = type(self).__name__
         self.in_channels = _positive_int(in_channels, "in_channels", name)
         self.out_channels = _positive_int(out_channels, "out_channels", name)
-        self.kernel_size = _pair(kernel_size, "kernel_size", name)
-        self.stride = _pair(stride, "stride", name)
-        self.padding = _pair(padding, "padding", name, minimum=0)
+        self.kernel_size, self.stride, self.padding = _geometry_args(name, kernel_size, stride, padding)
         self.input_grad = bool(input_grad)
         kh, kw = self.kernel_size
         shape = (self.out_channels, self.in_channels, kh, kw)
@@ -156,6 +216,14 @@ class Conv2D(Module):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         return (N, self.out_channels, conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw))
 
+    @property
+    def _flat(self) -> bool:
+        return self.stride == (1, 1)
+
+    def _W2(self) -> np.ndarray:
+        """W₂: W as an F×K matrix with rows ordered (i, j, c)  (F×kh×kw×C, a copy of F·K values)."""
+        return self.W.data.transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
+
     def forward(self, X):
         """Zₙ = W₂ colsₙ + b  (F×K · K×P → F×P, reshaped N×F×Ho×Wo), colsₙ = im2col(Xₙ)."""
         X = as_float_input(self, X, self.W.data.dtype)
@@ -163,43 +231,56 @@ class Conv2D(Module):
             raise ShapeError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), "
                              f"got shape {X.shape}")
         _check_fits(repr(self), X.shape, self.kernel_size, self.padding)
-        N = X.shape[0]
-        _, F, Ho, Wo = out_shape = self.output_shape(X.shape)
-        kh, kw = self.kernel_size
-        cols = np.empty((N, self.in_channels, kh, kw, Ho, Wo), dtype=X.dtype)
-        _unfold(_padded(X, *self.padding), cols, self.stride)
-        cols = cols.reshape(N, -1, Ho * Wo)                       # N×K×P
-        Z = np.matmul(self.W.data.reshape(F, -1), cols)           # Zₙ = W₂ colsₙ   (N×F×P)
-        if self.b is not None:
-            Z += self.b.data[:, None]                              # + b_f on every pixel
+        N, F, Ho, Wo = out_shape = self.output_shape(X.shape)
+        if self._flat:
+            cols = _unfold_flat(X, self.kernel_size, self.padding)        # N×K×(Hp·Wp)
+        else:
+            cols = _unfold(X, self.kernel_size, self.stride, self.padding).reshape(N, -1, Ho * Wo)
+        Z = np.matmul(self._W2(), cols)                                   # W₂ colsₙ, every n
+        if self._flat:  # keep the Ho×Wo valid outputs of the Hp×Wp grid
+            Hp, Wp = Ho + self.kernel_size[0] - 1, Wo + self.kernel_size[1] - 1
+            grid = Z.reshape(N, F, Hp, Wp)[:, :, :Ho, :Wo]
+            Z = np.empty(out_shape, dtype=Z.dtype)
+            if self.b is not None:
+                np.add(grid, self.b.data[:, None, None], out=Z)           # + b_f on every pixel
+            else:
+                Z[...] = grid
+        else:
+            Z = Z.reshape(out_shape)
+            if self.b is not None:
+                Z += self.b.data[:, None, None]                           # + b_f on every pixel
         self._cols, self._input_shape = cols, X.shape
-        return Z.reshape(out_shape)
+        return Z
 
     def backward(self, dZ):
         """With δZₙ the F×P gradient of sample n:
 
-        δW₂ += Σₙ δZₙ colsₙᵀ        (F×P · P×K → F×K, reshaped F×C×kh×kw)
+        δW₂ += Σₙ δZₙ colsₙᵀ        (F×P · P×K → F×K, then back to F×C×kh×kw)
         δb  += Σₙ Σₚ δZₙ,:,p          (F)
         δX   = col2im(W₂ᵀ δZₙ)       (K×F · F×P → K×P per sample, folded to N×C×H×W)
         """
         cols = self._cols
         if cols is None:
             raise self._no_forward_error()
-        N, K, P = cols.shape
-        F = self.out_channels
         dZ = self._check_grad_shape(dZ, self.output_shape(self._input_shape))
-        dZ3 = dZ.reshape(N, F, P)
-        W2 = self.W.data.reshape(F, K)
-        self.W.grad += np.matmul(dZ3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(self.W.shape)
+        N, F, Ho, Wo = dZ.shape
+        (kh, kw), C = self.kernel_size, self.in_channels
         if self.b is not None:
-            self.b.grad += dZ3.sum(axis=2).sum(axis=0)
+            self.b.grad += dZ.sum(axis=0).reshape(F, Ho * Wo).sum(axis=1)   # Σₙ first: whole-row adds
+        if self._flat:  # δZ on the Hp×Wp grid: zero at the dropped outputs
+            dZ_cols = np.zeros((N, F, Ho + kh - 1, Wo + kw - 1), dtype=dZ.dtype)
+            dZ_cols[:, :, :Ho, :Wo] = dZ
+            dZ_cols = dZ_cols.reshape(N, F, -1)
+        else:
+            dZ_cols = dZ.reshape(N, F, Ho * Wo)
+        dW2 = np.matmul(dZ_cols, cols.transpose(0, 2, 1)).sum(axis=0)   # Σₙ δZₙ colsₙᵀ
+        self.W.grad += dW2.reshape(F, kh, kw, C).transpose(0, 3, 1, 2)
         if not self.input_grad:
             return None
-        dcols = np.matmul(W2.T, dZ3)                               # W₂ᵀ δZₙ   (N×K×P)
-        kh, kw = self.kernel_size
-        _, _, Ho, Wo = dZ.shape
-        return _fold(dcols.reshape(N, self.in_channels, kh, kw, Ho, Wo), self._input_shape,
-                     self.stride, self.padding)
+        dcols = np.matmul(self._W2().T, dZ_cols)                         # W₂ᵀ δZₙ, every n
+        if self._flat:
+            return _fold_flat(dcols, self._input_shape, self.kernel_size, self.padding)
+        return _fold(dcols.reshape(N, kh, kw, C, Ho, Wo), self._input_shape, self.stride, self.padding)
 
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={_show(self.kernel_size)}, "
@@ -211,20 +292,25 @@ class Conv2D(Module):
         return text
 
 
+def _geometry_args(owner: str, kernel_size, stride, padding):
+    return (_pair(kernel_size, "kernel_size", owner), _pair(stride, "stride", owner),
+            _pair(padding, "padding", owner, minimum=0))
+
+
 def _check_fits(where: str, shape, kernel, padding) -> None:
     (kh, kw), (ph, pw) = kernel, padding
     H, W = shape[2], shape[3]
     if H + 2 * ph < kh or W + 2 * pw < kw:
         raise ShapeError(f"{where}: kernel {kh}×{kw} is larger than the padded input "
-                         f"{H + 2 * ph}×{W + 2 * pw} (input shape {tuple(shape)}, padding {ph, pw})")
+                         f"{H + 2 * ph}×{W + 2 * pw} (input shape {tuple(shape)}, padding {(ph, pw)})")
 
 
-def _pair(value, name: str, owner: str, minimum: int = 1) -> tuple[int, int]:
+def _pair(value, name: str, owner: str, minimum: int = 1) -> tuple:
     """An int or a pair of ints, each ≥ ``minimum``, as a (height, width) tuple."""
     items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(items) != 2 or not all(_is_int(v) and v >= minimum for v in items):
-        kind = "positive integer" if minimum == 1 else f"integer ≥ {minimum}"
-        raise ValueError(f"{owner}: {name} must be a {kind} or a pair of them, got {value!r}")
+        kind = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+        raise ValueError(f"{owner}: {name} must be {kind} or a pair of them, got {value!r}")
     return int(items[0]), int(items[1])
 
 

@@ -11,8 +11,9 @@ __all__ = ["Flatten"]
 class Flatten(Module):
     """Z = X reshaped from N×C×H×W (or any N×…) to N×(C·H·W), row-major, as PyTorch flattens.
 
-    No arithmetic: the gradient only changes shape back. The output is a view of
-    X when X is contiguous (no copy); no layer modifies the arrays it receives.
+    No arithmetic: the gradient only changes shape back. Z is a view of X and
+    δX a view of δZ when they are contiguous (no copies): no layer modifies
+    the arrays it receives.
 
     Cache: the input shape.
     """

@@ -1,0 +1,129 @@
+"""Classifying MNIST-format images: data splits and the two reference models.
+
+Images arrive as N×28×28 bytes; ``prepare`` scales them to [0, 1] and shapes
+them for the model: N×784 rows for the MLP, N×1×28×28 for the CNN.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import data
+from .init import as_rng
+from .layers import Bias, Conv2D, Dropout, Flatten, Linear, MaxPool2D, ReLU
+from .module import Sequential
+
+__all__ = ["Split", "load_split", "shifted_copies", "prepare", "mlp", "cnn", "build", "confusion_matrix", "SAMPLE_SPLIT_SEED"]
+
+#: The shipped sample is split 8,000 / 2,000 with this seed, so its test digits never change.
+SAMPLE_SPLIT_SEED = 2026
+SAMPLE_TEST_SIZE = 2000
+
+
+@dataclass
+class Split:
+    """Train and test images (N×H×W uint8) with their labels, and where they came from."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    source: str
+
+
+def load_split(source: str = "sample") -> Split:
+    """``"sample"``: the shipped 10,000 digits split 8,000 train / 2,000 test with a fixed seed.
+    Any other value is an MNIST-format folder with ``train-*`` and ``t10k-*`` files
+    (e.g. /usr/share/datasets/fashion-mnist)."""
+    if source == "sample":
+        images, labels = data.load_mnist_sample()
+        order = np.random.default_rng(SAMPLE_SPLIT_SEED).permutation(len(images))
+        test, train = order[:SAMPLE_TEST_SIZE], order[SAMPLE_TEST_SIZE:]
+        return Split(images[train], labels[train], images[test], labels[test], "shipped MNIST sample")
+    train_images, train_labels = data.load_mnist(source, kind="train")
+    test_images, test_labels = data.load_mnist(source, kind="t10k")
+    return Split(train_images, train_labels, test_images, test_labels, str(source))
+
+
+def shifted_copies(images: np.ndarray, labels: np.ndarray, pixels: int = 1):
+    """The images plus four copies shifted by ``pixels`` up, down, left and right (5× the data).
+
+    A cheap augmentation that teaches small translation invariance: on the
+    shipped sample it lifts the MLP's test accuracy from about 0.95 to 0.97.
+    MNIST digits sit in a 20×20 box centred in 28×28, so rolling by a pixel or
+    two only moves background around the edges.
+    """
+    copies = [images] + [np.roll(images, shift, axis=axis) for axis in (1, 2) for shift in (pixels, -pixels)]
+    return np.concatenate(copies), np.tile(labels, len(copies))
+
+
+def prepare(images: np.ndarray, model: str, dtype=np.float32) -> np.ndarray:
+    """Bytes → [0, 1] floats, as N×784 rows (``model="mlp"``) or N×1×H×W images (``"cnn"``)."""
+    X = np.asarray(images, dtype=dtype)
+    X /= 255
+    if model == "mlp":
+        return X.reshape(len(X), -1)
+    if model == "cnn":
+        return X[:, None, :, :]
+    raise ValueError(f"unknown model {model!r}; use 'mlp' or 'cnn'")
+
+
+def mlp(inputs: int = 784, hidden: int = 256, classes: int = 10, *, dropout: float = 0.0, rng=None,
+        dtype=np.float32) -> Sequential:
+    """inputs → hidden (ReLU, optional Dropout) → classes logits, He-initialised."""
+    rng = as_rng(rng)
+    layers = [Linear(inputs, hidden, init="he", rng=rng, dtype=dtype, input_grad=False), Bias(hidden, dtype=dtype),
+              ReLU()]
+    if dropout:
+        layers.append(Dropout(dropout, rng=rng))
+    layers += [Linear(hidden, classes, rng=rng, dtype=dtype), Bias(classes, dtype=dtype)]
+    return Sequential(*layers)
+
+
+def cnn(channels: int = 1, size: int = 28, classes: int = 10, *, width: int = 8, hidden: int = 0,
+        dropout: float = 0.0, rng=None, dtype=np.float32) -> Sequential:
+    """LeNet-like: two blocks of 3×3 conv (pad 1) → ReLU → 2×2 max-pool, then a classifier.
+
+    ``width`` filters in the first block and 2·``width`` in the second; with
+    ``hidden=0`` the classifier is a single Linear layer (the benchmark's net:
+    width 8 gives Conv 1→8, Conv 8→16, Linear 784→10), otherwise
+    Linear → ReLU → (Dropout) → Linear.
+    """
+    rng = as_rng(rng)
+    flat = 2 * width * (size // 4) ** 2
+    layers = [
+        Conv2D(channels, width, 3, padding=1, rng=rng, dtype=dtype, input_grad=False), ReLU(), MaxPool2D(2),
+        Conv2D(width, 2 * width, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
+        Flatten(),
+    ]
+    if hidden:
+        layers += [Linear(flat, hidden, init="he", rng=rng, dtype=dtype), Bias(hidden, dtype=dtype), ReLU()]
+        if dropout:
+            layers.append(Dropout(dropout, rng=rng))
+        flat = hidden
+    layers += [Linear(flat, classes, rng=rng, dtype=dtype), Bias(classes, dtype=dtype)]
+    return Sequential(*layers)
+
+
+def build(model: str, classes: int = 10, *, height: int = 28, width: int = 28, rng=None,
+          dtype=np.float32) -> Sequential:
+    """The reference classifiers of ``scripts/train_mnist.py``, by name:
+
+    * ``"mlp"``: (H·W)-256-classes with ReLU and Dropout(0.2);
+    * ``"cnn"``: ``cnn`` with 16 and 32 filters and a 128-unit hidden layer with Dropout(0.25).
+    """
+    if model == "mlp":
+        return mlp(height * width, 256, classes, dropout=0.2, rng=rng, dtype=dtype)
+    if model == "cnn":
+        if height != width or height % 4:
+            raise ValueError(f"cnn needs square images with a side divisible by 4, got {height}×{width}")
+        return cnn(1, height, classes, width=16, hidden=128, dropout=0.25, rng=rng, dtype=dtype)
+    raise ValueError(f"unknown model {model!r}; use 'mlp' or 'cnn'")
+
+
+def confusion_matrix(true_labels, predicted_labels, classes: int = 10) -> np.ndarray:
+    """C[i, j] = how many samples of class i were predicted as class j."""
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(true_labels), np.asarray(predicted_labels)), 1)
+    return matrix

@@ -1,0 +1,164 @@
+"""Train a classifier on MNIST-format images: the shipped digit sample or any MNIST-format folder.
+
+    python scripts/train_mnist.py --model cnn                       # shipped sample, 8,000 / 2,000
+    python scripts/train_mnist.py --model mlp --data /usr/share/datasets/fashion-mnist --epochs 20
+
+Prints the test accuracy at the end; ``--save`` keeps the weights (.npz),
+``--plot`` draws learning curves, the confusion matrix and misclassified test images.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+import nnlayers as nl
+from nnlayers import mnist
+
+FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                 "Bag", "Ankle boot")
+
+# Defaults per model: on the shipped sample (with shift augmentation) they reach
+# test accuracy ≥ 0.97 (MLP) and ≥ 0.98 (CNN) within two minutes on two cores.
+DEFAULTS = {
+    "mlp": dict(epochs=20, lr=1e-3, batch_size=64),
+    "cnn": dict(epochs=8, lr=1e-3, batch_size=64),
+}
+
+
+def positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {kind.__name__}: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+    return parse
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=("mlp", "cnn"), default="cnn", help="network (default cnn)")
+    parser.add_argument("--data", default="sample",
+                        help="'sample' (the shipped digits) or an MNIST-format folder (default sample)")
+    parser.add_argument("--epochs", type=positive(int), help="passes over the training set")
+    parser.add_argument("--batch-size", type=positive(int), help="minibatch size (default 64)")
+    parser.add_argument("--lr", type=positive(float), help="learning rate (default 1e-3 for adam, 0.05 for sgd)")
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="default adam")
+    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    parser.add_argument("--val-fraction", type=float, default=0.1,
+                        help="share of the training set held out for validation curves (default 0.1)")
+    parser.add_argument("--augment", choices=("shift", "none"),
+                        help="'shift' adds training copies moved one pixel each way (5× the data); "
+                             "default shift for the sample, none for a folder")
+    parser.add_argument("--limit", type=positive(int), help="use at most this many train and test images")
+    parser.add_argument("--seed", type=int, default=0, help="weights, shuffling and validation split (default 0)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
+    parser.add_argument("--save", metavar="PATH", help="save the trained weights (.npz)")
+    parser.add_argument("--plot", metavar="PATH", help="save curves, confusion matrix and mistakes as PNG")
+    parser.add_argument("--show", action="store_true", help="also show the plot in a window")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    args = parser.parse_args(argv)
+    if not 0 <= args.val_fraction < 1:
+        parser.error(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+    if not 0 <= args.momentum < 1:
+        parser.error(f"--momentum must be in [0, 1), got {args.momentum}")
+    defaults = DEFAULTS[args.model]
+    args.epochs = args.epochs or defaults["epochs"]
+    args.batch_size = args.batch_size or defaults["batch_size"]
+    args.lr = args.lr or (defaults["lr"] if args.optimizer == "adam" else 0.05)
+    args.augment = args.augment or ("shift" if args.data == "sample" else "none")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    dtype = np.dtype(args.dtype)
+    try:
+        split = mnist.load_split(args.data)
+    except (FileNotFoundError, nl.data.IDXFormatError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    train_images, train_labels = split.train_images[:args.limit], split.train_labels[:args.limit]
+    test_images, test_labels = split.test_images[:args.limit], split.test_labels[:args.limit]
+    classes = int(max(train_labels.max(), test_labels.max())) + 1
+
+    rng = np.random.default_rng(args.seed)
+    order = rng.permutation(len(train_images))
+    n_val = int(round(args.val_fraction * len(train_images)))
+    val, train = order[:n_val], order[n_val:]
+    images, labels = train_images[train], train_labels[train]
+    if args.augment == "shift":
+        images, labels = mnist.shifted_copies(images, labels)
+    X = mnist.prepare(images, args.model, dtype)
+    X_val = mnist.prepare(train_images[val], args.model, dtype)
+    X_test = mnist.prepare(test_images, args.model, dtype)
+
+    height, width = train_images.shape[1:]
+    model = mnist.build(args.model, classes, height=height, width=width, rng=rng, dtype=dtype)
+    optimizer = (nl.Adam(model.parameters(), lr=args.lr) if args.optimizer == "adam"
+                 else nl.SGD(model.parameters(), lr=args.lr, momentum=args.momentum))
+    trainer = nl.Trainer(model, nl.SoftmaxCrossEntropy(), optimizer, metric=nl.accuracy)
+
+    if not args.quiet:
+        print(f"{split.source}: {len(train)} training images ({len(X)} with augmentation '{args.augment}'), "
+              f"{len(X_val)} validation, {len(X_test)} test")
+        print(nl.summary(model, X.shape[1:], dtype=dtype))
+        print(f"{args.optimizer} lr={args.lr}, batch {args.batch_size}, {args.epochs} epochs, {dtype}")
+    started = time.perf_counter()
+    try:
+        history = trainer.fit(X, labels, epochs=args.epochs, batch_size=args.batch_size, rng=rng,
+                              validation_data=(X_val, train_labels[val]) if len(val) else None,
+                              progress=not args.quiet)
+    except nl.TrainingDivergedError as error:
+        print(f"error: training diverged: {error}", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - started
+
+    predicted = trainer.predict(X_test).argmax(axis=1)
+    accuracy = float(np.mean(predicted == test_labels))
+    print(f"test accuracy: {accuracy:.4f} ({np.sum(predicted == test_labels)}/{len(test_labels)}) "
+          f"after {args.epochs} epochs, {seconds:.1f} s ({seconds / args.epochs:.2f} s per epoch)")
+    if args.save:
+        nl.save(model, args.save)
+        print(f"saved weights to {args.save}")
+    if args.plot or args.show:
+        names = FASHION_NAMES if "fashion" in str(args.data).lower() and classes == 10 else None
+        save_plot(history, test_images, test_labels, predicted, classes, names, args.plot, args.show)
+    return 0
+
+
+def save_plot(history, images, labels, predicted, classes, names, path, show):
+    import matplotlib
+    if not show:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nnlayers.plotting import plot_confusion, plot_image_grid, plot_loss, plot_metric
+
+    figure = plt.figure(figsize=(13, 10), layout="constrained")
+    top, bottom = figure.subfigures(2, 1, height_ratios=[1.6, 1])
+    loss_ax, accuracy_ax, confusion_ax = top.subplots(1, 3, width_ratios=[1, 1, 1.3])
+    plot_loss(loss_ax, history, log_scale=False)
+    plot_metric(accuracy_ax, history, "accuracy")
+    plot_confusion(confusion_ax, mnist.confusion_matrix(labels, predicted, classes), names)
+    confusion_ax.set_title(f"test set: accuracy {np.mean(predicted == labels):.4f}")
+    wrong = np.flatnonzero(predicted != labels)[:16]
+    label = (lambda i: names[i]) if names else str
+    plot_image_grid(bottom, images[wrong], [f"{label(labels[i])} → {label(predicted[i])}" for i in wrong])
+    bottom.suptitle(f"misclassified test images (true → predicted), {len(wrong)} of "
+                    f"{int(np.sum(predicted != labels))}")
+    if path:
+        figure.savefig(path, dpi=90)
+        print(f"saved {path}")
+    if show:
+        plt.show()
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

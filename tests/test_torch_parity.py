@@ -1,0 +1,257 @@
+"""Parity with PyTorch (CPU, float64): the same numbers forward and backward, and the same optimizer steps.
+
+Skipped with a visible reason when PyTorch is missing; under
+NNLAYERS_REQUIRE_ALL=1 (as CI sets it) a missing PyTorch fails instead.
+
+Besides random data, every image layer is also compared on image-like data:
+flat backgrounds and a few grey levels, where max-pooling windows are full of
+ties. Integer pixel levels and weights that are multiples of 1/8 keep every
+forward sum exact in float64, so ties are ties in both libraries, whatever
+order each one adds in.
+"""
+import numpy as np
+import pytest
+
+import nnlayers as nl
+from conftest import require
+
+try:
+    import torch
+except ImportError:  # the tests below skip (or fail under NNLAYERS_REQUIRE_ALL=1)
+    torch = None
+
+RTOL, ATOL = 1e-10, 1e-12
+
+
+@pytest.fixture(autouse=True)
+def _needs_torch():
+    require(torch is not None, "PyTorch is not installed (pip install torch==2.13.0); parity tests need it")
+
+
+def close(ours, theirs, rtol=RTOL, atol=ATOL):
+    theirs = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else np.asarray(theirs)
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol)
+
+
+def t(array, grad=False):
+    return torch.tensor(np.asarray(array), dtype=torch.float64, requires_grad=grad)
+
+
+def image_like(shape, rng):
+    """Images with flat backgrounds: 2×2 blocks of the levels 0–3, about 60 % of them 0."""
+    N, C, H, W = shape
+    small = rng.integers(0, 4, size=(N, C, (H + 1) // 2, (W + 1) // 2)) * (rng.random((N, C, (H + 1) // 2, (W + 1) // 2)) < 0.4)
+    return np.repeat(np.repeat(small, 2, axis=2), 2, axis=3)[:, :, :H, :W].astype(np.float64)
+
+
+def dyadic_weights(conv, rng):
+    """Weights and bias that are multiples of 1/8: sums of them times small integers are exact."""
+    conv.W.data[...] = rng.integers(-4, 5, size=conv.W.shape) / 8
+    if conv.b is not None:
+        conv.b.data[...] = rng.integers(-2, 3, size=conv.b.shape) / 8
+
+
+# -- Conv2D -----------------------------------------------------------------------------------
+
+CONV_CASES = [  # (in, out, kernel, stride, padding, bias, input shape)
+    (1, 4, 3, 1, 1, True, (3, 1, 8, 8)),
+    (3, 2, 3, 2, 1, True, (2, 3, 9, 7)),
+    (2, 3, (2, 3), (2, 1), (0, 2), False, (2, 2, 7, 6)),
+    (2, 2, 5, 1, 2, True, (1, 2, 6, 6)),
+    (4, 2, 1, 3, 0, True, (2, 4, 7, 8)),
+    (2, 3, 3, 3, 0, False, (2, 2, 9, 9)),
+]
+
+
+@pytest.mark.parametrize("data", ["random", "image-like"])
+@pytest.mark.parametrize("C, F, kernel, stride, padding, bias, shape", CONV_CASES)
+def test_conv2d_matches_torch(C, F, kernel, stride, padding, bias, shape, data, rng):
+    conv = nl.Conv2D(C, F, kernel, stride, padding, bias, rng=0)
+    if data == "random":
+        X = rng.normal(size=shape)
+        if bias:
+            conv.b.data[...] = rng.normal(size=F)
+    else:
+        X = image_like(shape, rng)
+        dyadic_weights(conv, rng)
+    reference = torch.nn.Conv2d(C, F, kernel, stride, padding, bias=bias, dtype=torch.float64)
+    with torch.no_grad():
+        reference.weight.copy_(t(conv.W.data))
+        if bias:
+            reference.bias.copy_(t(conv.b.data))
+    Z = conv.forward(X)
+    Xt = t(X, grad=True)
+    Zt = reference(Xt)
+    close(Z, Zt)
+    dZ = rng.normal(size=Z.shape)
+    dX = conv.backward(dZ)
+    Zt.backward(t(dZ))
+    close(dX, Xt.grad)
+    close(conv.W.grad, reference.weight.grad)
+    if bias:
+        close(conv.b.grad, reference.bias.grad)
+
+
+def test_im2col_and_col2im_match_unfold_and_fold(rng):
+    X = rng.normal(size=(2, 3, 7, 8))
+    for kernel, stride, padding in [(3, 1, 1), ((2, 3), (2, 1), (1, 0)), (2, 3, 2)]:
+        cols = nl.im2col(X, kernel, stride, padding)
+        reference = torch.nn.functional.unfold(t(X), kernel, padding=padding, stride=stride)
+        close(cols, reference, rtol=0, atol=0)
+        Y = rng.normal(size=cols.shape)
+        close(nl.col2im(Y, X.shape, kernel, stride, padding),
+              torch.nn.functional.fold(t(Y), (7, 8), kernel, padding=padding, stride=stride))
+
+
+# -- pooling ----------------------------------------------------------------------------------
+
+POOL_CASES = [  # (kernel, stride, input shape): divisible, floor rule, overlapping, gaps, non-square
+    (2, None, (2, 3, 8, 8)),
+    (2, None, (2, 2, 7, 9)),
+    (3, 1, (2, 2, 7, 6)),
+    (3, 2, (1, 3, 9, 8)),
+    (2, 3, (2, 2, 8, 7)),
+    ((2, 3), (1, 2), (2, 2, 7, 9)),
+    (4, None, (1, 2, 9, 10)),
+]
+
+
+@pytest.mark.parametrize("data", ["random", "image-like"])
+@pytest.mark.parametrize("kernel, stride, shape", POOL_CASES)
+@pytest.mark.parametrize("ours, theirs", [(nl.MaxPool2D, torch and torch.nn.MaxPool2d),
+                                          (nl.AvgPool2D, torch and torch.nn.AvgPool2d)],
+                         ids=["max", "avg"])
+def test_pooling_matches_torch(ours, theirs, kernel, stride, shape, data, rng):
+    X = rng.normal(size=shape) if data == "random" else image_like(shape, rng)
+    pool = ours(kernel, stride)
+    reference = theirs(kernel, stride)
+    Z = pool.forward(X)
+    Xt = t(X, grad=True)
+    Zt = reference(Xt)
+    close(Z, Zt)
+    dZ = rng.normal(size=Z.shape)
+    Zt.backward(t(dZ))
+    close(pool.backward(dZ), Xt.grad)
+
+
+# -- activations, Flatten, loss ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("ours, theirs", [(nl.ReLU, torch and torch.relu), (nl.Tanh, torch and torch.tanh),
+                                          (nl.Sigmoid, torch and torch.sigmoid),
+                                          (nl.Flatten, torch and torch.nn.Flatten())],
+                         ids=["relu", "tanh", "sigmoid", "flatten"])
+def test_elementwise_and_flatten_match_torch(ours, theirs, rng):
+    X = rng.normal(size=(3, 2, 4, 5))
+    X[0, 0, 0, :3] = 0.0                            # the ReLU kink: both take the derivative 0 there
+    layer = ours()
+    Z = layer.forward(X)
+    Xt = t(X, grad=True)
+    Zt = theirs(Xt)
+    close(Z, Zt)
+    dZ = rng.normal(size=Z.shape)
+    Zt.backward(t(dZ))
+    close(layer.backward(dZ), Xt.grad)
+
+
+@pytest.mark.parametrize("data", ["random", "ties", "large"])
+@pytest.mark.parametrize("target", ["labels", "one-hot", "soft"])
+def test_softmax_cross_entropy_matches_torch(data, target, rng):
+    N, K = 7, 5
+    X = {"random": rng.normal(size=(N, K)),
+         "ties": rng.integers(0, 2, size=(N, K)).astype(np.float64),          # equal logits in a row
+         "large": rng.normal(size=(N, K)) * 300}[data]
+    labels = rng.integers(0, K, size=N)
+    Y = {"labels": labels, "one-hot": np.eye(K)[labels], "soft": rng.dirichlet(np.ones(K), size=N)}[target]
+    loss = nl.SoftmaxCrossEntropy()
+    value = loss.forward(X, Y)
+    Xt = t(X, grad=True)
+    reference = torch.nn.functional.cross_entropy(Xt, torch.tensor(Y) if target == "labels" else t(Y))
+    reference.backward()
+    assert value == pytest.approx(reference.item(), rel=RTOL, abs=ATOL)
+    close(loss.backward(), Xt.grad)
+    close(nl.softmax(X), torch.softmax(t(X), dim=1))
+    close(nl.log_softmax(X), torch.log_softmax(t(X), dim=1))
+
+
+# -- a whole LeNet-like network on image-like data ------------------------------------------------
+
+def test_lenet_like_network_matches_torch_on_images_with_ties(rng):
+    """Conv → ReLU → MaxPool twice, then Linear: every parameter gradient, with ties in the pools.
+
+    A max-pooling backward that sends a window's gradient to every tied maximum
+    gets the convolution weight gradients wrong by the number of ties; this catches it.
+    """
+    X = image_like((8, 1, 12, 12), rng)
+    labels = rng.integers(0, 10, size=8)
+    model = nl.Sequential(nl.Conv2D(1, 4, 3, padding=1, rng=0), nl.ReLU(), nl.MaxPool2D(2),
+                          nl.Conv2D(4, 6, 3, padding=1, rng=1), nl.ReLU(), nl.MaxPool2D(2),
+                          nl.Flatten(), nl.Linear(54, 10, rng=2), nl.Bias(10))
+    for conv in (model[0], model[3]):
+        dyadic_weights(conv, rng)
+    reference = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                    torch.nn.Conv2d(4, 6, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                    torch.nn.Flatten(), torch.nn.Linear(54, 10)).double()
+    with torch.no_grad():
+        for ours, theirs in ((model[0], reference[0]), (model[3], reference[3])):
+            theirs.weight.copy_(t(ours.W.data))
+            theirs.bias.copy_(t(ours.b.data))
+        reference[7].weight.copy_(t(model[7].W.data.T))     # ours: Z = X W (in×out); theirs: X Wᵀ
+        reference[7].bias.copy_(t(model[8].b.data[0]))
+    loss = nl.SoftmaxCrossEntropy()
+    value = loss.forward(model.forward(X), labels)
+    dX = model.backward(loss.backward())
+    Xt = t(X, grad=True)
+    reference_loss = torch.nn.functional.cross_entropy(reference(Xt), torch.tensor(labels))
+    reference_loss.backward()
+    assert value == pytest.approx(reference_loss.item(), rel=RTOL)
+    for end in (2, 5):                                      # the data really has ties in the pools:
+        A = model[:end].forward(X)                          # the ReLU outputs, in 2×2 windows
+        windows = A[:, :, :A.shape[2] // 2 * 2, :A.shape[3] // 2 * 2].reshape(
+            A.shape[0], A.shape[1], A.shape[2] // 2, 2, A.shape[3] // 2, 2)
+        ties = (windows == windows.max(axis=(3, 5), keepdims=True)).sum(axis=(3, 5)) > 1
+        assert ties.mean() > 0.25
+    close(dX, Xt.grad)
+    for ours, theirs in ((model[0], reference[0]), (model[3], reference[3])):
+        close(ours.W.grad, theirs.weight.grad)
+        close(ours.b.grad, theirs.bias.grad)
+    close(model[7].W.grad, reference[7].weight.grad.T)
+    close(model[8].b.grad[0], reference[7].bias.grad)
+
+
+# -- optimizers -----------------------------------------------------------------------------------
+
+SGD_SETTINGS = [
+    dict(lr=0.1),
+    dict(lr=0.1, momentum=0.9),
+    dict(lr=0.1, momentum=0.9, nesterov=True),
+    dict(lr=0.1, weight_decay=0.01),
+    dict(lr=0.05, momentum=0.8, weight_decay=0.1),
+    dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.1),
+]
+ADAM_SETTINGS = [
+    dict(),
+    dict(lr=0.01, weight_decay=0.1),
+    dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6),
+]
+
+
+@pytest.mark.parametrize("ours, theirs, settings",
+                         [(nl.SGD, "SGD", s) for s in SGD_SETTINGS] + [(nl.Adam, "Adam", s) for s in ADAM_SETTINGS],
+                         ids=[f"SGD-{s}" for s in SGD_SETTINGS] + [f"Adam-{s}" for s in ADAM_SETTINGS])
+def test_optimizer_steps_match_torch_optim(ours, theirs, settings, rng):
+    shapes = [(3, 4), (4,), (2, 1, 3, 3)]
+    start = [rng.normal(size=shape) for shape in shapes]
+    parameters = [nl.Parameter(value, f"p{i}") for i, value in enumerate(start)]
+    tensors = [t(value, grad=True) for value in start]
+    optimizer = ours(parameters, **settings)
+    reference = getattr(torch.optim, theirs)(tensors, **settings)
+    for step in range(5):
+        for parameter, tensor in zip(parameters, tensors):
+            g = rng.normal(size=parameter.shape)
+            parameter.grad[...] = g
+            tensor.grad = t(g)
+        optimizer.step()
+        reference.step()
+        optimizer.zero_grad()
+        for parameter, tensor in zip(parameters, tensors):
+            close(parameter.data, tensor, rtol=1e-12, atol=1e-14)
