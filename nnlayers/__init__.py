@@ -8,6 +8,6 @@ from .optim import SGD, Adam, Optimizer
 from .training import History, Trainer, TrainingDivergedError, accuracy, minibatches
 from .io import WeightsFileError, load, save
 from .summary import summary
-from . import chain_rule, data, projection  # modules: nl.data.load_mnist, nl.chain_rule.check, …
+from . import chain_rule, data, mnist, projection, xor  # modules: nl.data.load_mnist, nl.xor.xor_network, …
 
 __version__ = "0.1.0"

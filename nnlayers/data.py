@@ -15,16 +15,16 @@ header fails at once with an ``IDXFormatError`` naming the file.
 """
 from __future__ import annotations
 
-import contextlib
 import gzip
 import math
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_write
 
 __all__ = ["IDXFormatError", "load_idx", "save_idx", "load_mnist", "load_mnist_sample",
            "mnist_sample_dir", "IDX_TYPES"]
@@ -207,29 +207,15 @@ def save_idx(path, array) -> Path:
     header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     data = np.ascontiguousarray(array, dtype=IDX_TYPES[code])
 
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with open(handle, "wb") as out:
-            if path.name.endswith(".gz"):
-                with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as stream:
-                    stream.write(header)
-                    stream.write(data.data)
-            else:
-                out.write(header)
-                out.write(data.data)
-        os.chmod(temporary, 0o666 & ~_umask())   # mkstemp's 0600 is not what a data file wants
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    with atomic_write(path) as out:
+        if path.name.endswith(".gz"):
+            with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as stream:
+                stream.write(header)
+                stream.write(data.data)
+        else:
+            out.write(header)
+            out.write(data.data)
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # -- MNIST ----------------------------------------------------------------------------

@@ -5,12 +5,12 @@ its array. A weights file is an ``.npz`` archive with one array per name.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_write
 
 __all__ = ["state_dict", "load_state_dict", "save", "load", "WeightsFileError"]
 
@@ -60,18 +60,8 @@ def save(model, path) -> Path:
     disk, then renamed over it: a crash mid-save leaves any previous file whole.
     """
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp makes the file private (0600); give it the mode a plain open() would have.
-        os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **state_dict(model))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as file:
+        np.savez(file, **state_dict(model))
     return path
 
 

@@ -14,7 +14,7 @@ from .init import as_rng
 from .layers import Bias, Conv2D, Dropout, Flatten, Linear, MaxPool2D, ReLU
 from .module import Sequential
 
-__all__ = ["Split", "load_split", "shifted_copies", "prepare", "mlp", "cnn", "build", "confusion_matrix", "SAMPLE_SPLIT_SEED"]
+__all__ = ["Split", "load_split", "shifted_copies", "mirrored_copies", "augment", "prepare", "mlp", "cnn", "build", "confusion_matrix", "SAMPLE_SPLIT_SEED"]
 
 #: The shipped sample is split 8,000 / 2,000 with this seed, so its test digits never change.
 SAMPLE_SPLIT_SEED = 2026
@@ -56,6 +56,26 @@ def shifted_copies(images: np.ndarray, labels: np.ndarray, pixels: int = 1):
     """
     copies = [images] + [np.roll(images, shift, axis=axis) for axis in (1, 2) for shift in (pixels, -pixels)]
     return np.concatenate(copies), np.tile(labels, len(copies))
+
+
+def mirrored_copies(images: np.ndarray, labels: np.ndarray):
+    """The images plus their left-right mirror images (2× the data).
+
+    Right for Fashion-MNIST, whose clothes look alike mirrored; wrong for digits.
+    """
+    return np.concatenate([images, images[:, :, ::-1]]), np.tile(labels, 2)
+
+
+AUGMENTATIONS = {"none": lambda images, labels: (images, labels), "shift": shifted_copies,
+                 "flip": mirrored_copies}
+
+
+def augment(images: np.ndarray, labels: np.ndarray, kind: str):
+    """Apply the augmentation named ``kind``: ``none``, ``shift`` (5×) or ``flip`` (2×)."""
+    try:
+        return AUGMENTATIONS[kind](images, labels)
+    except KeyError:
+        raise ValueError(f"unknown augmentation {kind!r}; use one of {sorted(AUGMENTATIONS)}") from None
 
 
 def prepare(images: np.ndarray, model: str, dtype=np.float32) -> np.ndarray:

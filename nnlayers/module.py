@@ -3,12 +3,13 @@
 A module is a function Z = f(X; θ) that remembers what its backward pass needs.
 
 * ``forward(X)`` computes Z and caches what ``backward`` will need.
-* ``backward(dZ)`` receives δZ = ∂L/∂Z (same shape as Z), returns a fresh
+* ``backward(dZ)`` receives δZ = ∂L/∂Z (same shape as Z), returns
   δX = ∂L/∂X (same shape as X) and *adds* ∂L/∂θ into each ``Parameter.grad``.
   Parameter gradients accumulate until ``zero_grad()``, so several backward
   passes (e.g. over chunks of a batch) sum up as the chain rule says they should.
 
-Layers never modify the arrays they receive or the arrays they have returned.
+Layers never modify the arrays they receive or the arrays they have returned,
+so a layer whose δX equals δZ (Bias, Flatten) may pass δZ on without copying.
 """
 from __future__ import annotations
 

@@ -5,7 +5,13 @@
 Every candidate runs in the same process, interleaved round by round so that
 any background load hits all of them alike; each round times a block of
 steps, and the table reports the median time per step and ratios of medians.
-A step is forward, loss, backward, optimizer step and zero_grad.
+A step is forward, loss, backward, optimizer step and zero_grad; no network
+computes the gradient of its input data (``input_grad=False`` on the first
+nnlayers layer, as PyTorch and the lean loop do not compute it either).
+
+OPENBLAS_CORETYPE, if this machine sets it, pins OpenBLAS to an older kernel;
+for numbers comparable with a stock numpy, unset it (and OPENBLAS_L2_SIZE)
+for this command alone: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE …``.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import nnlayers as nl  # noqa: E402
+from nnlayers import mnist  # noqa: E402
 from nnlayers.xor import XOR_X, XOR_Y, xor_network  # noqa: E402
 
 try:
@@ -87,9 +94,70 @@ def xor_torch():
     return step
 
 
+# -- MLP and LeNet-like CNN: float32, batch 64, softmax cross-entropy, plain SGD --------------
+BATCH, LR = 64, 0.01
+
+
+def batch(shape):
+    rng = np.random.default_rng(0)
+    return rng.random((BATCH, *shape), dtype=np.float32), rng.integers(0, 10, BATCH)
+
+
+def nnlayers_step(model, X, labels):
+    loss = nl.SoftmaxCrossEntropy()
+    optimizer = nl.SGD(model.parameters(), lr=LR)
+
+    def step():
+        loss.forward(model.forward(X), labels)
+        model.backward(loss.backward())
+        optimizer.step()
+        optimizer.zero_grad()
+    return step
+
+
+def torch_step(model, X, labels):
+    X, labels = torch.from_numpy(X), torch.from_numpy(labels)
+    loss = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+
+    def step():
+        loss(model(X), labels).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return step
+
+
+def mlp_nnlayers():
+    return nnlayers_step(mnist.mlp(784, 256, 10, rng=0), *batch((784,)))     # ReLU, no dropout
+
+
+def mlp_torch():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    return torch_step(model, *batch((784,)))
+
+
+def lenet_nnlayers():
+    # Conv 1→8 3×3 pad 1, ReLU, MaxPool 2, Conv 8→16 3×3 pad 1, ReLU, MaxPool 2, Flatten, Linear 784→10
+    return nnlayers_step(mnist.cnn(1, 28, 10, width=8, rng=0), *batch((1, 28, 28)))
+
+
+def lenet_torch():
+    torch.manual_seed(0)
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(784, 10))
+    return torch_step(model, *batch((1, 28, 28)))
+
+
 CASES = {
     "xor": ("XOR 2-8-1 sigmoid, float64, batch 4", [
         ("nnlayers", xor_nnlayers), ("lean numpy", xor_lean_numpy), ("PyTorch", xor_torch)]),
+    "mlp": ("MLP 784-256-10 ReLU, softmax cross-entropy, float32, batch 64", [
+        ("nnlayers", mlp_nnlayers), ("PyTorch", mlp_torch)]),
+    "lenet": ("LeNet-like CNN (conv 8, pool, conv 16, pool, linear), float32, batch 64", [
+        ("nnlayers", lenet_nnlayers), ("PyTorch", lenet_torch)]),
 }
 
 

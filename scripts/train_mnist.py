@@ -52,8 +52,9 @@ def parse_args(argv):
     parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     parser.add_argument("--val-fraction", type=float, default=0.1,
                         help="share of the training set held out for validation curves (default 0.1)")
-    parser.add_argument("--augment", choices=("shift", "none"),
-                        help="'shift' adds training copies moved one pixel each way (5× the data); "
+    parser.add_argument("--augment", choices=sorted(mnist.AUGMENTATIONS),
+                        help="'shift' adds training copies moved one pixel each way (5× the data), "
+                             "'flip' mirrored copies (2×, for clothes, not digits); "
                              "default shift for the sample, none for a folder")
     parser.add_argument("--limit", type=positive(int), help="use at most this many train and test images")
     parser.add_argument("--seed", type=int, default=0, help="weights, shuffling and validation split (default 0)")
@@ -92,8 +93,7 @@ def main(argv=None) -> int:
     n_val = int(round(args.val_fraction * len(train_images)))
     val, train = order[:n_val], order[n_val:]
     images, labels = train_images[train], train_labels[train]
-    if args.augment == "shift":
-        images, labels = mnist.shifted_copies(images, labels)
+    images, labels = mnist.augment(images, labels, args.augment)
     X = mnist.prepare(images, args.model, dtype)
     X_val = mnist.prepare(train_images[val], args.model, dtype)
     X_test = mnist.prepare(test_images, args.model, dtype)

@@ -8,8 +8,13 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
+# One BLAS thread for the suite (set before numpy loads OpenBLAS): on 2-core machines a
+# two-thread pool collapses under any other load, and the tests' matrices are small.
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
@@ -27,7 +32,8 @@ def require(available: bool, reason: str) -> None:
 def run_script(name: str, *args, cwd=None, timeout=300):
     """Run scripts/<name> with this interpreter; returns the CompletedProcess."""
     import subprocess
-    env = dict(os.environ, MPLBACKEND="Agg")
+    # One BLAS thread: a two-thread pool collapses when anything else loads these 2-core machines.
+    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     return subprocess.run([sys.executable, str(SCRIPTS / name), *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, timeout=timeout, env=env)
 

@@ -47,6 +47,23 @@ def test_conv2d_input_grad_false_skips_dx_but_not_dw(rng):
     assert model.backward(np.ones((2, 2))) is None  # the first layer may skip δX
 
 
+@pytest.mark.parametrize("padding", [0, 1, (2, 0)])
+def test_both_layouts_agree(padding, rng):
+    """Stride 1 with δX uses the flat layout, without δX the plain one: same Z, same δW and δb."""
+    X = rng.normal(size=(3, 2, 6, 7))
+    flat, plain = (nl.Conv2D(2, 3, (3, 2), padding=padding, rng=0, input_grad=g) for g in (True, False))
+    flat.b.data[...] = plain.b.data[...] = [0.1, 0.2, -0.3]
+    Z = flat.forward(X)
+    np.testing.assert_allclose(plain.forward(X), Z, rtol=1e-13, atol=1e-13)
+    dZ = rng.normal(size=Z.shape)
+    flat.backward(dZ)
+    plain.backward(dZ)
+    np.testing.assert_allclose(plain.W.grad, flat.W.grad, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(plain.b.grad, flat.b.grad, rtol=1e-13, atol=1e-13)
+    plain.input_grad = True                         # switched on after forward: δX from the plain layout
+    np.testing.assert_allclose(plain.backward(dZ), flat.backward(dZ), rtol=1e-13, atol=1e-13)
+
+
 def test_conv2d_by_hand():
     """1×1×3×3 input, one 2×2 filter: every number below is worked out in the comments."""
     X = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)       # [[1 2 3] [4 5 6] [7 8 9]]

@@ -7,30 +7,65 @@ import pytest
 import nnlayers as nl
 from nnlayers.xor import XOR_X, xor_network
 
-# (id, factory, input shape): random shapes include batch 1 and one output unit.
+def normal(*shape):
+    return lambda rng: rng.normal(size=shape)
+
+
+def away_from_zero(*shape):
+    """Values with |x| ≥ 0.1: no ReLU kink within the finite-difference step."""
+    return lambda rng: rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.1, 2.0, size=shape)
+
+
+def distinct(*shape):
+    """All values different by at least 0.05: no max-pool tie flips under a step of 1e-6."""
+    return lambda rng: rng.permutation(np.prod(shape)).reshape(shape) * 0.05 - 1.0
+
+
+class FixedMaskDropout(nl.Dropout):
+    """Dropout whose mask is the same on every forward, so finite differences see one function."""
+
+    def forward(self, X):
+        self.rng = np.random.default_rng(0)
+        return super().forward(X)
+
+
+# Every layer of the library, in float64; random shapes include batch 1 and one output unit.
 LAYER_CASES = [
-    ("linear-4x3->5", lambda: nl.Linear(3, 5, rng=0), (4, 3)),
-    ("linear-batch1-1out", lambda: nl.Linear(6, 1, rng=1), (1, 6)),
-    ("bias-3x7", lambda: nl.Bias(7), (3, 7)),
-    ("bias-batch1", lambda: nl.Bias(1), (1, 1)),
-    ("sigmoid-2x5", nl.Sigmoid, (2, 5)),
-    ("sigmoid-4d", nl.Sigmoid, (2, 1, 3, 2)),
-    ("xor-network", lambda: xor_network(8, rng=3), (4, 2)),
-    ("deep-mlp", lambda: nl.Sequential(nl.Linear(3, 4, rng=0), nl.Bias(4), nl.Sigmoid(),
+    ("linear-4x3->5", lambda: nl.Linear(3, 5, rng=0), normal(4, 3)),
+    ("linear-batch1-1out", lambda: nl.Linear(6, 1, rng=1), normal(1, 6)),
+    ("bias-3x7", lambda: nl.Bias(7), normal(3, 7)),
+    ("bias-batch1", lambda: nl.Bias(1), normal(1, 1)),
+    ("sigmoid-2x5", nl.Sigmoid, normal(2, 5)),
+    ("sigmoid-4d", nl.Sigmoid, normal(2, 1, 3, 2)),
+    ("tanh", nl.Tanh, normal(3, 4)),
+    ("relu", nl.ReLU, away_from_zero(2, 3, 4)),
+    ("flatten", nl.Flatten, normal(2, 3, 2, 2)),
+    ("dropout-train", lambda: FixedMaskDropout(0.4), normal(3, 6)),
+    ("dropout-eval", lambda: nl.Dropout(0.4, rng=0).eval(), normal(3, 6)),
+    ("conv-3x3-pad1", lambda: nl.Conv2D(2, 3, 3, padding=1, rng=0), normal(2, 2, 5, 5)),
+    ("conv-2x3-stride2-odd", lambda: nl.Conv2D(3, 2, (2, 3), stride=2, padding=(1, 2), rng=1), normal(1, 3, 7, 9)),
+    ("conv-1x1-nobias", lambda: nl.Conv2D(2, 4, 1, bias=False, rng=2), normal(2, 2, 3, 4)),
+    ("maxpool-2", lambda: nl.MaxPool2D(2), distinct(2, 2, 4, 6)),
+    ("maxpool-3-stride2-odd", lambda: nl.MaxPool2D(3, stride=2), distinct(1, 2, 7, 9)),
+    ("avgpool-2x3", lambda: nl.AvgPool2D((2, 3)), normal(2, 2, 5, 7)),
+    ("xor-network", lambda: xor_network(8, rng=3), normal(4, 2)),
+    ("deep-mlp", lambda: nl.Sequential(nl.Linear(3, 4, rng=0), nl.Bias(4), nl.Tanh(),
                                        nl.Linear(4, 4, rng=1), nl.Bias(4), nl.Sigmoid(),
-                                       nl.Linear(4, 1, rng=2)), (5, 3)),
+                                       nl.Linear(4, 1, rng=2)), normal(5, 3)),
+    ("small-cnn", lambda: nl.Sequential(nl.Conv2D(1, 2, 3, padding=1, rng=0), nl.Tanh(), nl.AvgPool2D(2),
+                                        nl.Flatten(), nl.Linear(8, 3, rng=1), nl.Bias(3)), normal(2, 1, 4, 4)),
 ]
 
 
-@pytest.mark.parametrize("make, shape", [case[1:] for case in LAYER_CASES], ids=[c[0] for c in LAYER_CASES])
-def test_every_layer_passes_gradcheck(make, shape, rng):
+@pytest.mark.parametrize("make, make_input", [case[1:] for case in LAYER_CASES], ids=[c[0] for c in LAYER_CASES])
+def test_every_layer_passes_gradcheck(make, make_input, rng):
     module = make()
     for parameter in module.parameters():        # non-zero biases, so their gradients matter
         parameter.data += rng.normal(scale=0.1, size=parameter.shape)
-    report = nl.gradcheck(module, rng.normal(size=shape))
+    report = nl.gradcheck(module, make_input(rng))
     assert report.passed
     assert [c.name for c in report.checks] == ["X"] + [name for name, _ in module.named_parameters()]
-    assert max(c.max_rel_error for c in report.checks) < 1e-6
+    assert max(c.max_abs_error for c in report.checks) < 1e-7
 
 
 def test_xor_network_at_the_derivation_inputs():
@@ -42,6 +77,13 @@ def test_xor_network_at_the_derivation_inputs():
 def test_euclidean_loss_passes_gradcheck(shape, rng):
     report = nl.gradcheck(nl.EuclideanLoss(), rng.normal(size=shape), rng.normal(size=shape))
     assert report.passed and report["pred"].max_rel_error < 1e-8
+
+
+@pytest.mark.parametrize("target", [np.array([2, 0, 1]), np.eye(4)[[3, 1, 1]],
+                                    np.array([[0.5, 0.25, 0.25, 0.0]] * 3)], ids=["labels", "one-hot", "soft"])
+def test_softmax_cross_entropy_passes_gradcheck(target, rng):
+    report = nl.gradcheck(nl.SoftmaxCrossEntropy(), rng.normal(size=(3, 4)), target)
+    assert report.passed and report["pred"].max_abs_error < 1e-9
 
 
 class WrongLinear(nl.Linear):

@@ -38,9 +38,10 @@ def t(array, grad=False):
 
 
 def image_like(shape, rng):
-    """Images with flat backgrounds: 2×2 blocks of the levels 0–3, about 60 % of them 0."""
+    """Images with flat backgrounds: 2×2 blocks of the levels 0–3, about 70 % of them 0."""
     N, C, H, W = shape
-    small = rng.integers(0, 4, size=(N, C, (H + 1) // 2, (W + 1) // 2)) * (rng.random((N, C, (H + 1) // 2, (W + 1) // 2)) < 0.4)
+    blocks = (N, C, (H + 1) // 2, (W + 1) // 2)
+    small = rng.integers(0, 4, size=blocks) * (rng.random(blocks) < 0.4)
     return np.repeat(np.repeat(small, 2, axis=2), 2, axis=3)[:, :, :H, :W].astype(np.float64)
 
 

@@ -29,6 +29,8 @@ contiguous copy of the whole flattened batch, and col2im is one contiguous
 ``+=`` per offset. The price: Z is computed on the whole Hp×Wp grid, and the
 Ho×Wo valid outputs are cut out of it (the other rows and columns read
 across an edge and are dropped; in the backward pass they carry δZ = 0).
+A layer with ``input_grad=False`` has no col2im to speed up, so it keeps
+the plain layout, which needs no cut.
 """
 from __future__ import annotations
 
@@ -134,7 +136,7 @@ def _unfold_flat(X: np.ndarray, kernel, padding) -> np.ndarray:
 
     Xflat is the padded batch flattened; reads past an image's end land in
     the next image (or in a zero tail after the last) and only feed outputs
-    that ``_valid_flat`` drops.
+    that ``Conv2D.forward`` drops.
     """
     (kh, kw), (ph, pw) = kernel, padding
     N, C, H, W = X.shape
@@ -190,8 +192,8 @@ class Conv2D(Module):
     ``input_grad=False`` skips δX (backward returns None) for a first layer
     whose input is data: it saves a matrix product and the col2im pass.
 
-    Cache: cols (the unfolded input, N×K×P, or N×K×(Hp·Wp) for stride 1) and
-    the input shape.
+    Cache: cols (the unfolded input: N×K×P, or N×K×(Hp·Wp) in the flat layout
+    of stride 1), which layout it is, and the input shape.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
@@ -208,6 +210,7 @@ class Conv2D(Module):
             init, shape, self.in_channels * kh * kw, self.out_channels * kh * kw, rng, dtype))
         self.b = self.add_parameter("b", np.zeros(self.out_channels, dtype=dtype)) if bias else None
         self._cols = None
+        self._flat = False
         self._input_shape = None
 
     def output_shape(self, input_shape) -> tuple:
@@ -215,10 +218,6 @@ class Conv2D(Module):
         N, _, H, W = input_shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         return (N, self.out_channels, conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw))
-
-    @property
-    def _flat(self) -> bool:
-        return self.stride == (1, 1)
 
     def _W2(self) -> np.ndarray:
         """W₂: W as an F×K matrix with rows ordered (i, j, c)  (F×kh×kw×C, a copy of F·K values)."""
@@ -232,12 +231,14 @@ class Conv2D(Module):
                              f"got shape {X.shape}")
         _check_fits(repr(self), X.shape, self.kernel_size, self.padding)
         N, F, Ho, Wo = out_shape = self.output_shape(X.shape)
-        if self._flat:
+        # The flat layout makes col2im cheap but costs a crop here: only worth it when δX is wanted.
+        flat = self.stride == (1, 1) and self.input_grad
+        if flat:
             cols = _unfold_flat(X, self.kernel_size, self.padding)        # N×K×(Hp·Wp)
         else:
             cols = _unfold(X, self.kernel_size, self.stride, self.padding).reshape(N, -1, Ho * Wo)
         Z = np.matmul(self._W2(), cols)                                   # W₂ colsₙ, every n
-        if self._flat:  # keep the Ho×Wo valid outputs of the Hp×Wp grid
+        if flat:  # keep the Ho×Wo valid outputs of the Hp×Wp grid
             Hp, Wp = Ho + self.kernel_size[0] - 1, Wo + self.kernel_size[1] - 1
             grid = Z.reshape(N, F, Hp, Wp)[:, :, :Ho, :Wo]
             Z = np.empty(out_shape, dtype=Z.dtype)
@@ -249,7 +250,7 @@ class Conv2D(Module):
             Z = Z.reshape(out_shape)
             if self.b is not None:
                 Z += self.b.data[:, None, None]                           # + b_f on every pixel
-        self._cols, self._input_shape = cols, X.shape
+        self._cols, self._flat, self._input_shape = cols, flat, X.shape
         return Z
 
     def backward(self, dZ):
@@ -267,7 +268,8 @@ class Conv2D(Module):
         (kh, kw), C = self.kernel_size, self.in_channels
         if self.b is not None:
             self.b.grad += dZ.sum(axis=0).reshape(F, Ho * Wo).sum(axis=1)   # Σₙ first: whole-row adds
-        if self._flat:  # δZ on the Hp×Wp grid: zero at the dropped outputs
+        flat = self._flat
+        if flat:  # δZ on the Hp×Wp grid: zero at the dropped outputs
             dZ_cols = np.zeros((N, F, Ho + kh - 1, Wo + kw - 1), dtype=dZ.dtype)
             dZ_cols[:, :, :Ho, :Wo] = dZ
             dZ_cols = dZ_cols.reshape(N, F, -1)
@@ -278,7 +280,7 @@ class Conv2D(Module):
         if not self.input_grad:
             return None
         dcols = np.matmul(self._W2().T, dZ_cols)                         # W₂ᵀ δZₙ, every n
-        if self._flat:
+        if flat:
             return _fold_flat(dcols, self._input_shape, self.kernel_size, self.padding)
         return _fold(dcols.reshape(N, kh, kw, C, Ho, Wo), self._input_shape, self.stride, self.padding)
 
