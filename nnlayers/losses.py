@@ -10,7 +10,14 @@ __all__ = ["Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softm
 
 
 class Loss:
-    """Base class: ``loss(pred, target)`` is ``loss.forward(pred, target)``."""
+    """Base class: ``loss(pred, target)`` is ``loss.forward(pred, target)``.
+
+    ``reduction`` says how a batch's per-sample losses combine: ``"sum"`` or
+    ``"mean"``. The Trainer uses it to report an epoch's loss in the same
+    convention over the whole data set.
+    """
+
+    reduction = "mean"
 
     def forward(self, pred, target) -> float:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
@@ -41,6 +48,8 @@ class EuclideanLoss(Loss):
     Cache: the difference Yᵖ − Y.
     """
 
+    reduction = "sum"
+
     def __init__(self):
         self._diff = None
 
@@ -48,8 +57,8 @@ class EuclideanLoss(Loss):
         """L = ½ Σ (Yᵖ − Y)²."""
         if type(pred) is not np.ndarray or pred.dtype.kind != "f":
             pred = as_float_input(self, pred)
-        if type(target) is not np.ndarray or target.dtype.kind != "f":
-            target = as_float_input(self, target, pred.dtype)
+        if type(target) is not np.ndarray or target.dtype is not pred.dtype:
+            target = as_float_input(self, target, pred.dtype)  # δYᵖ keeps the prediction's dtype
         if pred.shape != target.shape:
             raise ShapeError(f"{self!r}: prediction shape {pred.shape} and target shape "
                              f"{target.shape} differ")
@@ -69,7 +78,7 @@ def log_softmax(logits, axis: int = -1) -> np.ndarray:
     Subtracting the maximum (log-sum-exp) keeps every exponent ≤ 0, so nothing
     overflows whatever the logits; the dtype of ``logits`` is kept.
     """
-    X = _float_array(logits, "log_softmax")
+    X = as_float_input("log_softmax", logits)
     shifted = X - X.max(axis=axis, keepdims=True)          # X − m  (≤ 0)
     shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return shifted
@@ -81,21 +90,11 @@ def softmax(logits, axis: int = -1) -> np.ndarray:
     The class probabilities of N×K logits, for predictions; stable for any
     finite logits (see ``log_softmax``). Rows sum to 1.
     """
-    X = _float_array(logits, "softmax")
+    X = as_float_input("softmax", logits)
     E = X - X.max(axis=axis, keepdims=True)
     np.exp(E, out=E)
     E /= E.sum(axis=axis, keepdims=True)
     return E
-
-
-def _float_array(X, name: str) -> np.ndarray:
-    """``X`` as a floating-point array (integers and booleans become float64), else a TypeError."""
-    X = np.asarray(X)
-    if X.dtype.kind == "f":
-        return X
-    if X.dtype.kind in "iub":
-        return X.astype(np.float64)
-    raise TypeError(f"{name}: expected a numeric array, got dtype {X.dtype}")
 
 
 class SoftmaxCrossEntropy(Loss):
@@ -124,8 +123,8 @@ class SoftmaxCrossEntropy(Loss):
     def forward(self, pred, target) -> float:
         """L = (1/N) Σₙ (log Σₖ e^(Xₙₖ) − Xₙ,yₙ), via X − m with m the row maxima."""
         X = pred if type(pred) is np.ndarray and pred.dtype.kind == "f" else as_float_input(self, pred)
-        if X.ndim != 2 or X.shape[1] == 0:
-            raise ShapeError(f"{self!r}: expected logits of shape (N, K), got shape {X.shape}")
+        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:  # the mean of no samples is undefined
+            raise ShapeError(f"{self!r}: expected logits of shape (N, K) with N, K ≥ 1, got shape {X.shape}")
         N, K = X.shape
         labels, Y = self._read_target(target, N, K)
         shifted = X - X.max(axis=1, keepdims=True)         # X − m, every entry ≤ 0

@@ -80,8 +80,7 @@ def augment(images: np.ndarray, labels: np.ndarray, kind: str):
 
 def prepare(images: np.ndarray, model: str, dtype=np.float32) -> np.ndarray:
     """Bytes → [0, 1] floats, as N×784 rows (``model="mlp"``) or N×1×H×W images (``"cnn"``)."""
-    X = np.asarray(images, dtype=dtype)
-    X /= 255
+    X = np.divide(images, 255, dtype=dtype)  # a new array: the caller's images stay as they were
     if model == "mlp":
         return X.reshape(len(X), -1)
     if model == "cnn":
@@ -91,7 +90,8 @@ def prepare(images: np.ndarray, model: str, dtype=np.float32) -> np.ndarray:
 
 def mlp(inputs: int = 784, hidden: int = 256, classes: int = 10, *, dropout: float = 0.0, rng=None,
         dtype=np.float32) -> Sequential:
-    """inputs → hidden (ReLU, optional Dropout) → classes logits, He-initialised."""
+    """inputs → hidden (ReLU, optional Dropout) → classes logits; He initialisation before the
+    ReLU, Xavier (the Linear default) for the output layer."""
     rng = as_rng(rng)
     layers = [Linear(inputs, hidden, init="he", rng=rng, dtype=dtype, input_grad=False), Bias(hidden, dtype=dtype),
               ReLU()]

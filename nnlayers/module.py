@@ -13,11 +13,13 @@ so a layer whose δX equals δZ (Bias, Flatten) may pass δZ on without copying.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from . import io
 
-__all__ = ["Parameter", "Module", "Sequential", "ShapeError"]
+__all__ = ["Parameter", "Module", "Sequential", "ShapeError", "as_float_input", "evaluation_mode"]
 
 
 class ShapeError(ValueError):
@@ -94,7 +96,11 @@ class Module:
 
     def zero_grad(self) -> None:
         for parameter in self.parameters():
-            parameter.grad.fill(0)
+            parameter.zero_grad()
+
+    def modules(self):
+        """This module and every module inside it, depth first."""
+        yield self
 
     def num_parameters(self) -> int:
         return sum(parameter.size for parameter in self.parameters())
@@ -141,20 +147,37 @@ class Module:
         return dZ
 
 
-def as_float_input(module: Module, X, dtype=None):
-    """Return ``X`` as a floating-point array, or raise a clear error naming ``module``.
+def as_float_input(owner, X, dtype=None):
+    """Return ``X`` as a floating-point array, or raise a clear error naming ``owner``.
 
-    Integer and boolean inputs are converted (to ``dtype`` or float64) so that
-    no later operation can wrap around; anything non-numeric is refused.
+    ``owner`` is the layer (or a name) the error messages start with. Integer
+    and boolean inputs are converted (to ``dtype``, else float64) so that no
+    later operation can wrap around; with ``dtype`` given, floating inputs of
+    another precision are converted too, so a float32 layer computes in
+    float32. Anything non-numeric is refused.
     """
     if type(X) is not np.ndarray:
         X = np.asarray(X)
     kind = X.dtype.kind
-    if kind == "f":
+    if kind == "f" and (dtype is None or X.dtype == dtype):
         return X
-    if kind in "iub":
+    if kind in "fiub":
         return X.astype(dtype or np.float64)
-    raise TypeError(f"{module!r}: expected a numeric array, got dtype {X.dtype}")
+    name = owner if isinstance(owner, str) else repr(owner)
+    raise TypeError(f"{name}: expected a numeric array, got dtype {X.dtype}")
+
+
+@contextlib.contextmanager
+def evaluation_mode(model: "Module"):
+    """``with evaluation_mode(model):`` run ``model`` in eval mode, then put back every
+    module's own ``training`` flag (a sub-layer the user had set to eval stays in eval)."""
+    saved = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in saved:
+            module.training = training
 
 
 class Sequential(Module):
@@ -166,13 +189,18 @@ class Sequential(Module):
 
     def __init__(self, *modules: Module):
         super().__init__()
+        seen = {}
         for position, module in enumerate(modules):
             if not isinstance(module, Module):
                 raise TypeError(f"Sequential: item {position} is {module!r}, not a Module")
-        self.modules = list(modules)
+            if id(module) in seen:  # one cache per layer: a second use would overwrite the first's
+                raise ValueError(f"Sequential: item {position} is the same {module!r} object as item "
+                                 f"{seen[id(module)]}; create a new layer for each position")
+            seen[id(module)] = position
+        self.layers = list(modules)
 
     def forward(self, X):
-        for position, module in enumerate(self.modules):
+        for position, module in enumerate(self.layers):
             try:
                 X = module.forward(X)
             except Exception as error:
@@ -180,8 +208,8 @@ class Sequential(Module):
         return X
 
     def backward(self, dZ):
-        for position in range(len(self.modules) - 1, -1, -1):
-            module = self.modules[position]
+        for position in range(len(self.layers) - 1, -1, -1):
+            module = self.layers[position]
             if dZ is None:
                 raise RuntimeError(f"Sequential layer {position + 1} returned no input gradient "
                                    f"(input_grad=False), but layer {position} ({module!r}) needs one: "
@@ -194,29 +222,34 @@ class Sequential(Module):
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return [(f"{position}.{name}", parameter)
-                for position, module in enumerate(self.modules)
+                for position, module in enumerate(self.layers)
                 for name, parameter in module.named_parameters()]
+
+    def modules(self):
+        yield self
+        for layer in self.layers:
+            yield from layer.modules()
 
     def train(self, mode: bool = True) -> "Sequential":
         self.training = mode
-        for module in self.modules:
+        for module in self.layers:
             module.train(mode)
         return self
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return Sequential(*self.modules[index])
-        return self.modules[index]
+            return Sequential(*self.layers[index])
+        return self.layers[index]
 
     def __len__(self) -> int:
-        return len(self.modules)
+        return len(self.layers)
 
     def __iter__(self):
-        return iter(self.modules)
+        return iter(self.layers)
 
     def __repr__(self) -> str:
         lines = [f"  ({position}): " + repr(module).replace("\n", "\n  ")
-                 for position, module in enumerate(self.modules)]
+                 for position, module in enumerate(self.layers)]
         return "Sequential(\n" + "\n".join(lines) + "\n)" if lines else "Sequential()"
 
 

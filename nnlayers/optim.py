@@ -20,10 +20,15 @@ class Optimizer:
         self.parameters = list(parameters)
         if not self.parameters:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        seen = set()
         for position, parameter in enumerate(self.parameters):
             if not isinstance(parameter, Parameter):
                 raise TypeError(f"{type(self).__name__}: item {position} is {type(parameter).__name__}, "
                                 "not a Parameter (pass model.parameters())")
+            if id(parameter) in seen:  # it would be updated twice per step
+                raise ValueError(f"{type(self).__name__}: parameter {parameter.name!r} (item {position}) "
+                                 "is listed twice")
+            seen.add(id(parameter))
         self.lr = _non_negative(lr, "lr", type(self).__name__)
         self.steps = 0
         # One scratch buffer per parameter: updates allocate nothing in the hot loop.
@@ -31,7 +36,7 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         for parameter in self.parameters:
-            parameter.grad.fill(0)
+            parameter.zero_grad()
 
     def step(self) -> None:
         raise NotImplementedError

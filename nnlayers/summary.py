@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .module import Sequential
+from .module import Sequential, evaluation_mode
 
 __all__ = ["summary"]
 
@@ -17,12 +17,8 @@ def summary(model, input_shape, dtype=np.float64) -> str:
     """
     rows = []
     X = np.zeros((1, *input_shape), dtype=dtype)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluation_mode(model):
         _walk(model, X, "", rows)
-    finally:
-        model.train(was_training)
     header = ("layer", "output shape", "parameters")
     table = [(name, "(N, " + ", ".join(map(str, shape[1:])) + ")" if len(shape) > 1 else "(N,)", f"{count:,}")
              for name, shape, count in rows]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .init import as_rng
+from .module import evaluation_mode
 
 __all__ = ["Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches"]
 
@@ -55,9 +56,14 @@ def minibatches(n: int, batch_size: int | None, *, shuffle: bool = True, rng=Non
 
 @dataclass
 class History:
-    """Per-epoch records of a ``fit``: training ``loss`` (mean over the epoch's samples,
-    in the loss's own reduction per batch), ``val_loss``, and each metric under its name
-    (``accuracy``, ``val_accuracy``), plus wall-clock ``seconds`` per epoch."""
+    """Per-epoch records of a ``fit``: training ``loss`` and ``val_loss``, each metric under
+    its name (``accuracy``, ``val_accuracy``), and wall-clock ``seconds`` per epoch.
+
+    Losses are in the loss's own reduction over the whole set: the mean per
+    sample for a mean loss (SoftmaxCrossEntropy), the total over all samples
+    for a sum loss (EuclideanLoss: for full-batch XOR, exactly ½ Σ (Yᵖ − Y)²).
+    The training loss is gathered batch by batch while the weights change.
+    """
 
     loss: list = field(default_factory=list)
     val_loss: list = field(default_factory=list)
@@ -123,6 +129,7 @@ class Trainer:
         parameters = self.model.parameters()
         last_good = [p.data.copy() for p in parameters]  # weights whose loss was last finite
         history = History()
+        per_sample = self._loss_is_mean()
         self.model.train()
         self.optimizer.zero_grad()
         step = 0
@@ -149,11 +156,11 @@ class Trainer:
                     self.model.backward(self.loss.backward())
                     self.optimizer.step()
                     self.optimizer.zero_grad()
-                    loss_sum += value * len(Xb)
+                    loss_sum += value * len(Xb) if per_sample else value
                     if self.metric is not None:
                         metric_sum += self.metric(pred, Yb) * len(Xb)
-                    display.batch_done(batch, loss_sum, metric_sum, len(Xb))
-                history.loss.append(loss_sum / n)
+                    display.batch_done(batch, loss_sum, metric_sum, len(Xb), per_sample)
+                history.loss.append(loss_sum / n if per_sample else loss_sum)
                 if self.metric is not None:
                     history.record(self.metric_name, metric_sum / n)
                 if validation_data is not None:
@@ -161,7 +168,6 @@ class Trainer:
                     history.val_loss.append(val_loss)
                     if self.metric is not None:
                         history.record("val_" + self.metric_name, val_metric)
-                    self.model.train()
                 history.seconds.append(time.perf_counter() - started)
                 display.end_epoch(history)
         finally:
@@ -170,34 +176,39 @@ class Trainer:
 
     # -- inference ---------------------------------------------------------------
     def predict(self, X, batch_size: int = 1024) -> np.ndarray:
-        """Model outputs for X, computed in batches in eval mode (the mode is restored after)."""
+        """Model outputs for X, computed in batches in eval mode (each module's mode is restored after)."""
         X = np.asarray(X)
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        with evaluation_mode(self.model):
             outputs = [self.model.forward(X[start:start + batch_size]) for start in range(0, len(X), batch_size)]
-        finally:
-            self.model.train(was_training)
         return np.concatenate(outputs) if outputs else np.empty((0,))
 
     def evaluate(self, X, Y, batch_size: int = 1024) -> tuple[float, float | None]:
-        """(mean loss per sample in the loss's batch reduction, metric or None) over (X, Y), in eval mode."""
+        """(loss, metric or None) over all of (X, Y), in eval mode.
+
+        The loss is in the loss's own reduction over the whole set: the mean per
+        sample for a mean loss (SoftmaxCrossEntropy), the total for a sum loss
+        (EuclideanLoss), whatever the batch size.
+        """
         X, Y = np.asarray(X), np.asarray(Y)
         _check_pair(X, Y, "evaluate")
-        was_training = self.model.training
-        self.model.eval()
+        per_sample = self._loss_is_mean()
         loss_sum = metric_sum = 0.0
-        try:
+        with evaluation_mode(self.model):
             for start in range(0, len(X), batch_size):
                 Xb, Yb = X[start:start + batch_size], Y[start:start + batch_size]
                 pred = self.model.forward(Xb)
-                loss_sum += self.loss.forward(pred, Yb) * len(Xb)
+                value = self.loss.forward(pred, Yb)
+                loss_sum += value * len(Xb) if per_sample else value
                 if self.metric is not None:
                     metric_sum += self.metric(pred, Yb) * len(Xb)
-        finally:
-            self.model.train(was_training)
         n = len(X)
-        return loss_sum / n, (metric_sum / n if self.metric is not None else None)
+        return (loss_sum / n if per_sample else loss_sum), (metric_sum / n if self.metric is not None else None)
+
+    def _loss_is_mean(self) -> bool:
+        reduction = getattr(self.loss, "reduction", "mean")
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"{self.loss!r}: reduction must be 'mean' or 'sum', got {reduction!r}")
+        return reduction == "mean"
 
 
 def _check_pair(X: np.ndarray, Y: np.ndarray, where: str) -> None:
@@ -233,15 +244,15 @@ class _Progress:
         if self.tty and self.per_epoch_bars:
             self.bar = _tqdm(total=self.batches, desc=f"epoch {epoch}/{self.epochs}", unit="batch", leave=True)
 
-    def batch_done(self, batch: int, loss_sum: float, metric_sum: float, size: int) -> None:
+    def batch_done(self, batch: int, loss_sum: float, metric_sum: float, size: int, per_sample: bool) -> None:
         if self.bar is not None and self.per_epoch_bars:
             self.seen += size
             self.bar.update(1)
             if batch % 10 == 0 or batch == self.batches:
-                self.bar.set_postfix_str(self._running(loss_sum, metric_sum), refresh=False)
+                self.bar.set_postfix_str(self._running(loss_sum, metric_sum, per_sample), refresh=False)
 
-    def _running(self, loss_sum: float, metric_sum: float) -> str:
-        text = f"loss={loss_sum / self.seen:.4g}"
+    def _running(self, loss_sum: float, metric_sum: float, per_sample: bool) -> str:
+        text = f"loss={loss_sum / self.seen if per_sample else loss_sum:.4g}"
         if self.metric_name:
             text += f" {self.metric_name}={metric_sum / self.seen:.4f}"
         return text

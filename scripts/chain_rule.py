@@ -13,27 +13,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 from nnlayers import chain_rule
-
-
-def finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-    return value
+from nnlayers.cli import finite_float, positive_float
 
 
 def main(argv=None) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from nnlayers import data, projection
+from nnlayers.cli import non_negative_int, positive_int
 
 
 def digit(text: str) -> int:
@@ -35,23 +36,13 @@ def digit(text: str) -> int:
     return value
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--digits", nargs="+", type=digit, default=[0, 1], metavar="D",
                         help="labels to compare, at least two (default: 0 1)")
     parser.add_argument("--per-class", type=positive_int, default=1000,
                         help="at most this many images of each label (default: 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for choosing and shuffling (default: 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed for choosing and shuffling (default: 0)")
     parser.add_argument("--data-dir", type=Path,
                         help="an MNIST-format folder (default: the shipped sample data/mnist-sample)")
     parser.add_argument("--kind", choices=["train", "t10k", "sample"],

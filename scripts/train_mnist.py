@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 import nnlayers as nl
+from nnlayers.cli import finite_float, non_negative_int, positive_float, positive_int
 from nnlayers import mnist
 
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -28,36 +29,24 @@ DEFAULTS = {
 }
 
 
-def positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a {kind.__name__}: {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-    return parse
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=("mlp", "cnn"), default="cnn", help="network (default cnn)")
     parser.add_argument("--data", default="sample",
                         help="'sample' (the shipped digits) or an MNIST-format folder (default sample)")
-    parser.add_argument("--epochs", type=positive(int), help="passes over the training set")
-    parser.add_argument("--batch-size", type=positive(int), help="minibatch size (default 64)")
-    parser.add_argument("--lr", type=positive(float), help="learning rate (default 1e-3 for adam, 0.05 for sgd)")
+    parser.add_argument("--epochs", type=positive_int, help="passes over the training set")
+    parser.add_argument("--batch-size", type=positive_int, help="minibatch size (default 64)")
+    parser.add_argument("--lr", type=positive_float, help="learning rate (default 1e-3 for adam, 0.05 for sgd)")
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="default adam")
-    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    parser.add_argument("--val-fraction", type=float, default=0.1,
+    parser.add_argument("--momentum", type=finite_float, default=0.9, help="SGD momentum (default 0.9)")
+    parser.add_argument("--val-fraction", type=finite_float, default=0.1,
                         help="share of the training set held out for validation curves (default 0.1)")
     parser.add_argument("--augment", choices=sorted(mnist.AUGMENTATIONS),
                         help="'shift' adds training copies moved one pixel each way (5× the data), "
                              "'flip' mirrored copies (2×, for clothes, not digits); "
                              "default shift for the sample, none for a folder")
-    parser.add_argument("--limit", type=positive(int), help="use at most this many train and test images")
-    parser.add_argument("--seed", type=int, default=0, help="weights, shuffling and validation split (default 0)")
+    parser.add_argument("--limit", type=positive_int, help="use at most this many train and test images")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="weights, shuffling and validation split (default 0)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
     parser.add_argument("--save", metavar="PATH", help="save the trained weights (.npz)")
     parser.add_argument("--plot", metavar="PATH", help="save curves, confusion matrix and mistakes as PNG")

@@ -11,25 +11,17 @@ import argparse
 import sys
 
 import nnlayers as nl
+from nnlayers.cli import finite_float, non_negative_int, positive_float, positive_int
 from nnlayers.xor import CONVERGED_WITHIN, XOR_X, XOR_Y, train_xor
-
-
-def positive(kind):
-    def parse(text):
-        value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-    return parse
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lr", type=positive(float), default=5.0, help="SGD learning rate η (default 5.0)")
-    parser.add_argument("--momentum", type=float, default=0.0, help="SGD momentum μ (default 0: plain SGD)")
-    parser.add_argument("--epochs", type=positive(int), default=2000, help="full-batch epochs (default 2000)")
-    parser.add_argument("--hidden", type=positive(int), default=8, help="hidden units (default 8)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the initial weights (default 0)")
+    parser.add_argument("--lr", type=positive_float, default=5.0, help="SGD learning rate η (default 5.0)")
+    parser.add_argument("--momentum", type=finite_float, default=0.0, help="SGD momentum μ (default 0: plain SGD)")
+    parser.add_argument("--epochs", type=positive_int, default=2000, help="full-batch epochs (default 2000)")
+    parser.add_argument("--hidden", type=positive_int, default=8, help="hidden units (default 8)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed for the initial weights (default 0)")
     parser.add_argument("--plot", metavar="FILE", help="save the loss curve and decision surface as PNG")
     parser.add_argument("--show", action="store_true", help="also show the plot in a window")
     parser.add_argument("--quiet", action="store_true", help="no progress output")

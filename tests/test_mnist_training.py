@@ -50,6 +50,23 @@ def test_minibatch_progress_one_line_per_epoch_off_terminal(split, capsys):
                     lines[-1])
 
 
+def test_prepare_scales_a_copy():
+    images = np.array([[[0, 255]]], dtype=np.float32)
+    X = mnist.prepare(images, "mlp")
+    np.testing.assert_array_equal(X, [[0.0, 1.0]])
+    assert X.dtype == np.float32 and images[0, 0, 1] == 255       # the caller's array is untouched
+    assert mnist.prepare(np.zeros((2, 28, 28), np.uint8), "cnn").shape == (2, 1, 28, 28)
+
+
+def test_mirrored_copies_and_augment_names():
+    images = np.arange(8, dtype=np.uint8).reshape(2, 2, 2)
+    flipped, labels = mnist.augment(images, np.array([1, 2]), "flip")
+    np.testing.assert_array_equal(flipped[2], [[1, 0], [3, 2]])
+    assert list(labels) == [1, 2, 1, 2]
+    with pytest.raises(ValueError, match="unknown augmentation 'rotate'"):
+        mnist.augment(images, labels, "rotate")
+
+
 def test_shifted_copies():
     images = np.zeros((2, 5, 5), np.uint8)
     images[:, 2, 2] = [10, 20]
@@ -85,8 +102,10 @@ def test_train_mnist_script_one_epoch_on_a_slice(tmp_path, model):
 def test_train_mnist_script_errors(tmp_path):
     result = run_script("train_mnist.py", "--data", tmp_path, "--epochs", "1")
     assert result.returncode == 2 and "looked for" in result.stderr
-    result = run_script("train_mnist.py", "--epochs", "0")
-    assert result.returncode == 2 and "must be > 0" in result.stderr
+    for args, message in ((["--epochs", "0"], "must be at least 1"), (["--seed", "-1"], "must be at least 0"),
+                          (["--lr", "inf"], "must be finite"), (["--val-fraction", "1"], "must be in [0, 1)")):
+        result = run_script("train_mnist.py", *args)
+        assert result.returncode == 2 and message in result.stderr, args
 
 
 def test_train_mnist_on_fashion_folder_slice(tmp_path):

@@ -43,21 +43,38 @@ def test_sequential_repr_is_indexed_tree():
         ")")
 
 
-def test_sequential_backward_is_the_chain_rule_in_reverse(rng):
-    model = xor_like()
+def test_sequential_backward_is_the_chain_rule_written_out(rng):
+    model = xor_like()                       # X W1 + b1 → σ → A W2 + b2
     X = rng.normal(size=(5, 2))
     dZ = rng.normal(size=(5, 1))
     model.forward(X)
     dX = model.backward(dZ)
-    # By hand, layer by layer, in reverse order.
-    layers = list(model)
-    acts = [X]
-    for layer in layers:
-        acts.append(layer.forward(acts[-1]))
-    g = dZ
-    for layer in reversed(layers):
-        g = layer.backward(g)
-    np.testing.assert_array_equal(dX, g)
+    W1, b1, W2 = model[0].W.data, model[1].b.data, model[3].W.data
+    A = 1 / (1 + np.exp(-(X @ W1 + b1)))
+    dA = dZ @ W2.T                           # δA = δZ W2ᵀ
+    dZ1 = A * (1 - A) * dA                   # δZ1 = σ′ ⊙ δA
+    np.testing.assert_allclose(dX, dZ1 @ W1.T, rtol=1e-13)                  # δX = δZ1 W1ᵀ
+    np.testing.assert_allclose(model[0].W.grad, X.T @ dZ1, rtol=1e-13)      # δW1 = Xᵀ δZ1
+    np.testing.assert_allclose(model[1].b.grad, dZ1.sum(0, keepdims=True), rtol=1e-13)
+    np.testing.assert_allclose(model[3].W.grad, A.T @ dZ, rtol=1e-13)       # δW2 = Aᵀ δZ
+    np.testing.assert_allclose(model[4].b.grad, dZ.sum(0, keepdims=True), rtol=1e-13)
+
+
+def test_a_layer_object_cannot_appear_twice():
+    layer = nl.Linear(2, 2, rng=0)
+    with pytest.raises(ValueError, match="item 2 is the same Linear.* object as item 0"):
+        nl.Sequential(layer, nl.Sigmoid(), layer)
+    with pytest.raises(ValueError, match="listed twice"):
+        nl.SGD(layer.parameters() * 2, lr=0.1)
+
+
+def test_float32_layers_compute_in_float32_whatever_the_input():
+    model = nl.Sequential(nl.Linear(3, 2, rng=0, dtype=np.float32), nl.Bias(2, dtype=np.float32), nl.Sigmoid())
+    Z = model.forward(np.ones((4, 3)))                                    # float64 data
+    assert Z.dtype == np.float32
+    loss = nl.EuclideanLoss()
+    loss.forward(Z, np.zeros((4, 2)))                                     # float64 target
+    assert loss.backward().dtype == np.float32
 
 
 def test_gradients_accumulate_until_zero_grad(rng):

@@ -26,5 +26,6 @@ def test_readme_python_blocks_run(capsys):
 
 def test_readme_quick_start_commands_match_the_guide():
     text = (ROOT / "README.rst").read_text(encoding="utf-8")
+    assert "_TABLE" not in text and "TODO" not in text
     assert "python -m pip install -e . && python scripts/train_xor.py" in text
     assert "python -m pip install -e '.[test]' && python -m pytest" in text

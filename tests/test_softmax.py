@@ -106,8 +106,10 @@ def test_bad_labels_give_clear_errors(labels, error, message):
 
 
 def test_logits_must_be_a_matrix():
-    with pytest.raises(nl.ShapeError, match=r"expected logits of shape \(N, K\), got shape \(3,\)"):
+    with pytest.raises(nl.ShapeError, match=r"expected logits of shape \(N, K\) with N, K ≥ 1, got shape \(3,\)"):
         nl.SoftmaxCrossEntropy().forward(np.zeros(3), [0])
+    with pytest.raises(nl.ShapeError, match=r"got shape \(0, 3\)"):           # an empty batch has no mean
+        nl.SoftmaxCrossEntropy().forward(np.zeros((0, 3)), np.zeros(0, int))
 
 
 # -- softmax and log_softmax ----------------------------------------------------------------------

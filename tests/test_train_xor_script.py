@@ -28,7 +28,8 @@ def test_not_converged_exits_nonzero():
 
 
 def test_invalid_argument_exits_2():
-    for args in (["--lr", "-1"], ["--epochs", "ten"], ["--hidden", "0"], ["--momentum", "1.5"]):
+    for args in (["--lr", "-1"], ["--lr", "inf"], ["--epochs", "ten"], ["--hidden", "0"], ["--momentum", "1.5"],
+                 ["--seed", "-1"]):
         result = run_script("train_xor.py", *args)
         assert result.returncode == 2, args
         assert "error" in result.stderr

@@ -231,8 +231,9 @@ class Conv2D(Module):
                              f"got shape {X.shape}")
         _check_fits(repr(self), X.shape, self.kernel_size, self.padding)
         N, F, Ho, Wo = out_shape = self.output_shape(X.shape)
-        # The flat layout makes col2im cheap but costs a crop here: only worth it when δX is wanted.
-        flat = self.stride == (1, 1) and self.input_grad
+        # The flat layout makes col2im cheap but costs a crop here: only worth it when δX is
+        # wanted, which in eval mode (inference) it is not.
+        flat = self.stride == (1, 1) and self.input_grad and self.training
         if flat:
             cols = _unfold_flat(X, self.kernel_size, self.padding)        # N×K×(Hp·Wp)
         else:

@@ -37,7 +37,7 @@ class Linear(Module):
 
     def forward(self, X):
         """Z = X W  (N×in · in×out → N×out)."""
-        if type(X) is not np.ndarray or X.dtype.kind != "f":  # the common case skips a call
+        if type(X) is not np.ndarray or X.dtype is not self.W.data.dtype:  # the common case skips a call
             X = as_float_input(self, X, self.W.data.dtype)
         if X.ndim != 2 or X.shape[1] != self.in_features:
             raise ShapeError(f"{self!r}: expected input with {self.in_features} features, "
@@ -75,7 +75,7 @@ class Bias(Module):
 
     def forward(self, X):
         """Z = X + b  (N×F + 1×F → N×F)."""
-        if type(X) is not np.ndarray or X.dtype.kind != "f":
+        if type(X) is not np.ndarray or X.dtype is not self.b.data.dtype:
             X = as_float_input(self, X, self.b.data.dtype)
         if X.ndim != 2 or X.shape[1] != self.features:
             raise ShapeError(f"{self!r}: expected input with {self.features} features, "

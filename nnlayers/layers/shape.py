@@ -29,7 +29,7 @@ class Flatten(Module):
             raise ShapeError(f"{self!r}: expected input of shape (N, ...) with at least 2 axes, "
                              f"got shape {X.shape}")
         self._shape = X.shape
-        return X.reshape(X.shape[0], -1)
+        return X.reshape(X.shape[0], int(np.prod(X.shape[1:], dtype=np.int64)))  # N may be 0
 
     def backward(self, dZ):
         """δX = reshape(δZ, (N, C, H, W))  (N×(C·H·W) → the input's shape)."""
