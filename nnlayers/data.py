@@ -238,7 +238,8 @@ def load_mnist(directory, kind: str = "train") -> tuple[np.ndarray, np.ndarray]:
     Reads ``{kind}-images-idx3-ubyte`` and ``{kind}-labels-idx1-ubyte``, each
     plain or with ``.gz`` (plain preferred when both exist). ``kind`` is
     ``"train"`` (60,000 for MNIST and Fashion-MNIST) or ``"t10k"`` (the 10,000
-    test images); ``"sample"`` reads the shipped sample. H×W is 28×28 for MNIST.
+    test images); ``"sample"`` reads ``sample-*`` files, as the shipped sample's
+    folder holds. H×W is 28×28 for MNIST.
     """
     directory = Path(directory)
     if not directory.is_dir():

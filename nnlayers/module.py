@@ -96,7 +96,7 @@ class Module:
 
     def zero_grad(self) -> None:
         for parameter in self.parameters():
-            parameter.zero_grad()
+            parameter.grad.fill(0)
 
     def modules(self):
         """This module and every module inside it, depth first."""
@@ -200,23 +200,23 @@ class Sequential(Module):
         self.layers = list(modules)
 
     def forward(self, X):
-        for position, module in enumerate(self.layers):
+        for module in self.layers:
             try:
                 X = module.forward(X)
             except Exception as error:
-                raise _located(error, position, module, "forward") from error
+                raise _located(error, self.layers.index(module), module, "forward") from error
         return X
 
     def backward(self, dZ):
-        for position in range(len(self.layers) - 1, -1, -1):
-            module = self.layers[position]
-            if dZ is None:
-                raise RuntimeError(f"Sequential layer {position + 1} returned no input gradient "
-                                   f"(input_grad=False), but layer {position} ({module!r}) needs one: "
-                                   "only the first layer may skip δX")
+        for module in reversed(self.layers):
             try:
                 dZ = module.backward(dZ)
             except Exception as error:
+                position = self.layers.index(module)
+                if dZ is None:  # checked only on failure: the hot loop stays lean
+                    raise RuntimeError(f"Sequential layer {position + 1} returned no input gradient "
+                                       f"(input_grad=False), but layer {position} ({module!r}) needs one: "
+                                       "only the first layer may skip δX") from None
                 raise _located(error, position, module, "backward") from error
         return dZ
 

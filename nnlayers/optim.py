@@ -36,7 +36,7 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         for parameter in self.parameters:
-            parameter.zero_grad()
+            parameter.grad.fill(0)  # not parameter.zero_grad(): one call fewer per parameter per step
 
     def step(self) -> None:
         raise NotImplementedError

@@ -46,7 +46,7 @@ def parse_args(argv):
     parser.add_argument("--data-dir", type=Path,
                         help="an MNIST-format folder (default: the shipped sample data/mnist-sample)")
     parser.add_argument("--kind", choices=["train", "t10k", "sample"],
-                        help="which files of --data-dir: train or t10k (default: train)")
+                        help="which files of --data-dir: train, t10k or sample (default: train)")
     parser.add_argument("--center", action="store_true",
                         help="subtract the mean image before the SVD (PCA); the derivation does not")
     parser.add_argument("--rank", nargs="+", type=positive_int, default=[2, 10, 50], metavar="K",
