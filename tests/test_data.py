@@ -1,6 +1,5 @@
 """IDX reading and writing, the MNIST loaders, the shipped sample and Fashion-MNIST."""
 import gzip
-import os
 import struct
 import time
 import tracemalloc
@@ -8,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -255,12 +255,7 @@ def test_shipped_sample_has_the_documented_digits():
 
 
 def require_dataset(path: Path):
-    """Skip when ``path`` is missing, or fail when NNLAYERS_REQUIRE_ALL=1 asks for every test."""
-    if not path.exists():
-        reason = f"dataset {path} is not installed on this machine"
-        if os.environ.get("NNLAYERS_REQUIRE_ALL") == "1":
-            pytest.fail(f"{reason} (NNLAYERS_REQUIRE_ALL=1 forbids skipping)")
-        pytest.skip(reason)
+    require(path.exists(), f"dataset {path} is not installed on this machine (Debian package dataset-fashion-mnist)")
 
 
 @pytest.mark.parametrize("kind, n", [("train", 60000), ("t10k", 10000)])
@@ -273,7 +268,7 @@ def test_fashion_mnist_loads_unchanged(kind, n):
     assert np.bincount(labels).tolist() == [n // 10] * 10       # Fashion-MNIST is balanced
 
 
-def test_missing_dataset_skips_or_fails_as_asked(monkeypatch, tmp_path):
+def test_missing_requirement_skips_or_fails_as_asked(monkeypatch, tmp_path):
     monkeypatch.delenv("NNLAYERS_REQUIRE_ALL", raising=False)
     with pytest.raises(pytest.skip.Exception, match="is not installed"):
         require_dataset(tmp_path / "absent")

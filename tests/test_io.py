@@ -1,5 +1,4 @@
 import os
-import zipfile
 
 import numpy as np
 import pytest

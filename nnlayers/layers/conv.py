@@ -38,6 +38,7 @@ import numpy as np
 
 from ..init import initial_weights
 from ..module import Module, ShapeError, as_float_input
+from ._args import pair as _pair, positive_int as _positive_int, show as _show
 
 __all__ = ["Conv2D", "im2col", "col2im", "conv_output_size"]
 
@@ -306,27 +307,3 @@ def _check_fits(where: str, shape, kernel, padding) -> None:
     if H + 2 * ph < kh or W + 2 * pw < kw:
         raise ShapeError(f"{where}: kernel {kh}×{kw} is larger than the padded input "
                          f"{H + 2 * ph}×{W + 2 * pw} (input shape {tuple(shape)}, padding {(ph, pw)})")
-
-
-def _pair(value, name: str, owner: str, minimum: int = 1) -> tuple:
-    """An int or a pair of ints, each ≥ ``minimum``, as a (height, width) tuple."""
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2 or not all(_is_int(v) and v >= minimum for v in items):
-        kind = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
-        raise ValueError(f"{owner}: {name} must be {kind} or a pair of them, got {value!r}")
-    return int(items[0]), int(items[1])
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _positive_int(value, name: str, owner: str) -> int:
-    if not _is_int(value) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _show(pair) -> str:
-    """3 for (3, 3), else (3, 5): as short as the user would write it."""
-    return str(pair[0]) if pair[0] == pair[1] else str(pair)

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..init import initial_weights
 from ..module import Module, ShapeError, as_float_input
+from ._args import positive_int as _positive_int
 
 __all__ = ["Linear", "Bias"]
 
@@ -94,9 +95,3 @@ class Bias(Module):
 
     def extra_repr(self) -> str:
         return f"features={self.features}"
-
-
-def _positive_int(value, name: str, layer: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
-    return int(value)
