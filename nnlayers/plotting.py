@@ -4,7 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_loss", "plot_decision_surface", "plot_metric", "plot_confusion", "plot_image_grid"]
+__all__ = ["plot_loss", "plot_decision_surface", "plot_metric", "plot_confusion", "plot_image_grid",
+           "script_pyplot", "finish_figure"]
+
+
+def script_pyplot(show: bool):
+    """``matplotlib.pyplot`` for a script: the headless Agg backend unless a window is wanted."""
+    import matplotlib
+    if not show:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def finish_figure(figure, path, show: bool, dpi: int = 100) -> None:
+    """Save ``figure`` to ``path`` (if given, and say so), show it if asked, then close it."""
+    import matplotlib.pyplot as plt
+    if path:
+        figure.savefig(path, dpi=dpi)
+        print(f"saved {path}")
+    if show:
+        plt.show()
+    plt.close(figure)
 
 
 def plot_loss(ax, history, *, log_scale: bool = True, label: str = "training loss"):

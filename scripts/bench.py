@@ -43,18 +43,22 @@ except ImportError:  # the benchmark still compares nnlayers with plain numpy
 XOR_LR = 0.5
 
 
-def xor_nnlayers():
-    model = xor_network(8, rng=0)
-    model[0].input_grad = False  # X is data: like the others, skip its gradient
-    loss = nl.EuclideanLoss()
-    optimizer = nl.SGD(model.parameters(), lr=XOR_LR)
+def nnlayers_step(model, loss, X, Y, lr):
+    """One training step of the library, the derivation's loop."""
+    optimizer = nl.SGD(model.parameters(), lr=lr)
 
     def step():
-        loss.forward(model.forward(XOR_X), XOR_Y)
+        loss.forward(model.forward(X), Y)
         model.backward(loss.backward())
         optimizer.step()
         optimizer.zero_grad()
     return step
+
+
+def xor_nnlayers():
+    model = xor_network(8, rng=0)
+    model[0].input_grad = False  # X is data: like the others, skip its gradient
+    return nnlayers_step(model, nl.EuclideanLoss(), XOR_X, XOR_Y, XOR_LR)
 
 
 def xor_lean_numpy():
@@ -103,18 +107,6 @@ def batch(shape):
     return rng.random((BATCH, *shape), dtype=np.float32), rng.integers(0, 10, BATCH)
 
 
-def nnlayers_step(model, X, labels):
-    loss = nl.SoftmaxCrossEntropy()
-    optimizer = nl.SGD(model.parameters(), lr=LR)
-
-    def step():
-        loss.forward(model.forward(X), labels)
-        model.backward(loss.backward())
-        optimizer.step()
-        optimizer.zero_grad()
-    return step
-
-
 def torch_step(model, X, labels):
     X, labels = torch.from_numpy(X), torch.from_numpy(labels)
     loss = torch.nn.CrossEntropyLoss()
@@ -128,7 +120,7 @@ def torch_step(model, X, labels):
 
 
 def mlp_nnlayers():
-    return nnlayers_step(mnist.mlp(784, 256, 10, rng=0), *batch((784,)))     # ReLU, no dropout
+    return nnlayers_step(mnist.mlp(784, 256, 10, rng=0), nl.SoftmaxCrossEntropy(), *batch((784,)), LR)  # no dropout
 
 
 def mlp_torch():
@@ -139,7 +131,7 @@ def mlp_torch():
 
 def lenet_nnlayers():
     # Conv 1→8 3×3 pad 1, ReLU, MaxPool 2, Conv 8→16 3×3 pad 1, ReLU, MaxPool 2, Flatten, Linear 784→10
-    return nnlayers_step(mnist.cnn(1, 28, 10, width=8, rng=0), *batch((1, 28, 28)))
+    return nnlayers_step(mnist.cnn(1, 28, 10, width=8, rng=0), nl.SoftmaxCrossEntropy(), *batch((1, 28, 28)), LR)
 
 
 def lenet_torch():

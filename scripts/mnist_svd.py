@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from nnlayers import data, projection
+from nnlayers.plotting import script_pyplot
 from nnlayers.cli import non_negative_int, positive_int
 
 
@@ -104,10 +105,7 @@ def main(argv=None) -> int:
         print(f"rank {k} reconstruction: relative error ‖X − X̂‖/‖X‖ = {error:.3f}")
     print(f"nearest-centroid accuracy in 2-D: {accuracy:.4f}")
 
-    import matplotlib
-    if not args.show:
-        matplotlib.use("Agg")                   # files only: no display needed
-    import matplotlib.pyplot as plt
+    plt = script_pyplot(args.show)              # files only, unless --show
 
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     names = " vs ".join(str(d) for d in args.digits)

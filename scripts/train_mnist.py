@@ -122,14 +122,10 @@ def main(argv=None) -> int:
 
 
 def save_plot(history, images, labels, predicted, classes, names, path, show):
-    import matplotlib
-    if not show:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from nnlayers.plotting import (finish_figure, plot_confusion, plot_image_grid, plot_loss, plot_metric,
+                                   script_pyplot)
 
-    from nnlayers.plotting import plot_confusion, plot_image_grid, plot_loss, plot_metric
-
-    figure = plt.figure(figsize=(13, 10), layout="constrained")
+    figure = script_pyplot(show).figure(figsize=(13, 10), layout="constrained")
     top, bottom = figure.subfigures(2, 1, height_ratios=[1.6, 1])
     loss_ax, accuracy_ax, confusion_ax = top.subplots(1, 3, width_ratios=[1, 1, 1.3])
     plot_loss(loss_ax, history, log_scale=False)
@@ -141,12 +137,7 @@ def save_plot(history, images, labels, predicted, classes, names, path, show):
     plot_image_grid(bottom, images[wrong], [f"{label(labels[i])} → {label(predicted[i])}" for i in wrong])
     bottom.suptitle(f"misclassified test images (true → predicted), {len(wrong)} of "
                     f"{int(np.sum(predicted != labels))}")
-    if path:
-        figure.savefig(path, dpi=90)
-        print(f"saved {path}")
-    if show:
-        plt.show()
-    plt.close(figure)
+    finish_figure(figure, path, show, dpi=90)
 
 
 if __name__ == "__main__":

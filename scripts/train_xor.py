@@ -52,26 +52,16 @@ def main(argv=None) -> int:
 
 
 def save_plot(result, path, show):
-    import matplotlib
-    if not show:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from nnlayers.plotting import finish_figure, plot_decision_surface, plot_loss, script_pyplot
 
-    from nnlayers.plotting import plot_decision_surface, plot_loss
-
-    figure, (loss_ax, surface_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
+    figure, (loss_ax, surface_ax) = script_pyplot(show).subplots(1, 2, figsize=(11, 4.5))
     plot_loss(loss_ax, result.history)
     loss_ax.set_title("XOR: training loss ½Σ(Yᵖ − Y)²")
     result.model.eval()
     plot_decision_surface(surface_ax, result.model.forward, XOR_X, XOR_Y)
     surface_ax.set_title("learned output over the unit square")
     figure.tight_layout()
-    if path:
-        figure.savefig(path, dpi=100)
-        print(f"saved {path}")
-    if show:
-        plt.show()
-    plt.close(figure)
+    finish_figure(figure, path, show)
 
 
 if __name__ == "__main__":
