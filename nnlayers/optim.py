@@ -29,10 +29,22 @@ class Optimizer:
                 raise ValueError(f"{type(self).__name__}: parameter {parameter.name!r} (item {position}) "
                                  "is listed twice")
             seen.add(id(parameter))
-        self.lr = _non_negative(lr, "lr", type(self).__name__)
+        self.lr = lr
         self.steps = 0
         # One scratch buffer per parameter: updates allocate nothing in the hot loop.
         self._scratch = [np.empty_like(p.data) for p in self.parameters]
+
+    @property
+    def lr(self) -> float:
+        """The learning rate η; may be changed between steps (e.g. for a schedule)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value) -> None:
+        self._lr = _non_negative(value, "lr", type(self).__name__)
+        # η also as a 0-d array of each parameter's dtype: numpy multiplies an array by one
+        # faster than by a Python float, which counts in small networks' steps.
+        self._lr_arrays = [np.asarray(self._lr, dtype=p.data.dtype) for p in self.parameters]
 
     def zero_grad(self) -> None:
         for parameter in self.parameters:
@@ -65,7 +77,7 @@ class SGD(Optimizer):
         self._velocity = [np.zeros_like(p.data) for p in self.parameters] if self.momentum else None
 
     def step(self) -> None:
-        lr, mu, decay = self.lr, self.momentum, self.weight_decay
+        lrs, mu, decay = self._lr_arrays, self.momentum, self.weight_decay
         for i, parameter in enumerate(self.parameters):
             theta, g = parameter.data, parameter.grad
             update = self._scratch[i]
@@ -84,7 +96,7 @@ class SGD(Optimizer):
                     g = update
                 else:
                     g = v                                  # g ← v
-            np.multiply(g, lr, out=update)
+            np.multiply(g, lrs[i], out=update)
             theta -= update                                # θ ← θ − η g
         self.steps += 1
 

@@ -79,3 +79,16 @@ def test_updates_are_in_place():
 def test_bad_arguments(make, message):
     with pytest.raises((ValueError, TypeError), match=message):
         make(param())
+
+
+def test_learning_rate_can_change_between_steps():
+    p = param()
+    optimizer = nl.SGD([p], lr=0.1)
+    run(optimizer, p, [1.0])
+    optimizer.lr = 0.5                                                  # e.g. a schedule
+    assert run(optimizer, p, [1.0]) == pytest.approx([0.9 - 0.5], abs=1e-15)
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        optimizer.lr = float("nan")
+    p32 = nl.Parameter(np.ones(2, np.float32), "w")
+    nl.SGD([p32], lr=0.1).step()
+    assert p32.data.dtype == np.float32
