@@ -19,6 +19,7 @@ import gzip
 import math
 import os
 import struct
+import sys
 import zlib
 from pathlib import Path
 
@@ -260,8 +261,17 @@ def load_mnist(directory, kind: str = "train") -> tuple[np.ndarray, np.ndarray]:
 
 
 def mnist_sample_dir() -> Path:
-    """Where the shipped sample lives: ``data/mnist-sample`` at the top of the source tree."""
-    return Path(__file__).resolve().parent.parent / "data" / "mnist-sample"
+    """Where the shipped sample lives: ``data/mnist-sample`` at the top of the source tree
+    (a clone or an editable install), else ``<prefix>/share/nnlayers/mnist-sample``, where a
+    regular ``pip install .`` puts it."""
+    candidates = [Path(__file__).resolve().parent.parent / "data" / "mnist-sample",
+                  Path(sys.prefix) / "share" / "nnlayers" / "mnist-sample"]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("the shipped MNIST sample is missing: looked in "
+                            + " and ".join(str(c) for c in candidates)
+                            + "; reinstall nnlayers, or call load_mnist(folder, kind='sample') on a copy")
 
 
 def load_mnist_sample() -> tuple[np.ndarray, np.ndarray]:
@@ -269,13 +279,5 @@ def load_mnist_sample() -> tuple[np.ndarray, np.ndarray]:
 
     Ordered digit by digit (all 0s, then all 1s, …); see
     ``data/mnist-sample/README.rst`` for provenance and the per-digit counts.
-    The files live in the source tree, so this works from a clone or an
-    editable install (``pip install -e .``).
     """
-    directory = mnist_sample_dir()
-    if not directory.is_dir():
-        raise FileNotFoundError(f"load_mnist_sample: the sample folder {directory} does not exist; it "
-                                "ships in the source tree (data/mnist-sample), so use a clone or an "
-                                "editable install (pip install -e .), or call load_mnist(folder, "
-                                "kind='sample') on a copy")
-    return load_mnist(directory, kind="sample")
+    return load_mnist(mnist_sample_dir(), kind="sample")

@@ -284,3 +284,14 @@ def test_all_zero_gzip_near_deflates_best_ratio_still_loads(tmp_path):
     assert (10 * 1000 * 1000) / path.stat().st_size > 1000
     loaded = load_idx(path)
     assert loaded.shape == (10, 1000, 1000) and not loaded.any()
+
+
+def test_missing_sample_names_where_it_looked(monkeypatch, tmp_path):
+    import sys
+    monkeypatch.setattr(nl.data, "__file__", str(tmp_path / "pkg" / "nnlayers" / "data.py"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "prefix"))
+    with pytest.raises(FileNotFoundError, match=r"looked in .*data/mnist-sample and .*share/nnlayers/mnist-sample"):
+        nl.data.load_mnist_sample()
+    installed = tmp_path / "prefix" / "share" / "nnlayers" / "mnist-sample"
+    installed.mkdir(parents=True)
+    assert nl.data.mnist_sample_dir() == installed                 # where a regular install puts it
