@@ -164,3 +164,9 @@ def test_bad_kernel_or_stride(args):
     for cls in (nl.MaxPool2D, nl.AvgPool2D):
         with pytest.raises(ValueError, match="must be a positive integer"):
             cls(*args)
+
+
+def test_avgpool_backward_takes_an_integer_gradient():
+    layer = nl.AvgPool2D(2)
+    layer.forward(np.zeros((1, 1, 2, 2)))
+    np.testing.assert_array_equal(layer.backward(np.array([[[[4]]]])), np.ones((1, 1, 2, 2)))   # 4 / (2·2)

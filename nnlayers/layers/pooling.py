@@ -182,7 +182,7 @@ class AvgPool2D(_Pool2D):
             raise self._no_forward_error()
         dZ = self._check_grad_shape(dZ, self.output_shape(self._input_shape))
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        dZ = np.multiply(dZ, 1.0 / (kh * kw), dtype=dZ.dtype)
+        dZ = np.multiply(dZ, 1.0 / (kh * kw), dtype=dZ.dtype if dZ.dtype.kind == "f" else np.float64)
         dA, dX = _pool_buffers(self._input_shape, dZ, self.kernel_size, self.stride)
         N, C, Ho, Wo = dZ.shape
         for view in _offset_views(dA, 2, kh, sh, Ho):
