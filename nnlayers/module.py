@@ -105,6 +105,11 @@ class Module:
     def num_parameters(self) -> int:
         return sum(parameter.size for parameter in self.parameters())
 
+    def summary(self, input_shape, dtype=np.float64) -> str:
+        """Each layer with its output shape and parameter count (see ``nnlayers.summary``)."""
+        from .summary import summary  # summary walks modules: imported here to avoid a cycle
+        return summary(self, input_shape, dtype)
+
     def state_dict(self) -> dict:
         """``{name: copy of array}`` for every parameter (see ``nnlayers.io``)."""
         return io.state_dict(self)

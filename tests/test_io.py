@@ -135,3 +135,4 @@ def test_summary_lists_shapes_and_counts():
     assert lines[6].endswith("7,840") and lines[7].endswith("10")
     assert lines[-1].startswith(f"total parameters: {40 + 7840 + 10:,}")
     assert model.training                                              # mode restored
+    assert model.summary((1, 28, 28)) == text
