@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["finite_float", "positive_float", "positive_int", "non_negative_int"]
+__all__ = ["finite_float", "positive_float", "unit_fraction", "positive_int", "non_negative_int"]
 
 
 def finite_float(text: str) -> float:
@@ -22,6 +22,14 @@ def positive_float(text: str) -> float:
     value = finite_float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def unit_fraction(text: str) -> float:
+    """A number in [0, 1): momentum, a share of the data."""
+    value = finite_float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
     return value
 
 

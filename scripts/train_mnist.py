@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 import nnlayers as nl
-from nnlayers.cli import finite_float, non_negative_int, positive_float, positive_int
+from nnlayers.cli import non_negative_int, positive_float, positive_int, unit_fraction
 from nnlayers import mnist
 
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -38,8 +38,8 @@ def parse_args(argv):
     parser.add_argument("--batch-size", type=positive_int, help="minibatch size (default 64)")
     parser.add_argument("--lr", type=positive_float, help="learning rate (default 1e-3 for adam, 0.05 for sgd)")
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="default adam")
-    parser.add_argument("--momentum", type=finite_float, default=0.9, help="SGD momentum (default 0.9)")
-    parser.add_argument("--val-fraction", type=finite_float, default=0.1,
+    parser.add_argument("--momentum", type=unit_fraction, default=0.9, help="SGD momentum (default 0.9)")
+    parser.add_argument("--val-fraction", type=unit_fraction, default=0.1,
                         help="share of the training set held out for validation curves (default 0.1)")
     parser.add_argument("--augment", choices=sorted(mnist.AUGMENTATIONS),
                         help="'shift' adds training copies moved one pixel each way (5× the data), "
@@ -53,10 +53,6 @@ def parse_args(argv):
     parser.add_argument("--show", action="store_true", help="also show the plot in a window")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
-    if not 0 <= args.val_fraction < 1:
-        parser.error(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
-    if not 0 <= args.momentum < 1:
-        parser.error(f"--momentum must be in [0, 1), got {args.momentum}")
     defaults = DEFAULTS[args.model]
     args.epochs = args.epochs or defaults["epochs"]
     args.batch_size = args.batch_size or defaults["batch_size"]

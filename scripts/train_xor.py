@@ -11,14 +11,14 @@ import argparse
 import sys
 
 import nnlayers as nl
-from nnlayers.cli import finite_float, non_negative_int, positive_float, positive_int
+from nnlayers.cli import non_negative_int, positive_float, positive_int, unit_fraction
 from nnlayers.xor import CONVERGED_WITHIN, XOR_X, XOR_Y, train_xor
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lr", type=positive_float, default=5.0, help="SGD learning rate η (default 5.0)")
-    parser.add_argument("--momentum", type=finite_float, default=0.0, help="SGD momentum μ (default 0: plain SGD)")
+    parser.add_argument("--momentum", type=unit_fraction, default=0.0, help="SGD momentum μ (default 0: plain SGD)")
     parser.add_argument("--epochs", type=positive_int, default=2000, help="full-batch epochs (default 2000)")
     parser.add_argument("--hidden", type=positive_int, default=8, help="hidden units (default 8)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed for the initial weights (default 0)")
@@ -26,9 +26,6 @@ def main(argv=None) -> int:
     parser.add_argument("--show", action="store_true", help="also show the plot in a window")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
-    if not 0 <= args.momentum < 1:
-        parser.error(f"--momentum must be in [0, 1), got {args.momentum}")
-
     try:
         result = train_xor(lr=args.lr, epochs=args.epochs, hidden=args.hidden, seed=args.seed,
                            momentum=args.momentum, progress=not args.quiet)
