@@ -26,6 +26,7 @@ def main(argv=None) -> int:
     parser.add_argument("--show", action="store_true", help="also show the plot in a window")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
+
     try:
         result = train_xor(lr=args.lr, epochs=args.epochs, hidden=args.hidden, seed=args.seed,
                            momentum=args.momentum, progress=not args.quiet)
