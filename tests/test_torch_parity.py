@@ -37,6 +37,18 @@ def t(array, grad=False):
     return torch.tensor(np.asarray(array), dtype=torch.float64, requires_grad=grad)
 
 
+def same_forward_and_backward(layer, reference, X, rng):
+    """Run ``layer`` and the torch ``reference`` forward on X and backward from one random δZ;
+    assert both Z and δX agree. Parameter gradients are left for the caller to compare."""
+    Z = layer.forward(X)
+    Xt = t(X, grad=True)
+    Zt = reference(Xt)
+    close(Z, Zt)
+    dZ = rng.normal(size=Z.shape)
+    Zt.backward(t(dZ))
+    close(layer.backward(dZ), Xt.grad)
+
+
 def image_like(shape, rng):
     """Images with flat backgrounds: 2×2 blocks of the levels 0–3, about 70 % of them 0."""
     N, C, H, W = shape
@@ -80,14 +92,7 @@ def test_conv2d_matches_torch(C, F, kernel, stride, padding, bias, shape, data, 
         reference.weight.copy_(t(conv.W.data))
         if bias:
             reference.bias.copy_(t(conv.b.data))
-    Z = conv.forward(X)
-    Xt = t(X, grad=True)
-    Zt = reference(Xt)
-    close(Z, Zt)
-    dZ = rng.normal(size=Z.shape)
-    dX = conv.backward(dZ)
-    Zt.backward(t(dZ))
-    close(dX, Xt.grad)
+    same_forward_and_backward(conv, reference, X, rng)
     close(conv.W.grad, reference.weight.grad)
     if bias:
         close(conv.b.grad, reference.bias.grad)
@@ -124,15 +129,7 @@ POOL_CASES = [  # (kernel, stride, input shape): divisible, floor rule, overlapp
                          ids=["max", "avg"])
 def test_pooling_matches_torch(ours, theirs, kernel, stride, shape, data, rng):
     X = rng.normal(size=shape) if data == "random" else image_like(shape, rng)
-    pool = ours(kernel, stride)
-    reference = theirs(kernel, stride)
-    Z = pool.forward(X)
-    Xt = t(X, grad=True)
-    Zt = reference(Xt)
-    close(Z, Zt)
-    dZ = rng.normal(size=Z.shape)
-    Zt.backward(t(dZ))
-    close(pool.backward(dZ), Xt.grad)
+    same_forward_and_backward(ours(kernel, stride), theirs(kernel, stride), X, rng)
 
 
 # -- activations, Flatten, loss ---------------------------------------------------------------------
@@ -144,14 +141,7 @@ def test_pooling_matches_torch(ours, theirs, kernel, stride, shape, data, rng):
 def test_elementwise_and_flatten_match_torch(ours, theirs, rng):
     X = rng.normal(size=(3, 2, 4, 5))
     X[0, 0, 0, :3] = 0.0                            # the ReLU kink: both take the derivative 0 there
-    layer = ours()
-    Z = layer.forward(X)
-    Xt = t(X, grad=True)
-    Zt = theirs(Xt)
-    close(Z, Zt)
-    dZ = rng.normal(size=Z.shape)
-    Zt.backward(t(dZ))
-    close(layer.backward(dZ), Xt.grad)
+    same_forward_and_backward(ours(), theirs, X, rng)
 
 
 @pytest.mark.parametrize("data", ["random", "ties", "large"])
