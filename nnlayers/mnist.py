@@ -72,10 +72,9 @@ AUGMENTATIONS = {"none": lambda images, labels: (images, labels), "shift": shift
 
 def augment(images: np.ndarray, labels: np.ndarray, kind: str):
     """Apply the augmentation named ``kind``: ``none``, ``shift`` (5×) or ``flip`` (2×)."""
-    try:
-        return AUGMENTATIONS[kind](images, labels)
-    except KeyError:
-        raise ValueError(f"unknown augmentation {kind!r}; use one of {sorted(AUGMENTATIONS)}") from None
+    if kind not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {kind!r}; use one of {sorted(AUGMENTATIONS)}")
+    return AUGMENTATIONS[kind](images, labels)
 
 
 def prepare(images: np.ndarray, model: str, dtype=np.float32) -> np.ndarray:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._args import positive_int
 from .init import as_rng
 from .module import evaluation_mode
 
@@ -113,11 +114,9 @@ class Trainer:
         """
         X, Y = np.asarray(X), np.asarray(Y)
         _check_pair(X, Y, "fit")
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-            raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-                                       or batch_size < 1):
-            raise ValueError(f"fit: batch_size must be a positive integer or None, got {batch_size!r}")
+        positive_int(epochs, "epochs", "fit")
+        if batch_size is not None:
+            positive_int(batch_size, "batch_size", "fit")
         if validation_data is not None:
             X_val, Y_val = (np.asarray(a) for a in validation_data)
             _check_pair(X_val, Y_val, "fit (validation_data)")

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..init import initial_weights
 from ..module import Module, ShapeError, as_float_input
-from ._args import pair as _pair, positive_int as _positive_int, show as _show
+from .._args import pair as _pair, positive_int as _positive_int, show as _show
 
 __all__ = ["Conv2D", "im2col", "col2im", "conv_output_size"]
 

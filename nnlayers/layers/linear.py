@@ -5,7 +5,7 @@ import numpy as np
 
 from ..init import initial_weights
 from ..module import Module, ShapeError, as_float_input
-from ._args import positive_int as _positive_int
+from .._args import positive_int as _positive_int
 
 __all__ = ["Linear", "Bias"]
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..module import Module, ShapeError, as_float_input
-from ._args import pair as _pair, show as _show
+from .._args import pair as _pair, show as _show
 
 __all__ = ["MaxPool2D", "AvgPool2D"]
 

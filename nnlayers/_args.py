@@ -1,4 +1,4 @@
-"""Checks for layer constructor arguments, shared by the layer families."""
+"""Checks for constructor and call arguments, shared across the package."""
 from __future__ import annotations
 
 import numpy as np
