@@ -1,25 +1,46 @@
-"""nnlayers: neural networks from explicit layer objects on numpy."""
-from . import chain_rule, data, mnist, projection, xor  # modules: nl.data.load_mnist, nl.xor.xor_network, …
+"""nnlayers: neural networks from explicit layer objects on numpy.
+
+``import nnlayers as nl`` gives the library: modules and layers, losses,
+optimizers, the trainer, gradient checking, weights files and summaries.
+``nl.datasets`` reads IDX/MNIST data; ``nl.plotting`` (matplotlib) and
+``nl.examples`` (the derivation's worked examples) load on first use.
+"""
+import importlib
+
+from . import datasets
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_jacobian
-from .io import WeightsFileError, load, save
-from .layers import (AvgPool2D, Bias, Conv2D, Dropout, Flatten, Linear, MaxPool2D, ReLU, Sigmoid, Tanh,
-                     col2im, im2col, sigmoid)
+from .io import load, save
+from .layers import (AvgPool2D, Bias, Conv2D, Dropout, Elementwise, Flatten, Linear, MaxPool2D, ReLU, Sigmoid,
+                     Tanh, col2im, im2col, sigmoid)
 from .losses import EuclideanLoss, Loss, SoftmaxCrossEntropy, log_softmax, softmax
-from .module import Module, Parameter, Sequential, ShapeError, evaluation_mode
+from .module import (Buffer, Module, Parameter, Residual, Sequential, ShapeError, WeightsFileError,
+                     as_float_input, evaluation_mode)
 from .optim import SGD, Adam, Optimizer
-from .summary import summary
+from .summary import Summary, summary
 from .training import History, Trainer, TrainingDivergedError, accuracy, minibatches
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "Module", "Parameter", "Sequential", "ShapeError", "evaluation_mode",
-    "Linear", "Bias", "Sigmoid", "Tanh", "ReLU", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Dropout",
-    "sigmoid", "im2col", "col2im",
+    "Module", "Parameter", "Buffer", "Sequential", "Residual", "ShapeError", "as_float_input", "evaluation_mode",
+    "Linear", "Bias", "Elementwise", "Sigmoid", "Tanh", "ReLU", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten",
+    "Dropout", "sigmoid", "im2col", "col2im",
     "Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softmax",
     "Optimizer", "SGD", "Adam",
     "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches",
     "gradcheck", "numerical_jacobian", "GradcheckError", "GradcheckReport",
-    "save", "load", "WeightsFileError", "summary",
-    "chain_rule", "data", "mnist", "projection", "xor",
+    "save", "load", "WeightsFileError", "summary", "Summary",
+    "datasets", "examples", "plotting",
 ]
+
+_LAZY = ("examples", "plotting")  # matplotlib and the examples cost import time most users never need
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'nnlayers' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -128,8 +128,9 @@ def gradcheck(obj, X, target=None, *, eps: float = DEFAULT_EPS, rtol: float = DE
     ``obj`` is a ``Module`` (checked on input ``X``: δX and every parameter) or
     a ``Loss`` (checked at prediction ``X`` against ``target``: δpred).
     A gradient passes when every element satisfies |analytic − numeric| ≤
-    atol + rtol·|numeric|. Parameters are restored exactly afterwards and
-    their ``.grad`` is left as it was found.
+    atol + rtol·|numeric|. Every parameter of the module and of all modules
+    inside it is checked. Parameters are restored exactly afterwards, their
+    ``.grad`` is left as it was found, and buffers (running statistics) too.
 
     Returns a ``GradcheckReport`` (print it for the worst element of each
     tensor); raises ``GradcheckError`` with that text if a check fails and
@@ -165,6 +166,8 @@ def _check_module(module: Module, X, eps, rtol, atol, rng, check_input) -> list:
     for name, parameter in named:
         _warn_if_not_float64(f"parameter {name}", parameter.data)
     saved_grads = [parameter.grad.copy() for _, parameter in named]
+    # Buffers (BatchNorm's running statistics) change on every training-mode forward: put them back.
+    saved_buffers = [(buffer, buffer.data.copy()) for buffer in module.buffers()]
 
     Z = np.asarray(module.forward(X))
     G = rng.standard_normal(Z.shape)                       # random upstream gradient δZ
@@ -189,6 +192,8 @@ def _check_module(module: Module, X, eps, rtol, atol, rng, check_input) -> list:
         for (_, parameter), saved in zip(named, saved_grads):
             parameter.grad[...] = saved
         module.forward(X)  # leave the caches describing the caller's input
+        for buffer, saved in saved_buffers:
+            buffer.data = saved
     return checks
 
 

@@ -1,7 +1,9 @@
-"""Keeping weights: state dicts, and ``.npz`` files written atomically and read without pickle.
+"""Weights files: a model's state dict as an ``.npz`` archive, written atomically, read without pickle.
 
-A state dict maps each parameter's dotted name (``0.W``, ``3.b``) to a copy of
-its array. A weights file is an ``.npz`` archive with one array per name.
+A state dict (``Module.state_dict``) maps each parameter's and buffer's dotted
+name (``0.W``, ``3.b``, ``1.running_mean``) to a copy of its array; a weights
+file holds one array per name. This module only reads and writes files: what
+fits the model is decided by ``Module.load_state_dict``.
 """
 from __future__ import annotations
 
@@ -11,61 +13,28 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
+from .module import WeightsFileError
 
-__all__ = ["state_dict", "load_state_dict", "save", "load", "WeightsFileError"]
-
-
-class WeightsFileError(ValueError):
-    """A weights file or state dict that does not fit the model; the model was left unchanged."""
-
-
-def state_dict(model) -> dict:
-    """``{name: copy of the parameter's array}`` in the model's parameter order."""
-    return {name: parameter.data.copy() for name, parameter in model.named_parameters()}
-
-
-def load_state_dict(model, state: dict, *, source: str = "state dict") -> None:
-    """Copy ``state``'s arrays into the model's parameters, in place.
-
-    Everything is checked before anything is written: the names must match the
-    model's exactly, each shape must match, and each array must be numeric, so
-    a refused state leaves the model as it was. Values are cast to each
-    parameter's dtype (a float64 file loads into a float32 model).
-    """
-    named = dict(model.named_parameters())
-    missing = [name for name in named if name not in state]
-    unexpected = [name for name in state if name not in named]
-    if missing or unexpected:
-        raise WeightsFileError(
-            f"{source} does not match the model: " + "; ".join(
-                part for part in (f"missing {', '.join(missing)}" if missing else "",
-                                  f"unexpected {', '.join(unexpected)}" if unexpected else "") if part))
-    arrays = {}
-    for name, parameter in named.items():
-        array = np.asarray(state[name])
-        if array.dtype.kind not in "fiu":
-            raise WeightsFileError(f"{source}: {name} holds {array.dtype} values, not numbers")
-        if array.shape != parameter.shape:
-            raise WeightsFileError(f"{source}: {name} has shape {array.shape}, the model's has shape "
-                                   f"{parameter.shape}")
-        arrays[name] = array
-    for name, parameter in named.items():
-        np.copyto(parameter.data, arrays[name], casting="unsafe")
+__all__ = ["save", "load", "WeightsFileError"]
 
 
 def save(model, path) -> Path:
-    """Write the model's parameters to ``path`` (an ``.npz`` archive), atomically.
+    """Write the model's parameters and buffers to ``path`` (an ``.npz`` archive), atomically.
 
     The archive is written to a temporary file beside ``path``, flushed to
     disk, then renamed over it: a crash mid-save leaves any previous file whole.
     """
     path = Path(path)
+    state = model.state_dict()
+    for name, array in state.items():  # refused before the file is touched: load would refuse it
+        if array.dtype.kind not in "fiu":
+            raise WeightsFileError(f"{path}: not saved, {name} holds {array.dtype} values, not numbers")
     with atomic_write(path) as file:
-        np.savez(file, **state_dict(model))
+        np.savez(file, **state)
     return path
 
 
-def load(model, path) -> None:
+def load(model, path, *, allow_nonfinite: bool = False) -> None:
     """Load weights saved by ``save`` into ``model``; never unpickles (``allow_pickle=False``).
 
     Refuses, naming the file and leaving the model unchanged, anything that
@@ -88,4 +57,4 @@ def load(model, path) -> None:
         else:
             reason = f"is not a readable .npz archive (truncated or corrupt: {error})"
         raise WeightsFileError(f"{path}: {reason}") from error
-    load_state_dict(model, state, source=str(path))
+    model.load_state_dict(state, source=str(path), allow_nonfinite=allow_nonfinite)

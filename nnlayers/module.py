@@ -1,4 +1,4 @@
-"""The contract every layer follows: ``Parameter``, ``Module`` and ``Sequential``.
+"""The contract every layer follows: ``Parameter``, ``Buffer``, ``Module``, ``Sequential``, ``Residual``.
 
 A module is a function Z = f(X; θ) that remembers what its backward pass needs.
 
@@ -7,6 +7,20 @@ A module is a function Z = f(X; θ) that remembers what its backward pass needs.
   δX = ∂L/∂X (same shape as X) and *adds* ∂L/∂θ into each ``Parameter.grad``.
   Parameter gradients accumulate until ``zero_grad()``, so several backward
   passes (e.g. over chunks of a batch) sum up as the chain rule says they should.
+
+A module owns three kinds of things, each registered by name:
+
+* parameters (``add_parameter``): trained arrays θ with their gradients δθ;
+* buffers (``add_buffer``): state that is saved and loaded but never trained
+  (BatchNorm's running statistics, counters); optimizers never see them;
+* children (``add_module``): the modules a container is built from.
+
+The base class walks that tree for everything else: ``named_parameters``,
+``named_buffers``, ``named_modules``, ``train``/``eval``, ``zero_grad``,
+``state_dict``/``load_state_dict``, ``clear_cache``. Names are dotted paths
+(``3.block.0.W``). A module kept in an attribute but never registered would
+silently escape training, so every walk refuses it with an error naming the
+attribute.
 
 Layers never modify the arrays they receive or the arrays they have returned,
 so a layer whose δX equals δZ (Bias, Flatten) may pass δZ on without copying.
@@ -17,13 +31,16 @@ import contextlib
 
 import numpy as np
 
-from . import io
-
-__all__ = ["Parameter", "Module", "Sequential", "ShapeError", "as_float_input", "evaluation_mode"]
+__all__ = ["Parameter", "Buffer", "Module", "Sequential", "Residual", "ShapeError", "WeightsFileError",
+           "as_float_input", "evaluation_mode"]
 
 
 class ShapeError(ValueError):
     """An array reached a layer with a shape that layer cannot take."""
+
+
+class WeightsFileError(ValueError):
+    """A weights file or state dict that does not fit the model; the model was left unchanged."""
 
 
 class Parameter:
@@ -58,17 +75,54 @@ class Parameter:
         return f"Parameter(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype})"
 
 
+class Buffer:
+    """State that is not trained: an array ``data`` saved and loaded with the weights.
+
+    A layer updates ``data`` in place (``buffer.data *= …``) or assigns a new
+    array of the same shape; optimizers never see buffers, and ``gradcheck``
+    puts them back exactly as it found them.
+    """
+
+    __slots__ = ("data", "name")
+
+    def __init__(self, data, name: str = ""):
+        self.data = np.array(data)  # owned, as a parameter's
+        if self.data.dtype.kind not in "fiu":
+            raise TypeError(f"Buffer {name!r} needs a numeric array, got dtype {self.data.dtype}")
+        self.name = name
+
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    def __repr__(self) -> str:
+        return f"Buffer(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype})"
+
+
 class Module:
     """Base class of every layer and container.
 
-    Subclasses implement ``forward`` and ``backward`` and register their
-    trainable arrays with ``add_parameter``; everything else (listing
-    parameters, zeroing gradients, train/eval mode, ``repr``) lives here.
+    Subclasses implement ``forward`` and ``backward`` and register what they own
+    with ``add_parameter``, ``add_buffer`` and ``add_module``; everything else
+    (walking the tree, zeroing gradients, train/eval mode, state dicts,
+    ``repr``) lives here.
+
+    The kit for layer authors, so that ``forward`` and ``backward`` read as formulas:
+
+    * ``X = self.float_input(X, dtype)``: the input as a floating-point array, or a clear error;
+    * ``X = self.forward_cache(self._X)``: what forward cached, or the backward-before-forward error;
+    * ``dZ = self.check_grad(dZ, shape)``: δZ as an array of the forward output's shape, or a clear error;
+    * ``cache_names``: the attributes holding forward caches, dropped by ``clear_cache()``.
     """
+
+    #: Attributes that hold forward caches; ``clear_cache()`` sets them to None.
+    cache_names: tuple = ()
 
     def __init__(self):
         self.training = True
         self._parameters: dict[str, Parameter] = {}
+        self._buffers: dict[str, Buffer] = {}
+        self._children: dict[str, Module] = {}
 
     # -- the contract -------------------------------------------------------
     def forward(self, X):
@@ -78,78 +132,286 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     def __call__(self, X):
-        return self.forward(X)
+        try:
+            return self.forward(X)
+        except Exception as error:
+            raise locate_error(self, error, "forward") from error
 
-    # -- parameters ---------------------------------------------------------
+    # -- registration ---------------------------------------------------------
     def add_parameter(self, name: str, data) -> Parameter:
         """Register ``data`` as the trainable parameter ``name`` and return it."""
-        parameter = Parameter(data, name)
-        self._parameters[name] = parameter
+        self._check_new_name(name)
+        parameter = self._parameters[name] = Parameter(data, name)
         return parameter
 
+    def add_buffer(self, name: str, data) -> Buffer:
+        """Register ``data`` as the buffer ``name`` (saved, loaded, never trained) and return it."""
+        self._check_new_name(name)
+        buffer = self._buffers[name] = Buffer(data, name)
+        return buffer
+
+    def add_module(self, name: str, module: "Module") -> "Module":
+        """Register ``module`` as the child ``name`` and return it: ``self.block = self.add_module("block", …)``."""
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.add_module({name!r}): {module!r} is not a Module")
+        if module is self:
+            raise ValueError(f"{type(self).__name__}.add_module({name!r}): a module cannot contain itself")
+        self._check_new_name(name)
+        for other, child in self._children.items():
+            if child is module:  # one forward cache per layer: a second place would overwrite the first's
+                raise ValueError(f"{type(self).__name__}.add_module({name!r}): {module!r} is already the "
+                                 f"child {other!r}; create a new layer for each place")
+        self._children[name] = module
+        return module
+
+    def _check_new_name(self, name) -> None:
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"{type(self).__name__}: a name must be a non-empty string without '.', "
+                             f"got {name!r}")
+        if name in self._parameters or name in self._buffers or name in self._children:
+            raise ValueError(f"{type(self).__name__}: the name {name!r} is already registered")
+
+    # -- walking the tree -------------------------------------------------------
+    def named_children(self) -> list[tuple[str, "Module"]]:
+        """``(name, module)`` for each direct child, in registration order."""
+        return list(self._children.items())
+
+    def children(self) -> list["Module"]:
+        return list(self._children.values())
+
+    def named_modules(self) -> list[tuple[str, "Module"]]:
+        """``(dotted path, module)`` for this module (path ``""``) and every module inside it, depth first.
+
+        Refuses a tree in which one module object appears twice (its single
+        forward cache cannot serve two places), and a module held in an
+        attribute (or a list or tuple attribute) without being registered.
+        """
+        found: list[tuple[str, Module]] = []
+        seen: dict[int, str] = {}
+
+        def visit(path: str, module: Module) -> None:
+            if id(module) in seen:
+                raise ValueError(f"{module!r} appears twice in the model, at {_shown(seen[id(module)])} and at "
+                                 f"{_shown(path)}; create a new layer for each place")
+            seen[id(module)] = path
+            found.append((path, module))
+            module._check_registered(path)
+            for name, child in module._children.items():
+                visit(f"{path}.{name}" if path else name, child)
+
+        visit("", self)
+        return found
+
+    def modules(self) -> list["Module"]:
+        """This module and every module inside it, depth first."""
+        return [module for _, module in self.named_modules()]
+
+    def _check_registered(self, path: str) -> None:
+        """Refuse modules held in attributes but never registered: their parameters would never train."""
+        registered = {id(child) for child in self._children.values()}
+        for attribute, value in vars(self).items():
+            items = value if isinstance(value, (list, tuple)) else (value,)
+            for item in items:
+                if isinstance(item, Module) and id(item) not in registered and item is not self:
+                    where = f"{type(self).__name__}" + (f" at {_shown(path)}" if path else "")
+                    raise TypeError(
+                        f"{where}: attribute {attribute!r} holds {item!r}, which is not registered, so its "
+                        f"parameters would never be trained or saved; register it with "
+                        f"self.{attribute} = self.add_module({attribute!r}, ...)")
+
+    def _named_members(self, kind: str) -> list:
+        return [(f"{path}.{name}" if path else name, member)
+                for path, module in self.named_modules()
+                for name, member in getattr(module, kind).items()]
+
     def named_parameters(self) -> list[tuple[str, Parameter]]:
-        """``(name, parameter)`` pairs in a stable order (registration order)."""
-        return list(self._parameters.items())
+        """``(dotted name, parameter)`` for every parameter in the tree (``0.W``, ``3.block.1.b``)."""
+        return self._named_members("_parameters")
 
     def parameters(self) -> list[Parameter]:
         return [parameter for _, parameter in self.named_parameters()]
+
+    def named_buffers(self) -> list[tuple[str, Buffer]]:
+        """``(dotted name, buffer)`` for every buffer in the tree (``1.running_mean``)."""
+        return self._named_members("_buffers")
+
+    def buffers(self) -> list[Buffer]:
+        return [buffer for _, buffer in self.named_buffers()]
 
     def zero_grad(self) -> None:
         for parameter in self.parameters():
             parameter.grad.fill(0)
 
-    def modules(self):
-        """This module and every module inside it, depth first."""
-        yield self
-
     def num_parameters(self) -> int:
         return sum(parameter.size for parameter in self.parameters())
 
-    def summary(self, input_shape, dtype=np.float64) -> str:
-        """Each layer with its output shape and parameter count (see ``nnlayers.summary``)."""
-        from .summary import summary  # summary walks modules: imported here to avoid a cycle
-        return summary(self, input_shape, dtype)
-
+    # -- state --------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """``{name: copy of array}`` for every parameter (see ``nnlayers.io``)."""
-        return io.state_dict(self)
+        """``{dotted name: copy of array}`` for every parameter, then every buffer."""
+        state = {name: parameter.data.copy() for name, parameter in self.named_parameters()}
+        state.update((name, buffer.data.copy()) for name, buffer in self.named_buffers())
+        return state
 
-    def load_state_dict(self, state: dict) -> None:
-        """Copy arrays into the parameters in place; refuses mismatches before changing anything."""
-        io.load_state_dict(self, state)
+    def load_state_dict(self, state, *, source: str = "state dict", allow_nonfinite: bool = False) -> None:
+        """Copy ``state``'s arrays into the parameters and buffers, all or nothing.
+
+        Every entry is converted and checked before any is written: the names
+        must match the model's exactly, each shape must match, each array must
+        be numeric, values must fit the model's dtype (a float64 value too large
+        for a float32 model is refused, not turned into inf) and, unless
+        ``allow_nonfinite``, be free of NaN and inf. A refused state leaves the
+        model as it was; errors are ``WeightsFileError`` naming ``source``.
+        """
+        if not isinstance(state, dict):
+            raise WeightsFileError(f"{source}: expected a dict of named arrays, got {type(state).__name__}")
+        targets = dict(self.named_parameters())
+        targets.update(self.named_buffers())
+        missing = [name for name in targets if name not in state]
+        unexpected = [str(name) for name in state if name not in targets]
+        if missing or unexpected:
+            parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
+                    ([f"unexpected {', '.join(unexpected)}"] if unexpected else [])
+            raise WeightsFileError(f"{source} does not match the model: " + "; ".join(parts))
+        converted = {name: _converted(state[name], target.data, f"{source}: {name}", allow_nonfinite)
+                     for name, target in targets.items()}
+        for name, target in targets.items():
+            np.copyto(target.data, converted[name])
+
+    def clear_cache(self) -> "Module":
+        """Drop every module's forward caches (``cache_names``), e.g. after inference, to free memory.
+
+        A backward pass after this raises the backward-before-forward error.
+        """
+        for module in self.modules():
+            for name in type(module).cache_names:
+                setattr(module, name, None)
+        return self
 
     # -- modes --------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
-        """Training mode (the default): layers such as Dropout act stochastically."""
-        self.training = mode
+        """Training mode (the default) for this module and all inside it: Dropout acts, BatchNorm
+        uses batch statistics."""
+        for module in self.modules():
+            module.training = bool(mode)
         return self
 
     def eval(self) -> "Module":
         """Evaluation mode: deterministic inference behaviour."""
         return self.train(False)
 
-    # -- errors and printing --------------------------------------------------
-    def extra_repr(self) -> str:
-        """The constructor arguments shown inside ``repr``; layers override this."""
-        return ""
+    # -- the kit for layer authors ----------------------------------------------
+    def float_input(self, X, dtype=None) -> np.ndarray:
+        """``X`` as a floating-point array (of ``dtype``, if given), or a TypeError naming this layer."""
+        return as_float_input(self, X, dtype)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
+    def forward_cache(self, cached):
+        """Return ``cached`` (what forward stored), or raise the backward-before-forward error if None."""
+        if cached is None:
+            raise self._no_forward_error()
+        return cached
 
-    def _no_forward_error(self) -> RuntimeError:
-        return RuntimeError(f"{self!r}: backward called before forward (nothing cached to differentiate)")
-
-    def _check_grad_shape(self, dZ, expected: tuple):
-        """Return ``dZ`` as an array, refusing a shape other than the forward output's.
-
-        Hot layers call this only when ``dZ`` is not already an array of the expected shape.
-        """
+    def check_grad(self, dZ, expected: tuple) -> np.ndarray:
+        """Return ``dZ`` as an array, refusing a shape other than ``expected`` (the forward output's)."""
         if type(dZ) is not np.ndarray:
             dZ = np.asarray(dZ)
         if dZ.shape != expected:
             raise ShapeError(f"{self!r}: backward expected dZ of shape {expected} "
                              f"(the shape forward returned), got shape {dZ.shape}")
         return dZ
+
+    def _no_forward_error(self) -> RuntimeError:
+        return RuntimeError(f"{self!r}: backward called before forward (nothing cached to differentiate)")
+
+    # -- printing ------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr``; layers override this."""
+        return ""
+
+    def __repr__(self) -> str:
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not self._children:
+            return head + ")"
+        lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._children.items()]
+        return head + "\n" + "\n".join(lines) + "\n)"
+
+
+def _shown(path: str) -> str:
+    """A dotted path as a person reads it: ``3.block.1`` → ``layer 3 > block > layer 1``."""
+    return " > ".join(f"layer {part}" if part.isdigit() else part for part in path.split(".")) or "the top"
+
+
+def _converted(value, target: np.ndarray, where: str, allow_nonfinite: bool) -> np.ndarray:
+    """``value`` as an array of ``target``'s dtype and shape, or a WeightsFileError saying why not."""
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # ragged nested lists
+        raise WeightsFileError(f"{where} is not a rectangular array ({error})") from None
+    if array.dtype.kind not in "fiu":
+        raise WeightsFileError(f"{where} holds {array.dtype} values, not numbers")
+    if array.shape != target.shape:
+        raise WeightsFileError(f"{where} has shape {array.shape}, the model's has shape {target.shape}")
+    finite = np.isfinite(array) if array.dtype.kind == "f" else None
+    if finite is not None and not allow_nonfinite and not finite.all():
+        raise WeightsFileError(f"{where} holds NaN or infinite values (pass allow_nonfinite=True to load "
+                               "them anyway)")
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = array.astype(target.dtype)
+    if target.dtype.kind == "f":
+        overflow = ~np.isfinite(cast) & (finite if finite is not None else True)
+        if np.any(overflow):
+            raise WeightsFileError(f"{where} holds values too large for {target.dtype} "
+                                   f"(e.g. {array[overflow].flat[0].item()!r})")
+    elif not np.array_equal(cast, array):
+        raise WeightsFileError(f"{where} holds values that {target.dtype} cannot represent exactly")
+    return cast
+
+
+def locate_error(root: Module, error: Exception, phase: str) -> Exception:
+    """``error`` again, its message prefixed with where inside ``root`` it happened.
+
+    The module that raised it is the innermost ``self`` in the traceback that
+    belongs to ``root``'s tree, so this works for any container, a user's own
+    included, and costs nothing until an error happens. The message reads
+    ``layer 3 > block > layer 1 (Linear(...)) forward: …``. An error located
+    by an inner container is located again from the outer one's top.
+    """
+    origin = getattr(error, "_nnlayers_origin", None)
+    if getattr(error, "_nnlayers_root", None) is root:
+        return error
+    paths = {id(module): path for path, module in _safe_named_modules(root)}
+    if origin is None:
+        module = None
+        traceback = error.__traceback__
+        while traceback is not None:
+            candidate = traceback.tb_frame.f_locals.get("self")
+            if isinstance(candidate, Module) and paths.get(id(candidate)):
+                module = candidate
+            traceback = traceback.tb_next
+        if module is None:
+            return error
+        origin = (module, phase, str(error))
+    module, phase, text = origin
+    path = paths.get(id(module))
+    if not path:
+        return error
+    if text.startswith(repr(module)):  # our own errors already name the layer
+        message = f"{_shown(path)} {phase}: {text}"
+    else:
+        message = f"{_shown(path)} ({module!r}) {phase}: {text}"
+    try:
+        located = type(error)(message)
+    except Exception:  # an exception type with an unusual constructor: keep it as it is
+        return error
+    located._nnlayers_origin = origin
+    located._nnlayers_root = root
+    return located
+
+
+def _safe_named_modules(root: Module) -> list:
+    try:
+        return root.named_modules()
+    except (TypeError, ValueError):  # a malformed tree: its own error will be the clearer one
+        return []
 
 
 def as_float_input(owner, X, dtype=None):
@@ -189,57 +451,41 @@ class Sequential(Module):
     """Modules applied one after another: Z = fₙ(… f₂(f₁(X))).
 
     Backward runs the chain rule in reverse: δXᵢ = backwardᵢ(δXᵢ₊₁), starting
-    from δZ. Parameters are named by position, e.g. ``0.W`` and ``1.b``.
+    from δZ. Children are named by position, so parameters are ``0.W``, ``1.b``.
     """
 
     def __init__(self, *modules: Module):
         super().__init__()
-        seen = {}
         for position, module in enumerate(modules):
             if not isinstance(module, Module):
                 raise TypeError(f"Sequential: item {position} is {module!r}, not a Module")
-            if id(module) in seen:  # one cache per layer: a second use would overwrite the first's
-                raise ValueError(f"Sequential: item {position} is the same {module!r} object as item "
-                                 f"{seen[id(module)]}; create a new layer for each position")
-            seen[id(module)] = position
+            for earlier in range(position):
+                if modules[earlier] is module:  # one cache per layer: a second use would overwrite the first's
+                    raise ValueError(f"Sequential: item {position} is the same {module!r} object as item "
+                                     f"{earlier}; create a new layer for each position")
+            self.add_module(str(position), module)
         self.layers = list(modules)
 
     def forward(self, X):
-        for module in self.layers:
-            try:
+        try:
+            for module in self.layers:
                 X = module.forward(X)
-            except Exception as error:
-                raise _located(error, self.layers.index(module), module, "forward") from error
+        except Exception as error:
+            raise locate_error(self, error, "forward") from error
         return X
 
     def backward(self, dZ):
-        for module in reversed(self.layers):
-            try:
+        try:
+            for module in reversed(self.layers):
                 dZ = module.backward(dZ)
-            except Exception as error:
+        except Exception as error:
+            if dZ is None:  # checked only on failure: the hot loop stays lean
                 position = self.layers.index(module)
-                if dZ is None:  # checked only on failure: the hot loop stays lean
-                    raise RuntimeError(f"Sequential layer {position + 1} returned no input gradient "
-                                       f"(input_grad=False), but layer {position} ({module!r}) needs one: "
-                                       "only the first layer may skip δX") from None
-                raise _located(error, position, module, "backward") from error
+                raise RuntimeError(f"Sequential layer {position + 1} returned no input gradient "
+                                   f"(input_grad=False), but layer {position} ({module!r}) needs one: "
+                                   "only the first layer may skip δX") from None
+            raise locate_error(self, error, "backward") from error
         return dZ
-
-    def named_parameters(self) -> list[tuple[str, Parameter]]:
-        return [(f"{position}.{name}", parameter)
-                for position, module in enumerate(self.layers)
-                for name, parameter in module.named_parameters()]
-
-    def modules(self):
-        yield self
-        for layer in self.layers:
-            yield from layer.modules()
-
-    def train(self, mode: bool = True) -> "Sequential":
-        self.training = mode
-        for module in self.layers:
-            module.train(mode)
-        return self
 
     def __getitem__(self, index):
         if isinstance(index, slice):
@@ -253,23 +499,46 @@ class Sequential(Module):
         return iter(self.layers)
 
     def __repr__(self) -> str:
-        lines = [f"  ({position}): " + repr(module).replace("\n", "\n  ")
-                 for position, module in enumerate(self.layers)]
-        return "Sequential(\n" + "\n".join(lines) + "\n)" if lines else "Sequential()"
+        return super().__repr__() if self.layers else "Sequential()"
 
 
-def _located(error: Exception, position: int, module: Module, phase: str) -> Exception:
-    """The same kind of error, its message prefixed with where in the Sequential it happened."""
-    text = str(error)
-    if getattr(error, "_nnlayers_located", False):  # nested containers: keep the innermost text
-        message = f"Sequential layer {position} > {text}"
-    elif text.startswith(repr(module)):             # our own errors already name the layer
-        message = f"Sequential layer {position} {phase}: {text}"
-    else:
-        message = f"Sequential layer {position} ({module!r}) {phase}: {text}"
-    try:
-        located = type(error)(message)
-    except Exception:  # an exception type with an unusual constructor: keep it as it is
-        return error
-    located._nnlayers_located = True
-    return located
+class Residual(Module):
+    """A skip connection around ``block``: Z = X + block(X), or Z = shortcut(X) + block(X).
+
+    The sum's gradient flows unchanged into both branches, and the input's
+    gradient is the sum of the two paths back (the chain rule over a fork)::
+
+        δX = δZ + block.backward(δZ)                         (identity shortcut)
+        δX = shortcut.backward(δZ) + block.backward(δZ)      (with ``shortcut``)
+
+    block(X) must have X's shape (or shortcut(X)'s, with a shortcut), e.g. a
+    1×1 convolution with BatchNorm as the projection when channels change.
+    Cache: none of its own; the branches cache what they need.
+    """
+
+    def __init__(self, block: Module, shortcut: Module | None = None):
+        super().__init__()
+        self.block = self.add_module("block", block)
+        self.shortcut = self.add_module("shortcut", shortcut) if shortcut is not None else None
+
+    def forward(self, X):
+        """Z = X + block(X)  or  Z = shortcut(X) + block(X)."""
+        try:
+            F = self.block.forward(X)
+            S = X if self.shortcut is None else self.shortcut.forward(X)
+        except Exception as error:
+            raise locate_error(self, error, "forward") from error
+        if np.shape(F) != np.shape(S):
+            raise ShapeError(f"{self!r}: the block's output shape {np.shape(F)} differs from the "
+                             f"{'input' if self.shortcut is None else 'shortcut'}'s shape {np.shape(S)}; "
+                             "a shape-changing block needs a projection shortcut")
+        return S + F
+
+    def backward(self, dZ):
+        """δX = δZ + block.backward(δZ)  or  δX = shortcut.backward(δZ) + block.backward(δZ)."""
+        try:
+            dX = self.block.backward(dZ)
+            dS = dZ if self.shortcut is None else self.shortcut.backward(dZ)
+        except Exception as error:
+            raise locate_error(self, error, "backward") from error
+        return dX + dS

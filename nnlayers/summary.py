@@ -1,41 +1,109 @@
-"""``summary``: each layer of a model with its output shape and parameter count."""
+"""``summary``: every module of a model with its output shape and parameter count.
+
+It works for any container, a user's own included: one zero sample goes
+through the model in eval mode while each module's ``forward`` is watched
+(wrapped on the instance for that one pass), so the table shows what each
+module really returned, nested as the model is.
+"""
 from __future__ import annotations
+
+import html
+from dataclasses import dataclass
 
 import numpy as np
 
-from .module import Sequential, evaluation_mode
+from .module import evaluation_mode
 
-__all__ = ["summary"]
+__all__ = ["summary", "Summary"]
 
 
-def summary(model, input_shape, dtype=np.float64) -> str:
-    """A table of layers, output shapes (batch dimension shown as N) and parameter counts.
+@dataclass
+class Summary:
+    """The table ``summary`` returns: prints as text, displays as an HTML table in a notebook.
+
+    ``rows`` holds ``(name, output shape or None, parameters)`` per module, in
+    depth-first order (a container's count includes everything inside it).
+    """
+
+    rows: list
+    total: int
+    input_shape: tuple
+
+    _HEADER = ("layer", "output shape", "parameters")
+
+    def _cells(self) -> list:
+        return [(name, _shape_text(shape), f"{count:,}") for name, shape, count in self.rows]
+
+    def __str__(self) -> str:
+        table = self._cells()
+        widths = [max(len(row[i]) for row in [self._HEADER, *table]) for i in range(3)]
+
+        def line(row):
+            return f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}"
+
+        rule = "-" * (sum(widths) + 4)
+        return "\n".join([line(self._HEADER), rule, *map(line, table), rule, self._footer()])
+
+    __repr__ = __str__
+
+    def _footer(self) -> str:
+        return f"total parameters: {self.total:,}  (input: (N, {', '.join(map(str, self.input_shape))}))"
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(cell)}</th>" for cell in self._HEADER)
+        body = "".join(
+            "<tr>" + f"<td style='text-align:left; white-space:pre'>{html.escape(name)}</td>"
+            f"<td style='text-align:left'>{html.escape(shape)}</td><td>{html.escape(count)}</td></tr>"
+            for name, shape, count in self._cells())
+        return (f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+                f"<p>{html.escape(self._footer())}</p>")
+
+    def __eq__(self, other) -> bool:  # a summary equals its text, so `summary(...) == "..."` reads naturally
+        if isinstance(other, str):
+            return str(self) == other
+        return NotImplemented
+
+
+def _shape_text(shape) -> str:
+    if shape is None:
+        return "-"                                  # never called during the pass
+    return "(N, " + ", ".join(map(str, shape[1:])) + ")" if len(shape) > 1 else "(N,)"
+
+
+def summary(model, input_shape, dtype=np.float64) -> Summary:
+    """A table of modules, output shapes (batch dimension shown as N) and parameter counts.
 
     ``input_shape`` is the shape of one sample, without the batch dimension,
     e.g. ``(1, 28, 28)`` for MNIST images or ``(784,)`` for flattened ones.
-    Shapes are found by passing one zero sample through the model in eval mode.
+    Nested modules are indented under their container, named by their path.
     """
+    input_shape = tuple(input_shape)
+    named = model.named_modules()
+    shapes = {}
+
+    def watch(module):
+        original = module.forward
+
+        def forward(X):
+            Z = original(X)
+            shapes[id(module)] = np.shape(Z)
+            return Z
+        module.forward = forward                    # an instance attribute shadows the method
+
+    try:
+        for _, module in named:
+            watch(module)
+        with evaluation_mode(model):
+            model.forward(np.zeros((1, *input_shape), dtype=dtype))
+    finally:
+        for _, module in named:
+            module.__dict__.pop("forward", None)
+        model.clear_cache()
     rows = []
-    X = np.zeros((1, *input_shape), dtype=dtype)
-    with evaluation_mode(model):
-        _walk(model, X, "", rows)
-    header = ("layer", "output shape", "parameters")
-    table = [(name, "(N, " + ", ".join(map(str, shape[1:])) + ")" if len(shape) > 1 else "(N,)", f"{count:,}")
-             for name, shape, count in rows]
-    widths = [max(len(row[i]) for row in [header, *table]) for i in range(3)]
-    line = lambda row: f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}"
-    total = model.num_parameters()
-    rule = "-" * (sum(widths) + 4)
-    return "\n".join([line(header), rule, *map(line, table), rule,
-                      f"total parameters: {total:,}  (input: (N, {', '.join(map(str, input_shape))}))"])
-
-
-def _walk(module, X, prefix: str, rows: list):
-    if isinstance(module, Sequential):
-        for position, child in enumerate(module):
-            X = _walk(child, X, f"{prefix}{position}.", rows)
-        return X
-    Z = module.forward(X)
-    rows.append((f"{prefix.rstrip('.')}: {module!r}" if prefix else repr(module), Z.shape,
-                 module.num_parameters()))
-    return Z
+    for path, module in named:
+        depth = path.count(".") + 1 if path else 0
+        name = path.rsplit(".", 1)[-1]
+        label = repr(module) if not module.named_children() else type(module).__name__
+        text = ("  " * (depth - 1) + f"{name}: {label}") if path else label
+        rows.append((text, shapes.get(id(module)), module.num_parameters()))
+    return Summary(rows, model.num_parameters(), input_shape)

@@ -175,10 +175,17 @@ class Trainer:
 
     # -- inference ---------------------------------------------------------------
     def predict(self, X, batch_size: int = 1024) -> np.ndarray:
-        """Model outputs for X, computed in batches in eval mode (each module's mode is restored after)."""
+        """Model outputs for X, computed in batches in eval mode (each module's mode is restored after).
+
+        Forward caches are dropped afterwards (``Module.clear_cache``), so a large
+        prediction leaves no unfolded inputs behind."""
         X = np.asarray(X)
-        with evaluation_mode(self.model):
-            outputs = [self.model.forward(X[start:start + batch_size]) for start in range(0, len(X), batch_size)]
+        try:
+            with evaluation_mode(self.model):
+                outputs = [self.model.forward(X[start:start + batch_size])
+                           for start in range(0, len(X), batch_size)]
+        finally:
+            self.model.clear_cache()  # inference needs no backward: free what forward kept
         return np.concatenate(outputs) if outputs else np.empty((0,))
 
     def evaluate(self, X, Y, batch_size: int = 1024) -> tuple[float, float | None]:
@@ -192,14 +199,17 @@ class Trainer:
         _check_pair(X, Y, "evaluate")
         per_sample = self._loss_is_mean()
         loss_sum = metric_sum = 0.0
-        with evaluation_mode(self.model):
-            for start in range(0, len(X), batch_size):
-                Xb, Yb = X[start:start + batch_size], Y[start:start + batch_size]
-                pred = self.model.forward(Xb)
-                value = self.loss.forward(pred, Yb)
-                loss_sum += value * len(Xb) if per_sample else value
-                if self.metric is not None:
-                    metric_sum += self.metric(pred, Yb) * len(Xb)
+        try:
+            with evaluation_mode(self.model):
+                for start in range(0, len(X), batch_size):
+                    Xb, Yb = X[start:start + batch_size], Y[start:start + batch_size]
+                    pred = self.model.forward(Xb)
+                    value = self.loss.forward(pred, Yb)
+                    loss_sum += value * len(Xb) if per_sample else value
+                    if self.metric is not None:
+                        metric_sum += self.metric(pred, Yb) * len(Xb)
+        finally:
+            self.model.clear_cache()  # inference needs no backward: free what forward kept
         n = len(X)
         return (loss_sum / n if per_sample else loss_sum), (metric_sum / n if self.metric is not None else None)
 

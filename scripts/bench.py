@@ -29,8 +29,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import nnlayers as nl  # noqa: E402
-from nnlayers import mnist  # noqa: E402
-from nnlayers.xor import XOR_X, XOR_Y, xor_network  # noqa: E402
+from nnlayers.examples import mnist  # noqa: E402
+from nnlayers.examples.xor import XOR_X, XOR_Y, xor_network  # noqa: E402
 
 try:
     import torch

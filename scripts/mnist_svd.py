@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nnlayers import data, projection
+from nnlayers import datasets
+from nnlayers.examples import projection
 from nnlayers.plotting import script_pyplot
 from nnlayers.cli import non_negative_int, positive_int
 
@@ -73,11 +74,11 @@ def main(argv=None) -> int:
     parser, args = parse_args(argv)
     try:
         if args.data_dir is None:
-            source = f"shipped sample ({data.mnist_sample_dir()})"
-            images, labels = data.load_mnist_sample()
+            source = f"shipped sample ({datasets.mnist_sample_dir()})"
+            images, labels = datasets.load_mnist_sample()
         else:
             source = f"{args.data_dir} ({args.kind or 'train'})"
-            images, labels = data.load_mnist(args.data_dir, kind=args.kind or "train")
+            images, labels = datasets.load_mnist(args.data_dir, kind=args.kind or "train")
         images, labels = projection.select_digits(images, labels, args.digits, args.per_class, args.seed)
     except (OSError, ValueError) as error:      # missing files, bad IDX, absent digit
         print(f"mnist_svd: {error}", file=sys.stderr)

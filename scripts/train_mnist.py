@@ -16,7 +16,7 @@ import numpy as np
 
 import nnlayers as nl
 from nnlayers.cli import non_negative_int, positive_float, positive_int, unit_fraction
-from nnlayers import mnist
+from nnlayers.examples import mnist
 
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                  "Bag", "Ankle boot")
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     dtype = np.dtype(args.dtype)
     try:
         split = mnist.load_split(args.data)
-    except (FileNotFoundError, nl.data.IDXFormatError) as error:
+    except (FileNotFoundError, nl.datasets.IDXFormatError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     train_images, train_labels = split.train_images[:args.limit], split.train_labels[:args.limit]

@@ -12,7 +12,7 @@ import sys
 
 import nnlayers as nl
 from nnlayers.cli import non_negative_int, positive_float, positive_int, unit_fraction
-from nnlayers.xor import CONVERGED_WITHIN, XOR_X, XOR_Y, train_xor
+from nnlayers.examples.xor import CONVERGED_WITHIN, XOR_X, XOR_Y, train_xor
 
 
 def main(argv=None) -> int:

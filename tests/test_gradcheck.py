@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import nnlayers as nl
-from nnlayers.xor import XOR_X, xor_network
+from nnlayers.examples.xor import XOR_X, xor_network
 
 def normal(*shape):
     return lambda rng: rng.normal(size=shape)
@@ -52,6 +52,10 @@ LAYER_CASES = [
     ("deep-mlp", lambda: nl.Sequential(nl.Linear(3, 4, rng=0), nl.Bias(4), nl.Tanh(),
                                        nl.Linear(4, 4, rng=1), nl.Bias(4), nl.Sigmoid(),
                                        nl.Linear(4, 1, rng=2)), normal(5, 3)),
+    ("residual-identity", lambda: nl.Residual(nl.Sequential(nl.Linear(4, 4, rng=0), nl.Bias(4), nl.Tanh())),
+     normal(3, 4)),
+    ("residual-projection", lambda: nl.Residual(nl.Sequential(nl.Conv2D(2, 3, 3, padding=1, rng=0), nl.Tanh()),
+                                                shortcut=nl.Conv2D(2, 3, 1, bias=False, rng=1)), normal(2, 2, 4, 4)),
     ("small-cnn", lambda: nl.Sequential(nl.Conv2D(1, 2, 3, padding=1, rng=0), nl.Tanh(), nl.AvgPool2D(2),
                                         nl.Flatten(), nl.Linear(8, 3, rng=1), nl.Bias(3)), normal(2, 1, 4, 4)),
 ]

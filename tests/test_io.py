@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import nnlayers as nl
-from nnlayers.xor import XOR_X, xor_network
+from nnlayers.examples.xor import XOR_X, xor_network
 
 
 def weights(model):
@@ -123,16 +123,3 @@ def test_interrupted_save_keeps_previous_file(tmp_path, monkeypatch):
 def test_missing_file():
     with pytest.raises(FileNotFoundError):
         nl.load(xor_network(2, rng=0), "/nonexistent/w.npz")
-
-
-def test_summary_lists_shapes_and_counts():
-    model = nl.Sequential(nl.Conv2D(1, 4, 3, padding=1, rng=0), nl.ReLU(), nl.MaxPool2D(2), nl.Flatten(),
-                          nl.Linear(4 * 14 * 14, 10, rng=0), nl.Bias(10))
-    text = nl.summary(model, (1, 28, 28))
-    lines = text.splitlines()
-    assert lines[2].startswith("0: Conv2D(1, 4") and "(N, 4, 28, 28)" in lines[2] and lines[2].endswith(" 40")
-    assert "(N, 4, 14, 14)" in lines[4] and "(N, 784)" in lines[5]
-    assert lines[6].endswith("7,840") and lines[7].endswith("10")
-    assert lines[-1].startswith(f"total parameters: {40 + 7840 + 10:,}")
-    assert model.training                                              # mode restored
-    assert model.summary((1, 28, 28)) == text

@@ -3,7 +3,7 @@ import re
 
 import numpy as np
 
-from conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_readme_python_blocks_run(capsys):

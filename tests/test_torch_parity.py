@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import nnlayers as nl
-from conftest import require
+from tests.helpers import require
 
 try:
     import torch
@@ -207,6 +207,42 @@ def test_lenet_like_network_matches_torch_on_images_with_ties(rng):
         close(ours.b.grad, theirs.bias.grad)
     close(model[7].W.grad, reference[7].weight.grad.T)
     close(model[8].b.grad[0], reference[7].bias.grad)
+
+
+# -- Residual ----------------------------------------------------------------------------------------
+
+class TorchResidual(torch.nn.Module if torch else object):
+    """The same composition written in PyTorch: Z = shortcut(X) + block(X)."""
+
+    def __init__(self, block, shortcut=None):
+        super().__init__()
+        self.block, self.shortcut = block, shortcut
+
+    def forward(self, X):
+        return (X if self.shortcut is None else self.shortcut(X)) + self.block(X)
+
+
+@pytest.mark.parametrize("projection", [False, True])
+def test_residual_matches_the_same_composition_in_torch(projection, rng):
+    C, F = 2, (3 if projection else 2)
+    ours = nl.Residual(nl.Sequential(nl.Conv2D(C, F, 3, padding=1, rng=0), nl.ReLU(),
+                                     nl.Conv2D(F, F, 3, padding=1, rng=1)),
+                       shortcut=nl.Conv2D(C, F, 1, bias=False, rng=2) if projection else None)
+    block = torch.nn.Sequential(torch.nn.Conv2d(C, F, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Conv2d(F, F, 3, padding=1)).double()
+    shortcut = torch.nn.Conv2d(C, F, 1, bias=False).double() if projection else None
+    with torch.no_grad():
+        for mine, theirs in ((ours.block[0], block[0]), (ours.block[2], block[2])):
+            theirs.weight.copy_(t(mine.W.data))
+            theirs.bias.copy_(t(mine.b.data))
+        if projection:
+            shortcut.weight.copy_(t(ours.shortcut.W.data))
+    same_forward_and_backward(ours, TorchResidual(block, shortcut), rng.normal(size=(2, C, 5, 5)), rng)
+    for mine, theirs in ((ours.block[0], block[0]), (ours.block[2], block[2])):
+        close(mine.W.grad, theirs.weight.grad)
+        close(mine.b.grad, theirs.bias.grad)
+    if projection:
+        close(ours.shortcut.W.grad, shortcut.weight.grad)
 
 
 # -- optimizers -----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import nnlayers as nl
-from nnlayers.xor import XOR_X, XOR_Y, train_xor, xor_network
+from nnlayers.examples.xor import XOR_X, XOR_Y, train_xor, xor_network
 
 
 def test_xor_forward_values_for_fixed_weights():

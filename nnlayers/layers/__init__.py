@@ -1,10 +1,10 @@
 """Layers, grouped by family; every one follows the ``Module`` contract."""
-from .activations import ReLU, Sigmoid, Tanh, sigmoid
+from .activations import Elementwise, ReLU, Sigmoid, Tanh, sigmoid
 from .conv import Conv2D, col2im, im2col
 from .dropout import Dropout
 from .linear import Bias, Linear
 from .pooling import AvgPool2D, MaxPool2D
 from .shape import Flatten
 
-__all__ = ["Linear", "Bias", "Sigmoid", "sigmoid", "ReLU", "Tanh", "Conv2D", "im2col", "col2im",
+__all__ = ["Linear", "Bias", "Elementwise", "Sigmoid", "sigmoid", "ReLU", "Tanh", "Conv2D", "im2col", "col2im",
            "MaxPool2D", "AvgPool2D", "Flatten", "Dropout"]

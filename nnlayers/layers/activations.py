@@ -1,11 +1,16 @@
-"""Element-wise activations. Each caches exactly what its derivative needs."""
+"""Element-wise activations: Z = f(X) and δX = f′ ⊙ δZ, each stating only f and f′.
+
+``Elementwise`` holds what they share (the input check, the cache, the
+gradient-shape check, δX = f′ ⊙ δZ); a subclass writes ``function`` (f) and
+``derivative`` (f′, from the cached output Z, or from X with ``needs_input``).
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from ..module import Module, as_float_input
 
-__all__ = ["Sigmoid", "sigmoid", "ReLU", "Tanh"]
+__all__ = ["Elementwise", "Sigmoid", "sigmoid", "ReLU", "Tanh"]
 
 
 def sigmoid(X: np.ndarray) -> np.ndarray:
@@ -28,89 +33,94 @@ def sigmoid(X: np.ndarray) -> np.ndarray:
     return numerator
 
 
-class Sigmoid(Module):
-    """Z = σ(X) = 1 / (1 + e^(−X)), element-wise; any shape.
+class Elementwise(Module):
+    """Z = f(X) element-wise, any shape; δX = f′(X) ⊙ δZ.
 
-    Cache: Z (the output), because σ′(X) = σ(X)(1 − σ(X)) = Z (1 − Z).
+    A subclass defines ``function(X)`` (f) and ``derivative(X, Z)`` (f′ at
+    each element). ``derivative`` returns a new array (δZ is multiplied into
+    it in place) or a boolean mask; it receives the cached output Z, and the
+    input X only if the class sets ``needs_input = True`` (X is None otherwise,
+    so a layer whose f′ is a function of Z keeps just Z alive).
+
+    Cache: Z (and X with ``needs_input``).
     """
+
+    cache_names = ("_X", "_Z")
+    needs_input = False
 
     def __init__(self):
         super().__init__()
-        self._Z = None
+        self._X = self._Z = None
+
+    def function(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not define function (f)")
+
+    def derivative(self, X, Z: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not define derivative (f′)")
 
     def forward(self, X):
-        """Z = σ(X)."""
-        if type(X) is not np.ndarray or X.dtype.kind != "f":
+        """Z = f(X)."""
+        if type(X) is not np.ndarray or X.dtype.kind != "f":  # the common case skips a call
             X = as_float_input(self, X)
-        self._Z = Z = sigmoid(X)
+        self._Z = Z = self.function(X)
+        if self.needs_input:
+            self._X = X
         return Z
 
     def backward(self, dZ):
-        """δX = σ(X)(1 − σ(X)) ⊙ δZ = Z (1 − Z) ⊙ δZ  (same shape as X)."""
+        """δX = f′ ⊙ δZ  (same shape as X)."""
         Z = self._Z
-        if Z is None:
+        if Z is None:  # inline rather than forward_cache(): activations sit in the hottest loops
             raise self._no_forward_error()
         if type(dZ) is not np.ndarray or dZ.shape != Z.shape:
-            dZ = self._check_grad_shape(dZ, Z.shape)
-        dX = 1.0 - Z
-        dX *= Z
+            dZ = self.check_grad(dZ, Z.shape)
+        dX = self.derivative(self._X, Z)
+        if dX.dtype == np.bool_:
+            return np.multiply(dZ, dX)
         dX *= dZ
         return dX
 
 
-class ReLU(Module):
-    """Z = max(X, 0), element-wise; any shape.
+class Sigmoid(Elementwise):
+    """Z = σ(X) = 1 / (1 + e^(−X)); σ′(X) = σ(X)(1 − σ(X)) = Z (1 − Z), so δX = Z (1 − Z) ⊙ δZ."""
 
-    Cache: Z (the output), because ReLU′(X) = [X > 0] = [Z > 0].
+    def function(self, X):
+        """Z = σ(X), overflow-free (see ``sigmoid``)."""
+        return sigmoid(X)
+
+    def derivative(self, X, Z):
+        """σ′ = Z (1 − Z)."""
+        dX = 1.0 - Z
+        dX *= Z
+        return dX
+
+
+class ReLU(Elementwise):
+    """Z = max(X, 0); ReLU′(X) = [X > 0] = [Z > 0], so δX = [Z > 0] ⊙ δZ.
+
     At X = 0 the derivative is taken as 0 (as PyTorch does).
     """
 
-    def __init__(self):
-        super().__init__()
-        self._Z = None
-
-    def forward(self, X):
+    def function(self, X):
         """Z = max(X, 0)."""
-        X = as_float_input(self, X)
         # Against an array of zeros, not the scalar 0: numpy (2.4) runs maximum with a scalar
         # operand in a loop without SIMD, about 2.5× slower on float32. Same values, same dtype.
-        self._Z = Z = np.maximum(X, np.zeros_like(X))
-        return Z
+        return np.maximum(X, np.zeros_like(X))
 
-    def backward(self, dZ):
-        """δX = [Z > 0] ⊙ δZ  (same shape as X)."""
-        Z = self._Z
-        if Z is None:
-            raise self._no_forward_error()
-        if type(dZ) is not np.ndarray or dZ.shape != Z.shape:
-            dZ = self._check_grad_shape(dZ, Z.shape)
-        return np.multiply(dZ, Z > 0)
+    def derivative(self, X, Z):
+        """ReLU′ = [Z > 0] (a mask)."""
+        return Z > 0
 
 
-class Tanh(Module):
-    """Z = tanh(X), element-wise; any shape.
+class Tanh(Elementwise):
+    """Z = tanh(X); tanh′(X) = 1 − tanh²(X) = 1 − Z², so δX = (1 − Z²) ⊙ δZ."""
 
-    Cache: Z (the output), because tanh′(X) = 1 − tanh²(X) = 1 − Z².
-    """
-
-    def __init__(self):
-        super().__init__()
-        self._Z = None
-
-    def forward(self, X):
+    def function(self, X):
         """Z = tanh(X)."""
-        X = as_float_input(self, X)
-        self._Z = Z = np.tanh(X)
-        return Z
+        return np.tanh(X)
 
-    def backward(self, dZ):
-        """δX = (1 − Z²) ⊙ δZ  (same shape as X)."""
-        Z = self._Z
-        if Z is None:
-            raise self._no_forward_error()
-        if type(dZ) is not np.ndarray or dZ.shape != Z.shape:
-            dZ = self._check_grad_shape(dZ, Z.shape)
+    def derivative(self, X, Z):
+        """tanh′ = 1 − Z²."""
         dX = np.square(Z)
         np.subtract(1, dX, out=dX)
-        dX *= dZ
         return dX

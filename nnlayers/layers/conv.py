@@ -197,6 +197,8 @@ class Conv2D(Module):
     of stride 1), which layout it is, and the input shape.
     """
 
+    cache_names = ("_cols", "_input_shape")
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  bias: bool = True, *, init="he", rng=None, dtype=np.float64, input_grad: bool = True):
         super().__init__()
@@ -262,10 +264,8 @@ class Conv2D(Module):
         δb  += Σₙ Σₚ δZₙ,:,p          (F)
         δX   = col2im(W₂ᵀ δZₙ)       (K×F · F×P → K×P per sample, folded to N×C×H×W)
         """
-        cols = self._cols
-        if cols is None:
-            raise self._no_forward_error()
-        dZ = self._check_grad_shape(dZ, self.output_shape(self._input_shape))
+        cols = self.forward_cache(self._cols)
+        dZ = self.check_grad(dZ, self.output_shape(self._input_shape))
         N, F, Ho, Wo = dZ.shape
         (kh, kw), C = self.kernel_size, self.in_channels
         if self.b is not None:

@@ -33,6 +33,8 @@ class Dropout(Module):
     Cache: M in training mode (None in evaluation mode, where δX = δZ).
     """
 
+    cache_names = ("_M", "_shape")
+
     def __init__(self, p: float = 0.5, rng=None):
         super().__init__()
         if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)) \
@@ -57,9 +59,7 @@ class Dropout(Module):
 
     def backward(self, dZ):
         """Training: δX = M ⊙ δZ.  Evaluation: δX = δZ  (same shape as X)."""
-        if self._shape is None:
-            raise self._no_forward_error()
-        dZ = self._check_grad_shape(dZ, self._shape)
+        dZ = self.check_grad(dZ, self.forward_cache(self._shape))
         return dZ if self._M is None else dZ * self._M
 
     def extra_repr(self) -> str:

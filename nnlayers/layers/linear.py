@@ -26,6 +26,8 @@ class Linear(Module):
     Cache: X (the input, needed for δW).
     """
 
+    cache_names = ("_X",)
+
     def __init__(self, in_features: int, out_features: int, *, init="xavier", rng=None, dtype=np.float64,
                  input_grad: bool = True):
         super().__init__()
@@ -53,7 +55,7 @@ class Linear(Module):
             raise self._no_forward_error()
         shape = (X.shape[0], self.out_features)
         if type(dZ) is not np.ndarray or dZ.shape != shape:
-            dZ = self._check_grad_shape(dZ, shape)
+            dZ = self.check_grad(dZ, shape)
         self.W.grad += X.T @ dZ
         return dZ @ self.W.data.T if self.input_grad else None
 
@@ -67,6 +69,8 @@ class Bias(Module):
 
     b starts at zero. Cache: only the batch size (δb needs no input values).
     """
+
+    cache_names = ("_shape",)
 
     def __init__(self, features: int, *, dtype=np.float64):
         super().__init__()
@@ -89,7 +93,7 @@ class Bias(Module):
         if self._shape is None:
             raise self._no_forward_error()
         if type(dZ) is not np.ndarray or dZ.shape != self._shape:
-            dZ = self._check_grad_shape(dZ, self._shape)
+            dZ = self.check_grad(dZ, self._shape)
         self.b.grad += np.add.reduce(dZ, axis=0, keepdims=True)
         return dZ  # δX = δZ: passed on as is, since no layer modifies a gradient it receives
 

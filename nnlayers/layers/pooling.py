@@ -30,6 +30,8 @@ __all__ = ["MaxPool2D", "AvgPool2D"]
 class _Pool2D(Module):
     """Shared geometry and checks of the two poolings."""
 
+    cache_names = ("_input_shape",)
+
     def __init__(self, kernel_size, stride=None):
         super().__init__()
         name = type(self).__name__
@@ -126,6 +128,8 @@ class MaxPool2D(_Pool2D):
     Cache: I (N×C×Ho×Wo) and J (N×C×H′×Wo), uint8 offsets, and the input shape.
     """
 
+    cache_names = ("_I", "_J", "_input_shape")
+
     def __init__(self, kernel_size, stride=None):
         super().__init__(kernel_size, stride)
         self._I = self._J = None
@@ -143,9 +147,7 @@ class MaxPool2D(_Pool2D):
 
     def backward(self, dZ):
         """δAₙ,c,ho·sh+i,wo += δZₙ,c,ho,wo ⊙ [I = i];   δXₙ,c,h,wo·sw+j += δAₙ,c,h,wo ⊙ [J = j]."""
-        if self._input_shape is None:
-            raise self._no_forward_error()
-        dZ = self._check_grad_shape(dZ, self.output_shape(self._input_shape))
+        dZ = self.check_grad(dZ, self.output_shape(self.forward_cache(self._input_shape)))
         dA, dX = _pool_buffers(self._input_shape, dZ, self.kernel_size, self.stride)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         N, C, Ho, Wo = dZ.shape
@@ -178,9 +180,7 @@ class AvgPool2D(_Pool2D):
 
     def backward(self, dZ):
         """δAₙ,c,ho·sh+i,wo += δZₙ,c,ho,wo / (kh·kw) for each i;   δXₙ,c,h,wo·sw+j += δAₙ,c,h,wo for each j."""
-        if self._input_shape is None:
-            raise self._no_forward_error()
-        dZ = self._check_grad_shape(dZ, self.output_shape(self._input_shape))
+        dZ = self.check_grad(dZ, self.output_shape(self.forward_cache(self._input_shape)))
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         dZ = np.multiply(dZ, 1.0 / (kh * kw), dtype=dZ.dtype if dZ.dtype.kind == "f" else np.float64)
         dA, dX = _pool_buffers(self._input_shape, dZ, self.kernel_size, self.stride)

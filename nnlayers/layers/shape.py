@@ -18,6 +18,8 @@ class Flatten(Module):
     Cache: the input shape.
     """
 
+    cache_names = ("_shape",)
+
     def __init__(self):
         super().__init__()
         self._shape = None
@@ -33,8 +35,6 @@ class Flatten(Module):
 
     def backward(self, dZ):
         """δX = reshape(δZ, (N, C, H, W))  (N×(C·H·W) → the input's shape)."""
-        shape = self._shape
-        if shape is None:
-            raise self._no_forward_error()
-        dZ = self._check_grad_shape(dZ, (shape[0], int(np.prod(shape[1:], dtype=np.int64))))
+        shape = self.forward_cache(self._shape)
+        dZ = self.check_grad(dZ, (shape[0], int(np.prod(shape[1:], dtype=np.int64))))
         return dZ.reshape(shape)

@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import SCRIPTS
 import nnlayers as nl
-from nnlayers import chain_rule
+from nnlayers.examples import chain_rule
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "chain_rule.py"
+SCRIPT = SCRIPTS / "chain_rule.py"
 
 
 def test_hand_evaluated_at_z_1_2():

@@ -8,16 +8,17 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+from tests.helpers import SCRIPTS
 import nnlayers as nl
-from nnlayers import projection
+from nnlayers.examples import projection
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "mnist_svd.py"
+SCRIPT = SCRIPTS / "mnist_svd.py"
 MEASURED_0_VS_1 = 0.9865    # nearest-centroid accuracy in 2-D on the sample, 1000 + 1000, seed 0
 
 
 @pytest.fixture(scope="module")
 def sample():
-    return nl.data.load_mnist_sample()
+    return nl.datasets.load_mnist_sample()
 
 
 def test_select_digits_caps_each_class_and_shuffles(sample):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .gradcheck import numerical_jacobian
+from ..gradcheck import numerical_jacobian
 
 __all__ = ["f", "x_of_z", "f_of_z", "df_dx", "dx_dz", "grad_z", "check", "ChainRuleCheck"]
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import nnlayers as nl
-from conftest import run_script
-from nnlayers import mnist
+from tests.helpers import run_script
+from nnlayers.examples import mnist
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_train_mnist_script_errors(tmp_path):
 
 
 def test_train_mnist_on_fashion_folder_slice(tmp_path):
-    from conftest import require
+    from tests.helpers import require
     from pathlib import Path
     folder = Path("/usr/share/datasets/fashion-mnist")
     require(folder.is_dir(), f"{folder} is missing (Debian package dataset-fashion-mnist)")

@@ -1,4 +1,4 @@
-"""Reading and writing IDX files (the MNIST format), the MNIST loaders and the shipped sample.
+"""Reading and writing IDX files, the format MNIST and Fashion-MNIST ship in.
 
 An IDX file is a header followed by the array's items, big-endian, last index fastest::
 
@@ -19,16 +19,14 @@ import gzip
 import math
 import os
 import struct
-import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
+from ..atomic import atomic_write
 
-__all__ = ["IDXFormatError", "load_idx", "save_idx", "load_mnist", "load_mnist_sample",
-           "mnist_sample_dir", "IDX_TYPES"]
+__all__ = ["IDXFormatError", "load_idx", "save_idx", "IDX_TYPES"]
 
 #: type code → big-endian dtype as stored in the file
 IDX_TYPES = {
@@ -217,67 +215,3 @@ def save_idx(path, array) -> Path:
             out.write(header)
             out.write(data.data)
     return path
-
-
-# -- MNIST ----------------------------------------------------------------------------
-
-def _find(directory: Path, kind: str, what: str, idx: int) -> Path:
-    """The first of ``{kind}-{what}-idx{idx}-ubyte``, the same with ``.gz``, or the dotted
-    ``{kind}-{what}.idx{idx}-ubyte`` some mirrors unzip to, that exists in ``directory``."""
-    plain = f"{kind}-{what}-idx{idx}-ubyte"
-    names = [plain, plain + ".gz", f"{kind}-{what}.idx{idx}-ubyte"]
-    for name in names:
-        if (directory / name).is_file():
-            return directory / name
-    raise FileNotFoundError(f"load_mnist: no {kind} {what} file in {directory} "
-                            f"(looked for {', '.join(names)})")
-
-
-def load_mnist(directory, kind: str = "train") -> tuple[np.ndarray, np.ndarray]:
-    """Images and labels from an MNIST-format folder: ``(images N×H×W uint8, labels N uint8)``.
-
-    Reads ``{kind}-images-idx3-ubyte`` and ``{kind}-labels-idx1-ubyte``, each
-    plain or with ``.gz`` (plain preferred when both exist). ``kind`` is
-    ``"train"`` (60,000 for MNIST and Fashion-MNIST) or ``"t10k"`` (the 10,000
-    test images); ``"sample"`` reads ``sample-*`` files, as the shipped sample's
-    folder holds. H×W is 28×28 for MNIST.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"load_mnist: {directory} is not a directory")
-    images_path = _find(directory, kind, "images", 3)
-    labels_path = _find(directory, kind, "labels", 1)
-    images, labels = load_idx(images_path), load_idx(labels_path)
-    if images.ndim != 3 or images.dtype != np.uint8:
-        raise IDXFormatError(f"{images_path}: expected N×H×W unsigned bytes, got shape "
-                             f"{images.shape} of {images.dtype}")
-    if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise IDXFormatError(f"{labels_path}: expected N unsigned bytes, got shape "
-                             f"{labels.shape} of {labels.dtype}")
-    if len(images) != len(labels):
-        raise IDXFormatError(f"load_mnist: {images_path.name} has {len(images)} images but "
-                             f"{labels_path.name} has {len(labels)} labels (in {directory})")
-    return images, labels
-
-
-def mnist_sample_dir() -> Path:
-    """Where the shipped sample lives: ``data/mnist-sample`` at the top of the source tree
-    (a clone or an editable install), else ``<prefix>/share/nnlayers/mnist-sample``, where a
-    regular ``pip install .`` puts it."""
-    candidates = [Path(__file__).resolve().parent.parent / "data" / "mnist-sample",
-                  Path(sys.prefix) / "share" / "nnlayers" / "mnist-sample"]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("the shipped MNIST sample is missing: looked in "
-                            + " and ".join(str(c) for c in candidates)
-                            + "; reinstall nnlayers, or call load_mnist(folder, kind='sample') on a copy")
-
-
-def load_mnist_sample() -> tuple[np.ndarray, np.ndarray]:
-    """The 10,000 real MNIST digits shipped with nnlayers: ``(images 10000×28×28 uint8, labels)``.
-
-    Ordered digit by digit (all 0s, then all 1s, …); see
-    ``data/mnist-sample/README.rst`` for provenance and the per-digit counts.
-    """
-    return load_mnist(mnist_sample_dir(), kind="sample")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .init import as_rng
+from ..init import as_rng
 
 __all__ = ["select_digits", "flatten", "SVDBasis", "fit_svd", "nearest_centroid_accuracy",
            "digit_color", "plot_projection", "plot_reconstructions", "DIGIT_COLORS"]

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import data
-from .init import as_rng
-from .layers import Bias, Conv2D, Dropout, Flatten, Linear, MaxPool2D, ReLU
-from .module import Sequential
+from .. import datasets
+from ..init import as_rng
+from ..layers import Bias, Conv2D, Dropout, Flatten, Linear, MaxPool2D, ReLU
+from ..module import Sequential
 
 __all__ = ["Split", "load_split", "shifted_copies", "mirrored_copies", "augment", "prepare", "mlp", "cnn", "build", "confusion_matrix", "SAMPLE_SPLIT_SEED"]
 
@@ -37,12 +37,12 @@ def load_split(source: str = "sample") -> Split:
     Any other value is an MNIST-format folder with ``train-*`` and ``t10k-*`` files
     (e.g. /usr/share/datasets/fashion-mnist)."""
     if source == "sample":
-        images, labels = data.load_mnist_sample()
+        images, labels = datasets.load_mnist_sample()
         order = np.random.default_rng(SAMPLE_SPLIT_SEED).permutation(len(images))
         test, train = order[:SAMPLE_TEST_SIZE], order[SAMPLE_TEST_SIZE:]
         return Split(images[train], labels[train], images[test], labels[test], "shipped MNIST sample")
-    train_images, train_labels = data.load_mnist(source, kind="train")
-    test_images, test_labels = data.load_mnist(source, kind="t10k")
+    train_images, train_labels = datasets.load_mnist(source, kind="train")
+    test_images, test_labels = datasets.load_mnist(source, kind="t10k")
     return Split(train_images, train_labels, test_images, test_labels, str(source))
 
 

@@ -1,6 +1,7 @@
+"""The derivation's XOR network: training converges, and scripts/train_xor.py as a user runs it."""
 import re
 
-from conftest import run_script
+from tests.helpers import run_script
 
 
 def test_default_run_converges_and_prints_truth_table(tmp_path):

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .init import as_rng
-from .layers import Bias, Linear, Sigmoid
-from .losses import EuclideanLoss
-from .module import Sequential
-from .optim import SGD
-from .training import History, Trainer
+from ..init import as_rng
+from ..layers import Bias, Linear, Sigmoid
+from ..losses import EuclideanLoss
+from ..module import Sequential
+from ..optim import SGD
+from ..training import History, Trainer
 
 __all__ = ["XOR_X", "XOR_Y", "xor_network", "train_xor", "XORResult", "CONVERGED_WITHIN"]
 

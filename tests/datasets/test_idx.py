@@ -1,21 +1,20 @@
-"""IDX reading and writing, the MNIST loaders, the shipped sample and Fashion-MNIST."""
+"""IDX reading and writing: round trips, the bytes on disk, damaged and hostile files."""
+from pathlib import Path
 import gzip
 import struct
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require
+from tests.helpers import require
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
 import nnlayers as nl
-from nnlayers.data import IDX_TYPES, IDXFormatError, load_idx, load_mnist, save_idx
+from nnlayers.datasets import IDX_TYPES, IDXFormatError, load_idx, load_mnist, save_idx
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
+
 NATIVE_DTYPES = [dtype.newbyteorder("=") for dtype in IDX_TYPES.values()]
 SAMPLE_COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]   # data/mnist-sample/README.rst
 
@@ -193,90 +192,6 @@ def test_gzip_claim_beyond_the_data_reads_only_what_exists(tmp_path):
         load_idx(path)
 
 
-# -- MNIST folders ------------------------------------------------------------------------
-
-def write_mnist(directory: Path, kind: str, n_images: int, n_labels: int, suffix: str = ".gz"):
-    directory.mkdir(exist_ok=True)
-    images = np.arange(n_images * 28 * 28, dtype=np.int64).astype(np.uint8).reshape(n_images, 28, 28)
-    labels = (np.arange(n_labels) % 10).astype(np.uint8)
-    save_idx(directory / f"{kind}-images-idx3-ubyte{suffix}", images)
-    save_idx(directory / f"{kind}-labels-idx1-ubyte{suffix}", labels)
-    return images, labels
-
-
-@pytest.mark.parametrize("suffix", ["", ".gz"], ids=["plain", "gzip"])
-def test_load_mnist_reads_a_folder(tmp_path, suffix):
-    images, labels = write_mnist(tmp_path / "m", "t10k", 7, 7, suffix)
-    got_images, got_labels = load_mnist(tmp_path / "m", kind="t10k")
-    np.testing.assert_array_equal(got_images, images)
-    np.testing.assert_array_equal(got_labels, labels)
-    assert got_images.dtype == np.uint8 and got_labels.dtype == np.uint8
-
-
-def test_load_mnist_counts_must_agree(tmp_path):
-    write_mnist(tmp_path / "m", "train", 5, 4)
-    with pytest.raises(IDXFormatError, match="train-images-idx3-ubyte.gz has 5 images but "
-                                             "train-labels-idx1-ubyte.gz has 4 labels"):
-        load_mnist(tmp_path / "m")
-
-
-def test_load_mnist_names_the_files_it_looked_for(tmp_path):
-    write_mnist(tmp_path / "m", "train", 3, 3)
-    with pytest.raises(FileNotFoundError) as caught:
-        load_mnist(tmp_path / "m", kind="t10k")
-    for name in ("t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"):
-        assert name in str(caught.value)
-    assert str(tmp_path / "m") in str(caught.value)
-    with pytest.raises(FileNotFoundError, match="is not a directory"):
-        load_mnist(tmp_path / "absent")
-
-
-def test_load_mnist_refuses_images_that_are_not_byte_grids(tmp_path):
-    directory = tmp_path / "m"
-    directory.mkdir()
-    save_idx(directory / "train-images-idx3-ubyte", np.zeros((3, 784), dtype=np.uint8))
-    save_idx(directory / "train-labels-idx1-ubyte", np.zeros(3, dtype=np.uint8))
-    with pytest.raises(IDXFormatError, match=r"train-images-idx3-ubyte: expected N×H×W unsigned bytes, "
-                                             r"got shape \(3, 784\)"):
-        load_mnist(directory)
-
-
-# -- the shipped sample and Fashion-MNIST ----------------------------------------------------
-
-def test_shipped_sample_has_the_documented_digits():
-    images, labels = nl.data.load_mnist_sample()
-    assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
-    assert labels.shape == (10000,) and labels.dtype == np.uint8
-    assert np.bincount(labels, minlength=10).tolist() == SAMPLE_COUNTS
-    assert np.all(np.diff(labels.astype(int)) >= 0)             # digit by digit, as documented
-    assert images.min() == 0 and images.max() == 255
-    assert int(images.sum(dtype=np.int64)) == 262_146_600        # pins the content, not just the shape
-    assert nl.data.mnist_sample_dir() == Path(nl.__file__).resolve().parent.parent / "data" / "mnist-sample"
-
-
-def require_dataset(path: Path):
-    require(path.exists(), f"dataset {path} is not installed on this machine (Debian package dataset-fashion-mnist)")
-
-
-@pytest.mark.parametrize("kind, n", [("train", 60000), ("t10k", 10000)])
-def test_fashion_mnist_loads_unchanged(kind, n):
-    require_dataset(FASHION)
-    images, labels = load_mnist(FASHION, kind=kind)
-    assert images.shape == (n, 28, 28) and images.dtype == np.uint8
-    assert labels.shape == (n,) and labels.dtype == np.uint8
-    assert labels.min() == 0 and labels.max() == 9
-    assert np.bincount(labels).tolist() == [n // 10] * 10       # Fashion-MNIST is balanced
-
-
-def test_missing_requirement_skips_or_fails_as_asked(monkeypatch, tmp_path):
-    monkeypatch.delenv("NNLAYERS_REQUIRE_ALL", raising=False)
-    with pytest.raises(pytest.skip.Exception, match="is not installed"):
-        require_dataset(tmp_path / "absent")
-    monkeypatch.setenv("NNLAYERS_REQUIRE_ALL", "1")
-    with pytest.raises(pytest.fail.Exception, match="NNLAYERS_REQUIRE_ALL=1"):
-        require_dataset(tmp_path / "absent")
-    require_dataset(tmp_path)                                   # present: neither
-
 
 def test_all_zero_gzip_near_deflates_best_ratio_still_loads(tmp_path):
     # 10 MB of zeros gzip about 1025:1, close to deflate's 1032:1 limit the reader checks against.
@@ -284,14 +199,3 @@ def test_all_zero_gzip_near_deflates_best_ratio_still_loads(tmp_path):
     assert (10 * 1000 * 1000) / path.stat().st_size > 1000
     loaded = load_idx(path)
     assert loaded.shape == (10, 1000, 1000) and not loaded.any()
-
-
-def test_missing_sample_names_where_it_looked(monkeypatch, tmp_path):
-    import sys
-    monkeypatch.setattr(nl.data, "__file__", str(tmp_path / "pkg" / "nnlayers" / "data.py"))
-    monkeypatch.setattr(sys, "prefix", str(tmp_path / "prefix"))
-    with pytest.raises(FileNotFoundError, match=r"looked in .*data/mnist-sample and .*share/nnlayers/mnist-sample"):
-        nl.data.load_mnist_sample()
-    installed = tmp_path / "prefix" / "share" / "nnlayers" / "mnist-sample"
-    installed.mkdir(parents=True)
-    assert nl.data.mnist_sample_dir() == installed                 # where a regular install puts it

@@ -1,0 +1,29 @@
+"""Helpers shared by the test modules: skipping for missing requirements and running scripts."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def require(available: bool, reason: str) -> None:
+    """Skip (or, under NNLAYERS_REQUIRE_ALL=1, fail) the calling test unless ``available``."""
+    if available:
+        return
+    if os.environ.get("NNLAYERS_REQUIRE_ALL") == "1":
+        pytest.fail(f"required by NNLAYERS_REQUIRE_ALL=1 but missing: {reason}")
+    pytest.skip(reason)
+
+
+def run_script(name: str, *args, cwd=None, timeout=300):
+    """Run scripts/<name> with this interpreter; returns the CompletedProcess."""
+    import subprocess
+    # One BLAS thread: a two-thread pool collapses when anything else loads these 2-core machines.
+    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    return subprocess.run([sys.executable, str(SCRIPTS / name), *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout, env=env)
