@@ -28,6 +28,7 @@ so a layer whose δX equals δZ (Bias, Flatten) may pass δZ on without copying.
 from __future__ import annotations
 
 import contextlib
+import gc
 
 import numpy as np
 
@@ -207,15 +208,29 @@ class Module:
         return [module for _, module in self.named_modules()]
 
     def _check_registered(self, path: str) -> None:
-        """Refuse modules held in attributes but never registered: their parameters would never train."""
+        """Refuse modules held in attributes but never registered: their parameters would never train.
+
+        The attribute values come from ``gc.get_referents``, not ``vars(self)``: on CPython 3.11,
+        touching an instance's ``__dict__`` makes every later attribute access of that layer
+        slower, which the smallest networks' steps would feel. A referent is the instance dict
+        itself when something else already made one; containers are looked into one level deep.
+        """
         registered = {id(child) for child in self._children.values()}
-        for attribute, value in vars(self).items():
-            items = value if isinstance(value, (list, tuple)) else (value,)
+        for value in gc.get_referents(self):
+            items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) \
+                else (value,)
             for item in items:
                 if isinstance(item, Module) and id(item) not in registered and item is not self:
-                    where = f"{type(self).__name__}" + (f" at {_shown(path)}" if path else "")
-                    raise TypeError(
-                        f"{where}: attribute {attribute!r} holds {item!r}, which is not registered, so its "
+                    self._raise_unregistered(path, item)
+
+    def _raise_unregistered(self, path: str, item: "Module"):
+        def holds(value) -> bool:
+            contents = value.values() if isinstance(value, dict) else value \
+                if isinstance(value, (list, tuple)) else (value,)
+            return any(entry is item for entry in contents)
+        attribute = next((name for name, value in vars(self).items() if holds(value)), "?")
+        where = type(self).__name__ + (f" at {_shown(path)}" if path else "")
+        raise TypeError(f"{where}: attribute {attribute!r} holds {item!r}, which is not registered, so its "
                         f"parameters would never be trained or saved; register it with "
                         f"self.{attribute} = self.add_module({attribute!r}, ...)")
 

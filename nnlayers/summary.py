@@ -80,6 +80,7 @@ def summary(model, input_shape, dtype=np.float64) -> Summary:
     input_shape = tuple(input_shape)
     named = model.named_modules()
     shapes = {}
+    watched = []
 
     def watch(module):
         original = module.forward
@@ -89,6 +90,7 @@ def summary(model, input_shape, dtype=np.float64) -> Summary:
             shapes[id(module)] = np.shape(Z)
             return Z
         module.forward = forward                    # an instance attribute shadows the method
+        watched.append(module)
 
     try:
         for _, module in named:
@@ -96,8 +98,8 @@ def summary(model, input_shape, dtype=np.float64) -> Summary:
         with evaluation_mode(model):
             model.forward(np.zeros((1, *input_shape), dtype=dtype))
     finally:
-        for _, module in named:
-            module.__dict__.pop("forward", None)
+        for module in watched:
+            del module.forward                      # the class's method shows through again
         model.clear_cache()
     rows = []
     for path, module in named:

@@ -9,18 +9,19 @@ from tests.helpers import ROOT
 def test_readme_python_blocks_run(capsys):
     text = (ROOT / "README.rst").read_text(encoding="utf-8")
     blocks = re.findall(r"^\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text, re.M)
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     namespace = {}
     learned = []
     for block in blocks:
         code = "\n".join(line[4:] for line in block.splitlines())
         exec(compile(code, "README.rst", "exec"), namespace)
-        if "model" in namespace:
+        if "model" in namespace and len(learned) < 2:
             learned.append(namespace["model"].forward(namespace["X"]))
     # The explicit loop (block 1) and the Trainer (block 2) both learned XOR.
     assert np.abs(learned[0] - namespace["Y"]).max() < 0.1
     assert np.abs(learned[1] - namespace["Y"]).max() < 0.1
-    assert namespace["report"].passed
+    assert namespace["report"].passed and namespace["layer_report"].passed
+    assert [c.name for c in namespace["layer_report"].checks] == ["X", "0.W"]
     assert "X: ok" in capsys.readouterr().out
 
 

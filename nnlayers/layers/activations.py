@@ -12,6 +12,8 @@ from ..module import Module, as_float_input
 
 __all__ = ["Elementwise", "Sigmoid", "sigmoid", "ReLU", "Tanh"]
 
+_MASK = np.dtype(np.bool_)
+
 
 def sigmoid(X: np.ndarray) -> np.ndarray:
     """σ(X) = 1 / (1 + e^(−X)), element-wise, for any finite X without overflow or warnings.
@@ -75,7 +77,7 @@ class Elementwise(Module):
         if type(dZ) is not np.ndarray or dZ.shape != Z.shape:
             dZ = self.check_grad(dZ, Z.shape)
         dX = self.derivative(self._X, Z)
-        if dX.dtype == np.bool_:
+        if dX.dtype is _MASK:  # identity, not ==: dtype comparison costs more than the multiply here
             return np.multiply(dZ, dX)
         dX *= dZ
         return dX
