@@ -1,13 +1,14 @@
 """nnlayers: neural networks from explicit layer objects on numpy.
 
 ``import nnlayers as nl`` gives the library: modules and layers, losses,
-optimizers, the trainer, gradient checking, weights files and summaries.
+optimizers, the trainer, gradient checking, weights files, summaries and
+``export_onnx`` (``nl.onnx``: the optional ``onnx`` package is imported on first use).
 ``nl.datasets`` reads IDX/MNIST data; ``nl.plotting`` (matplotlib) and
 ``nl.examples`` (the derivation's worked examples) load on first use.
 """
 import importlib
 
-from . import datasets
+from . import datasets, onnx
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_jacobian
 from .io import load, save
 from .layers import (AvgPool2D, Bias, Conv2D, Dropout, Elementwise, Flatten, Linear, MaxPool2D, ReLU, Sigmoid,
@@ -15,6 +16,7 @@ from .layers import (AvgPool2D, Bias, Conv2D, Dropout, Elementwise, Flatten, Lin
 from .losses import EuclideanLoss, Loss, SoftmaxCrossEntropy, log_softmax, softmax
 from .module import (Buffer, Module, Parameter, Residual, Sequential, ShapeError, WeightsFileError,
                      as_float_input, evaluation_mode)
+from .onnx import export_onnx
 from .optim import SGD, Adam, Optimizer
 from .summary import Summary, summary
 from .training import History, Trainer, TrainingDivergedError, accuracy, minibatches
@@ -29,7 +31,7 @@ __all__ = [
     "Optimizer", "SGD", "Adam",
     "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches",
     "gradcheck", "numerical_jacobian", "GradcheckError", "GradcheckReport",
-    "save", "load", "WeightsFileError", "summary", "Summary",
+    "save", "load", "WeightsFileError", "summary", "Summary", "export_onnx", "onnx",
     "datasets", "examples", "plotting",
 ]
 

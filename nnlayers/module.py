@@ -337,10 +337,23 @@ class Module:
     def _no_forward_error(self) -> RuntimeError:
         return RuntimeError(f"{self!r}: backward called before forward (nothing cached to differentiate)")
 
-    # -- printing ------------------------------------------------------------
+    # -- settings and printing ---------------------------------------------------
+    def settings(self) -> dict:
+        """The constructor settings that define this layer, as data: ``{"in_features": 784, …}``.
+
+        Not its parameters or buffers (those are in ``state_dict``), only what
+        was chosen when it was built: sizes, kernel, stride, padding, p … For a
+        layer without children, ``type(layer)(**layer.settings())`` builds a fresh
+        layer of the same configuration. ``repr`` shows these settings, and
+        exporters (``nl.onnx``) read them. A layer with settings overrides this;
+        the default is none.
+        """
+        return {}
+
     def extra_repr(self) -> str:
-        """The constructor arguments shown inside ``repr``; layers override this."""
-        return ""
+        """The settings shown inside ``repr``: ``name=value, …`` from ``settings()`` unless a layer
+        overrides this for a shorter form."""
+        return ", ".join(f"{name}={value!r}" for name, value in self.settings().items())
 
     def __repr__(self) -> str:
         head = f"{type(self).__name__}({self.extra_repr()}"

@@ -286,12 +286,19 @@ class Conv2D(Module):
             return _fold_flat(dcols, self._input_shape, self.kernel_size, self.padding)
         return _fold(dcols.reshape(N, kh, kw, C, Ho, Wo), self._input_shape, self.stride, self.padding)
 
+    def settings(self) -> dict:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                "bias": self.b is not None, "input_grad": self.input_grad}
+
     def extra_repr(self) -> str:
-        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={_show(self.kernel_size)}, "
-                f"stride={_show(self.stride)}, padding={_show(self.padding)}")
-        if self.b is None:
+        settings = self.settings()
+        text = (f"{settings['in_channels']}, {settings['out_channels']}, "
+                f"kernel_size={_show(settings['kernel_size'])}, stride={_show(settings['stride'])}, "
+                f"padding={_show(settings['padding'])}")
+        if not settings["bias"]:
             text += ", bias=False"
-        if not self.input_grad:
+        if not settings["input_grad"]:
             text += ", input_grad=False"
         return text
 

@@ -62,5 +62,5 @@ class Dropout(Module):
         dZ = self.check_grad(dZ, self.forward_cache(self._shape))
         return dZ if self._M is None else dZ * self._M
 
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
+    def settings(self) -> dict:
+        return {"p": self.p}

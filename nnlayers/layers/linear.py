@@ -59,9 +59,13 @@ class Linear(Module):
         self.W.grad += X.T @ dZ
         return dZ @ self.W.data.T if self.input_grad else None
 
+    def settings(self) -> dict:
+        return {"in_features": self.in_features, "out_features": self.out_features, "input_grad": self.input_grad}
+
     def extra_repr(self) -> str:
-        text = f"in_features={self.in_features}, out_features={self.out_features}"
-        return text if self.input_grad else text + ", input_grad=False"
+        settings = self.settings()
+        text = f"in_features={settings['in_features']}, out_features={settings['out_features']}"
+        return text if settings["input_grad"] else text + ", input_grad=False"
 
 
 class Bias(Module):
@@ -97,5 +101,5 @@ class Bias(Module):
         self.b.grad += np.add.reduce(dZ, axis=0, keepdims=True)
         return dZ  # δX = δZ: passed on as is, since no layer modifies a gradient it receives
 
-    def extra_repr(self) -> str:
-        return f"features={self.features}"
+    def settings(self) -> dict:
+        return {"features": self.features}

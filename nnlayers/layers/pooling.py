@@ -55,10 +55,14 @@ class _Pool2D(Module):
                              f"{X.shape[2]}×{X.shape[3]} (input shape {X.shape})")
         return X
 
+    def settings(self) -> dict:
+        return {"kernel_size": self.kernel_size, "stride": self.stride}
+
     def extra_repr(self) -> str:
-        text = f"kernel_size={_show(self.kernel_size)}"
-        if self.stride != self.kernel_size:
-            text += f", stride={_show(self.stride)}"
+        settings = self.settings()
+        text = f"kernel_size={_show(settings['kernel_size'])}"
+        if settings["stride"] != settings["kernel_size"]:
+            text += f", stride={_show(settings['stride'])}"
         return text
 
 
