@@ -49,6 +49,9 @@ def parse_args(argv):
     parser.add_argument("--seed", type=non_negative_int, default=0, help="weights, shuffling and validation split (default 0)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
     parser.add_argument("--save", metavar="PATH", help="save the trained weights (.npz)")
+    parser.add_argument("--export-onnx", metavar="PATH",
+                        help="also write the trained model as ONNX (input X: N×784 or N×1×H×W floats in [0, 1]; "
+                             "output P: class probabilities); needs pip install -e '.[onnx]'")
     parser.add_argument("--plot", metavar="PATH", help="save curves, confusion matrix and mistakes as PNG")
     parser.add_argument("--show", action="store_true", help="also show the plot in a window")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -63,6 +66,12 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.export_onnx:
+        try:
+            nl.onnx.require_onnx()  # before training, not after
+        except ImportError as error:
+            print(f"error: --export-onnx: {error}", file=sys.stderr)
+            return 2
     dtype = np.dtype(args.dtype)
     try:
         split = mnist.load_split(args.data)
@@ -111,6 +120,9 @@ def main(argv=None) -> int:
     if args.save:
         nl.save(model, args.save)
         print(f"saved weights to {args.save}")
+    if args.export_onnx:
+        nl.export_onnx(model, args.export_onnx, X.shape[1:], softmax=True)
+        print(f"exported to {args.export_onnx} (ONNX; input X, output P = class probabilities)")
     if args.plot or args.show:
         names = FASHION_NAMES if "fashion" in str(args.data).lower() and classes == 10 else None
         save_plot(history, test_images, test_labels, predicted, classes, names, args.plot, args.show)

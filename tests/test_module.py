@@ -433,3 +433,36 @@ def test_layer_kit_gives_the_library_errors_and_passes_gradcheck(rng):
     nl.gradcheck(Softplus(), rng.normal(size=(2, 3)))
     cube.clear_cache()
     assert cube._X is None
+
+
+def test_every_layer_states_its_settings_as_data():
+    from tests.test_gradcheck import LAYER_CASES
+    leaves = [make() for _, make, _ in LAYER_CASES]
+    leaves = [layer for layer in leaves if not layer.named_children()]
+    assert len(leaves) >= 15
+    for layer in leaves:
+        settings = layer.settings()
+        assert isinstance(settings, dict)
+        rebuilt = type(layer)(**settings)                 # the constructor's own arguments, nothing else
+        assert rebuilt.settings() == settings and repr(rebuilt) == repr(layer)
+    conv = nl.Conv2D(3, 8, (3, 5), stride=2, padding=(1, 2), bias=False, rng=0)
+    assert conv.settings() == {"in_channels": 3, "out_channels": 8, "kernel_size": (3, 5), "stride": (2, 2),
+                               "padding": (1, 2), "bias": False, "input_grad": True}
+    assert nl.Linear(2, 3, input_grad=False).settings() == {"in_features": 2, "out_features": 3,
+                                                            "input_grad": False}
+    assert nl.MaxPool2D(3, 1).settings() == {"kernel_size": (3, 3), "stride": (1, 1)}
+    assert nl.Dropout(0.25).settings() == {"p": 0.25} and nl.Bias(4).settings() == {"features": 4}
+    assert nl.ReLU().settings() == {} and nl.Flatten().settings() == {} and xor_like().settings() == {}
+
+
+def test_repr_shows_a_user_layers_settings():
+    class Scale(nl.Module):
+        def __init__(self, factor=2.0, axis_name="x"):
+            super().__init__()
+            self.factor, self.axis_name = factor, axis_name
+
+        def settings(self):
+            return {"factor": self.factor, "axis_name": self.axis_name}
+
+    assert repr(Scale()) == "Scale(factor=2.0, axis_name='x')"
+    assert repr(nl.Sequential(Scale(0.5))) == "Sequential(\n  (0): Scale(factor=0.5, axis_name='x')\n)"

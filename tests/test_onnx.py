@@ -1,0 +1,497 @@
+"""ONNX export: every layer maps to ONNX operators, and ONNX Runtime computes what ``model.forward`` does.
+
+The comparisons run the exported file in ONNX Runtime's CPU provider and the
+model's own ``forward`` in eval mode on the same inputs. Agreement is
+measured against the output's scale: |ONNX − forward| ≤ rtol · max |forward|
+element-wise (plus rtol on each element's own size), rtol = 1e-5 in float32.
+"""
+import importlib.util
+import re
+import sys
+
+import numpy as np
+import pytest
+
+import nnlayers as nl
+from nnlayers.examples import mnist
+from nnlayers.examples.xor import XOR_X, XOR_Y, train_xor, xor_network
+from tests.helpers import require, run_script
+from tests.test_gradcheck import LAYER_CASES
+
+HAVE_ONNX = all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
+MISSING = "onnx and onnxruntime are not installed (pip install -e '.[onnx]')"
+FLOAT32_RTOL = 1e-5
+
+
+@pytest.fixture
+def onnx():
+    require(HAVE_ONNX, MISSING)
+    import onnx
+    return onnx
+
+
+@pytest.fixture
+def ort(onnx):
+    import onnxruntime
+    return onnxruntime
+
+
+def session(ort, source):
+    """An ONNX Runtime CPU session for a file path or a ModelProto."""
+    source = source.SerializeToString() if hasattr(source, "SerializeToString") else str(source)
+    return ort.InferenceSession(source, providers=["CPUExecutionProvider"])
+
+
+def run(sess, X):
+    return sess.run(None, {"X": X})[0]
+
+
+def assert_close(actual, expected, rtol=FLOAT32_RTOL):
+    assert actual.shape == expected.shape
+    scale = float(np.abs(expected).max())
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
+
+
+def eval_forward(model, X):
+    with nl.evaluation_mode(model):
+        return model.forward(X)
+
+
+# -- the normalisation chapter's layers: the real ones once merged, stand-ins with the agreed interface until then
+
+class StandInBatchNorm(nl.Module):
+    """The agreed BatchNorm interface, inference only: Z = γ (X − μ) / √(σ² + ε) + β per channel (axis 1)."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float64):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.gamma = self.add_parameter("gamma", np.ones(num_features, dtype=dtype))
+        self.beta = self.add_parameter("beta", np.zeros(num_features, dtype=dtype))
+        self.running_mean = self.add_buffer("running_mean", np.zeros(num_features, dtype=dtype))
+        self.running_var = self.add_buffer("running_var", np.ones(num_features, dtype=dtype))
+        self.num_batches_tracked = self.add_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+
+    def forward(self, X):
+        X = self.float_input(X, self.gamma.data.dtype)
+        shape = (1, -1) + (1,) * (X.ndim - 2)
+        mean, var = self.running_mean.data.reshape(shape), self.running_var.data.reshape(shape)
+        return (X - mean) / np.sqrt(var + self.eps) * self.gamma.data.reshape(shape) + self.beta.data.reshape(shape)
+
+
+class StandInBatchNorm1d(StandInBatchNorm):
+    pass
+
+
+class StandInBatchNorm2d(StandInBatchNorm):
+    pass
+
+
+class StandInGlobalAvgPool2D(nl.Module):
+    """N×C×H×W → N×C: the mean over each channel's H×W."""
+
+    def forward(self, X):
+        return self.float_input(X).mean(axis=(2, 3))
+
+
+@pytest.fixture
+def norm_layers(monkeypatch):
+    """(BatchNorm1d, BatchNorm2d, GlobalAvgPool2D): nnlayers' own where it has them, else stand-ins
+    registered with the library's exporters for this test only."""
+    found = []
+    for name, stand_in, exporter in [("BatchNorm1d", StandInBatchNorm1d, nl.onnx.export_batch_norm),
+                                     ("BatchNorm2d", StandInBatchNorm2d, nl.onnx.export_batch_norm),
+                                     ("GlobalAvgPool2D", StandInGlobalAvgPool2D, nl.onnx.export_global_avg_pool)]:
+        real = getattr(nl, name, None)
+        if real is None:
+            monkeypatch.setitem(nl.onnx.EXPORTERS, stand_in, exporter)
+        found.append(real or stand_in)
+    return tuple(found)
+
+
+def randomise_statistics(model, rng):
+    """Non-trivial γ, β, running mean and variance, so that every term of the BatchNorm formula matters."""
+    for name, parameter in model.named_parameters():
+        if name.endswith(("gamma", "beta")):
+            parameter.data[...] = rng.normal(1.0 if name.endswith("gamma") else 0.0, 0.3, parameter.shape)
+    for name, buffer in model.named_buffers():
+        if name.endswith("running_mean"):
+            buffer.data[...] = rng.normal(0, 0.5, buffer.shape)
+        elif name.endswith("running_var"):
+            buffer.data[...] = rng.uniform(0.5, 2.0, buffer.shape)
+
+
+def bn_cnn(norm_layers, rng, dtype=np.float32):
+    BatchNorm1d, BatchNorm2d, GlobalAvgPool2D = norm_layers
+    model = nl.Sequential(
+        nl.Conv2D(1, 8, 3, padding=1, bias=False, rng=rng, dtype=dtype), BatchNorm2d(8, dtype=dtype), nl.ReLU(),
+        nl.MaxPool2D(2),
+        nl.Conv2D(8, 16, 3, padding=1, bias=False, rng=rng, dtype=dtype), BatchNorm2d(16, dtype=dtype), nl.ReLU(),
+        GlobalAvgPool2D(),
+        nl.Linear(16, 32, init="he", rng=rng, dtype=dtype), BatchNorm1d(32, dtype=dtype), nl.ReLU(),
+        nl.Dropout(0.3, rng=0),
+        nl.Linear(32, 10, rng=rng, dtype=dtype), nl.Bias(10, dtype=dtype))
+    randomise_statistics(model, rng)
+    return model
+
+
+def resnet(norm_layers, rng, dtype=np.float32):
+    """A small ResNet: a strided stem (28 → 14), an identity block, a downsampling block (14 → 7) with a
+    projection shortcut, then global average pooling and a linear head."""
+    _, BatchNorm2d, GlobalAvgPool2D = norm_layers
+
+    def conv(c_in, c_out, k=3, stride=1):
+        return nl.Conv2D(c_in, c_out, k, stride=stride, padding=k // 2, bias=False, rng=rng, dtype=dtype)
+
+    model = nl.Sequential(
+        conv(1, 8, stride=2), BatchNorm2d(8, dtype=dtype), nl.ReLU(),
+        nl.Residual(nl.Sequential(conv(8, 8), BatchNorm2d(8, dtype=dtype), nl.ReLU(), conv(8, 8),
+                                  BatchNorm2d(8, dtype=dtype))),
+        nl.ReLU(),
+        nl.Residual(nl.Sequential(conv(8, 16, stride=2), BatchNorm2d(16, dtype=dtype), nl.ReLU(), conv(16, 16),
+                                  BatchNorm2d(16, dtype=dtype)),
+                    shortcut=nl.Sequential(conv(8, 16, k=1, stride=2), BatchNorm2d(16, dtype=dtype))),
+        nl.ReLU(),
+        GlobalAvgPool2D(),
+        nl.Linear(16, 10, rng=rng, dtype=dtype), nl.Bias(10, dtype=dtype))
+    randomise_statistics(model, rng)
+    return model
+
+
+# -- the library's models in ONNX Runtime --------------------------------------------------------
+
+def test_xor_network_float64_and_float32(ort, tmp_path):
+    result = train_xor()                                    # the derivation's network, trained: float64
+    model = result.model
+    path = tmp_path / "xor.onnx"
+    proto = nl.export_onnx(model, path, (2,))
+    assert proto.graph.input[0].type.tensor_type.elem_type == 11          # DOUBLE
+    Z = run(session(ort, path), XOR_X)
+    np.testing.assert_allclose(Z, eval_forward(model, XOR_X), rtol=1e-12, atol=1e-15)
+    assert np.abs(Z - XOR_Y).max() < 0.1
+    # The same network as float32, for runtimes that want it: one line.
+    nl.export_onnx(model, path, (2,), dtype=np.float32)
+    Z32 = run(session(ort, path), XOR_X.astype(np.float32))
+    assert Z32.dtype == np.float32
+    assert_close(Z32, eval_forward(model, XOR_X), rtol=1e-6)
+    # A float32 XOR network straight from the constructor.
+    model32 = xor_network(8, rng=5, dtype=np.float32)
+    nl.export_onnx(model32, path, (2,))
+    X = np.random.default_rng(0).normal(size=(37, 2)).astype(np.float32)
+    assert_close(run(session(ort, path), X), eval_forward(model32, X))
+
+
+@pytest.fixture(scope="module")
+def sample_split():
+    return mnist.load_split()
+
+
+def briefly_trained(name, split):
+    """A reference model after one epoch on 1,000 training digits (weights and biases far from their start)."""
+    model = mnist.build(name, rng=0)
+    X = mnist.prepare(split.train_images[:1000], name)
+    trainer = nl.Trainer(model, nl.SoftmaxCrossEntropy(), nl.Adam(model.parameters(), lr=2e-3))
+    trainer.fit(X, split.train_labels[:1000], epochs=1, batch_size=50, rng=0, progress=False)
+    return model
+
+
+def check_on_the_sample_test_split(ort, model, kind, split, path):
+    """Random inputs and the shipped test digits: batches of 1, 37 and all 2,000 through one file."""
+    X_test = mnist.prepare(split.test_images, kind)
+    nl.export_onnx(model, path, X_test.shape[1:])
+    sess = session(ort, path)
+    expected = eval_forward(model, X_test)
+    full = run(sess, X_test)
+    assert full.dtype == np.float32 and full.shape == (2000, 10)
+    assert_close(full, expected)
+    np.testing.assert_array_equal(full.argmax(axis=1), expected.argmax(axis=1))
+    for start, size in [(0, 1), (1234, 1), (100, 37), (1963, 37)]:
+        assert_close(run(sess, X_test[start:start + size]), expected[start:start + size])
+    noise = np.random.default_rng(7).random((37, *X_test.shape[1:]), dtype=np.float32)
+    assert_close(run(sess, noise), eval_forward(model, noise))
+    return np.mean(full.argmax(axis=1) == split.test_labels)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_reference_models_match_on_the_shipped_test_split(ort, tmp_path, sample_split, kind):
+    model = briefly_trained(kind, sample_split)
+    accuracy = check_on_the_sample_test_split(ort, model, kind, sample_split, tmp_path / f"{kind}.onnx")
+    assert accuracy > 0.8                                   # a real classifier, not noise
+
+
+def test_batchnorm_cnn(ort, tmp_path, norm_layers, sample_split):
+    model = bn_cnn(norm_layers, np.random.default_rng(0))
+    check_on_the_sample_test_split(ort, model, "cnn", sample_split, tmp_path / "bn.onnx")
+    proto = nl.export_onnx(model, None, (1, 28, 28))
+    ops = [node.op_type for node in proto.graph.node]
+    assert ops.count("BatchNormalization") == 3 and "GlobalAveragePool" in ops
+    names = [tensor.name for tensor in proto.graph.initializer]
+    assert {"1.gamma", "1.beta", "1.running_mean", "1.running_var", "9.running_var"} <= set(names)
+    assert not any("num_batches_tracked" in name for name in names)
+    epsilon = [a.f for node in proto.graph.node for a in node.attribute
+               if node.op_type == "BatchNormalization" and a.name == "epsilon"]
+    assert epsilon == pytest.approx([1e-5] * 3)
+
+
+def test_resnet_with_projection_shortcut(ort, tmp_path, norm_layers, sample_split):
+    model = resnet(norm_layers, np.random.default_rng(1))
+    check_on_the_sample_test_split(ort, model, "cnn", sample_split, tmp_path / "resnet.onnx")
+    proto = nl.export_onnx(model, None, (1, 28, 28))
+    adds = [node.name for node in proto.graph.node if node.op_type == "Add"]
+    assert adds == ["/3/Add", "/5/Add", "/9/Add"]           # two skip connections, then the Bias
+    assert "5.shortcut.0.W" in [tensor.name for tensor in proto.graph.initializer]
+
+
+@pytest.mark.parametrize("make, make_input", [case[1:] for case in LAYER_CASES], ids=[c[0] for c in LAYER_CASES])
+def test_every_layer_of_the_gradcheck_sweep(ort, make, make_input, rng):
+    """Each layer and small model of the shared sweep, its float64 weights exported as float32."""
+    module = make()
+    for parameter in module.parameters():
+        parameter.data += rng.normal(scale=0.1, size=parameter.shape)
+    X = make_input(rng)
+    if nl.onnx.exporter_for(module) is None:                # FixedMaskDropout redefines forward
+        with pytest.raises(nl.onnx.OnnxExportError, match="redefines how it computes"):
+            nl.export_onnx(module, None, X.shape[1:])
+        return
+    sess = session(ort, nl.export_onnx(module, None, X.shape[1:], dtype=np.float32))
+    expected = eval_forward(module, X)
+    assert_close(run(sess, X.astype(np.float32)), expected)
+    assert_close(run(sess, X[:1].astype(np.float32)), expected[:1])
+
+
+def test_conv_padding_same_and_odd_geometry(ort):
+    try:
+        conv = nl.Conv2D(2, 3, (3, 5), padding="same", rng=0, dtype=np.float32)
+    except ValueError:                                      # before Conv2D learns "same": what it resolves to
+        conv = nl.Conv2D(2, 3, (3, 5), padding=(1, 2), rng=0, dtype=np.float32)
+    conv.b.data[...] = [0.5, -1.0, 2.0]
+    model = nl.Sequential(conv, nl.Tanh(), nl.Conv2D(3, 4, 2, stride=(2, 3), padding=(0, 1), rng=1, dtype=np.float32),
+                          nl.AvgPool2D(2, stride=1), nl.MaxPool2D((2, 1)))
+    X = np.random.default_rng(0).normal(size=(5, 2, 9, 11)).astype(np.float32)
+    assert conv.forward(X).shape == (5, 3, 9, 11)
+    proto = nl.export_onnx(model, None, (2, 9, 11))
+    first = proto.graph.node[0]
+    assert {a.name: list(a.ints) for a in first.attribute if a.ints} == {
+        "kernel_shape": [3, 5], "strides": [1, 1], "pads": [1, 2, 1, 2], "dilations": [1, 1]}
+    assert_close(run(session(ort, proto), X), eval_forward(model, X))
+
+
+def test_softmax_output_and_opsets(ort):
+    model = mnist.build("mlp", rng=3)
+    X = np.random.default_rng(0).random((37, 784), dtype=np.float32)
+    expected = nl.softmax(eval_forward(model, X))
+    for opset in (nl.onnx.MIN_OPSET, nl.onnx.DEFAULT_OPSET, 21):
+        proto = nl.export_onnx(model, None, (784,), softmax=True, opset=opset)
+        assert proto.opset_import[0].version == opset and proto.graph.output[0].name == "P"
+        P = run(session(ort, proto), X)
+        assert_close(P, expected)
+        np.testing.assert_allclose(P.sum(axis=1), 1, rtol=1e-6)
+
+
+# -- what the file says -----------------------------------------------------------------------
+
+def test_the_file_passes_the_full_check_and_names_everything(onnx, tmp_path):
+    model = mnist.build("cnn", rng=0)
+    path = tmp_path / "cnn.onnx"
+    returned = nl.export_onnx(model, path, (1, 28, 28))
+    proto = onnx.load(str(path))
+    assert proto == returned
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.producer_name == "nnlayers" and proto.producer_version == nl.__version__
+    assert proto.doc_string.startswith(f"Exported by nnlayers {nl.__version__}")
+    assert "Conv2D(1, 16, kernel_size=3, stride=1, padding=1, input_grad=False)" in proto.doc_string
+    (graph_input,), (graph_output,) = proto.graph.input, proto.graph.output
+    assert graph_input.name == "X" and graph_output.name == "Z"
+    assert [d.dim_param or d.dim_value for d in graph_input.type.tensor_type.shape.dim] == ["N", 1, 28, 28]
+    assert [d.dim_param or d.dim_value for d in graph_output.type.tensor_type.shape.dim] == ["N", 10]
+    # One initializer per parameter, under its dotted name, its values bit for bit.
+    arrays = {tensor.name: onnx.numpy_helper.to_array(tensor) for tensor in proto.graph.initializer}
+    assert list(arrays) == [name for name, _ in model.named_parameters()]
+    for name, parameter in model.named_parameters():
+        assert arrays[name].dtype == parameter.data.dtype
+        assert arrays[name].tobytes() == parameter.data.tobytes()
+    assert [node.op_type for node in proto.graph.node] == [
+        "Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Flatten", "MatMul", "Add", "Relu", "Identity",
+        "MatMul", "Add"]
+    matmul = next(node for node in proto.graph.node if node.op_type == "MatMul")
+    assert list(matmul.input)[1] == "7.W" and arrays["7.W"].shape == (32 * 7 * 7, 128)   # in×out, as stored
+
+
+def test_exporting_changes_nothing_in_the_model(onnx, rng):
+    model = nl.Sequential(nl.Conv2D(1, 2, 3, rng=0), nl.ReLU(), nl.Dropout(0.5, rng=0), nl.Flatten(),
+                          nl.Linear(8, 3, rng=1), nl.Bias(3))
+    model[2].eval()                                         # a sub-layer's own mode must survive too
+    X = rng.normal(size=(4, 1, 4, 4))
+    dZ = rng.normal(size=(4, 3))
+    before = {name: (array.copy(), array.dtype) for name, array in model.state_dict().items()}
+    data = [parameter.data for parameter in model.parameters()]
+    model.forward(X)                                        # a training step half done: forward cached
+    nl.export_onnx(model, None, (1, 4, 4))
+    dX = model.backward(dZ)                                 # the caches survived the export
+    grads = [parameter.grad.copy() for parameter in model.parameters()]
+    assert [module.training for module in model.modules()] == [True, True, True, False, True, True, True]
+    for (name, array), parameter in zip(model.state_dict().items(), model.parameters()):
+        assert array.dtype == before[name][1] and array.tobytes() == before[name][0].tobytes()
+    assert all(parameter.data is kept for parameter, kept in zip(model.parameters(), data))
+    fresh = nl.Sequential(nl.Conv2D(1, 2, 3, rng=0), nl.ReLU(), nl.Dropout(0.5, rng=0), nl.Flatten(),
+                          nl.Linear(8, 3, rng=1), nl.Bias(3))
+    fresh[2].eval()
+    fresh.forward(X)
+    np.testing.assert_array_equal(dX, fresh.backward(dZ))
+    for grad, parameter in zip(grads, fresh.parameters()):
+        np.testing.assert_array_equal(grad, parameter.grad)
+
+
+# -- errors and a user's own layers ---------------------------------------------------------------
+
+class Softplus(nl.Elementwise):
+    """Z = log(1 + eˣ): no exporter is registered for it."""
+
+    needs_input = True
+
+    def function(self, X):
+        return np.logaddexp(0, X)
+
+    def derivative(self, X, Z):
+        return nl.sigmoid(X)
+
+
+class Gate(nl.Module):
+    """A user's container: Z = value(X) ⊙ σ(gate(X)) (forward only; enough for an export)."""
+
+    def __init__(self, features, rng):
+        super().__init__()
+        self.value = self.add_module("value", nl.Linear(features, features, rng=rng, dtype=np.float32))
+        self.gate = self.add_module("gate", nl.Linear(features, features, rng=rng, dtype=np.float32))
+
+    def forward(self, X):
+        return self.value.forward(X) * nl.sigmoid(self.gate.forward(X))
+
+
+def export_gate(layer, graph, X):
+    return graph.node("Mul", [graph.export(layer.value, X), graph.node("Sigmoid", [graph.export(layer.gate, X)])])
+
+
+def test_an_unsupported_layer_is_named_with_its_place(onnx):
+    model = nl.Sequential(nl.Linear(3, 4, rng=0), nl.Residual(nl.Sequential(nl.Tanh(), Softplus())))
+    with pytest.raises(nl.onnx.OnnxExportError) as info:
+        nl.export_onnx(model, None, (3,))
+    message = str(info.value)
+    assert message.startswith("layer 1 > block > layer 1 (Softplus()): cannot export Softplus to ONNX")
+    assert "nl.onnx.register_exporter(Softplus, function)" in message
+    # A user's container without an exporter: its children cannot be combined blindly.
+    outer = nl.Sequential(nl.Flatten(), Gate(4, rng=0))
+    with pytest.raises(nl.onnx.OnnxExportError, match=r"^layer 1 \(Gate\(…\)\): cannot export Gate to ONNX: it is "
+                                                      r"a container \(children value, gate\)"):
+        nl.export_onnx(outer, None, (2, 2))
+
+
+def test_a_subclass_uses_its_base_exporter_unless_it_computes_differently(onnx):
+    class NamedReLU(nl.ReLU):
+        """Only a new name: ReLU's exporter fits."""
+
+    class ShiftedReLU(nl.ReLU):
+        def function(self, X):
+            return np.maximum(X - 1, 0)
+
+    assert nl.onnx.exporter_for(NamedReLU()) is nl.onnx.exporter_for(nl.ReLU)
+    assert nl.onnx.exporter_for(ShiftedReLU) is None
+    with pytest.raises(nl.onnx.OnnxExportError, match=r"^layer 0 \(ShiftedReLU\(\)\): .* subclasses ReLU but "
+                                                      r"redefines how it computes"):
+        nl.export_onnx(nl.Sequential(ShiftedReLU()), None, (3,))
+    assert nl.onnx.exporter_for(type("MyNet", (nl.Sequential,), {})) is nl.onnx.exporter_for(nl.Sequential)
+
+
+def test_a_users_layer_and_container_register_their_exporters(ort, monkeypatch):
+    class Cube(nl.Module):
+        def forward(self, X):
+            return self.float_input(X) ** 3
+
+    monkeypatch.setitem(nl.onnx.EXPORTERS, Gate, export_gate)           # undone after the test
+    monkeypatch.setitem(nl.onnx.EXPORTERS, Cube, None)
+
+    @nl.onnx.register_exporter(Cube)                                     # the decorator form
+    def export_cube(layer, graph, X):
+        return graph.node("Mul", [X, graph.node("Mul", [X, X])])
+
+    assert nl.onnx.exporter_for(Cube) is export_cube
+    model = nl.Sequential(nl.Flatten(), Gate(6, rng=0), Cube(), nl.Bias(6, dtype=np.float32))
+    model[3].b.data[...] = np.arange(6) / 10
+    X = np.random.default_rng(0).normal(size=(37, 2, 3)).astype(np.float32)
+    proto = nl.export_onnx(model, None, (2, 3))
+    assert [tensor.name for tensor in proto.graph.initializer] == ["1.value.W", "1.gate.W", "3.b"]
+    assert "/1/Mul" in [node.name for node in proto.graph.node]
+    assert_close(run(session(ort, proto), X), eval_forward(model, X))
+
+
+def test_mistakes_in_a_users_exporter_are_named(onnx, monkeypatch):
+    class Twice(nl.Module):
+        def forward(self, X):
+            return 2 * self.float_input(X)
+
+    model = nl.Sequential(nl.Linear(2, 2, rng=0), Twice())
+    monkeypatch.setitem(nl.onnx.EXPORTERS, Twice, lambda layer, graph, X: graph.node("Mul", [X, "two"]))
+    with pytest.raises(nl.onnx.OnnxExportError, match=r"^layer 1: Mul reads 'two', which no earlier node"):
+        nl.export_onnx(model, None, (2,))
+    monkeypatch.setitem(nl.onnx.EXPORTERS, Twice, lambda layer, graph, X: None)
+    with pytest.raises(nl.onnx.OnnxExportError, match="returned None, not the name of a value"):
+        nl.export_onnx(model, None, (2,))
+    monkeypatch.setitem(nl.onnx.EXPORTERS, Twice, lambda layer, graph, X: graph.node("NoSuchOp", [X]))
+    with pytest.raises(nl.onnx.OnnxExportError, match="fails onnx.checker.*NoSuchOp"):
+        nl.export_onnx(model, None, (2,))
+    monkeypatch.setitem(nl.onnx.EXPORTERS, Twice, lambda layer, graph, X: graph.node(
+        "Mul", [X, graph.constant(2.0, "two")]))
+    proto = nl.export_onnx(model, None, (2,))
+    assert [tensor.name for tensor in proto.graph.initializer] == ["0.W", "/1/two"]
+
+
+def test_argument_errors(onnx, tmp_path):
+    model = mnist.build("mlp", rng=0)
+    with pytest.raises(nl.onnx.OnnxExportError, match=r"cannot take input of shape \(N, 785\): layer 0 "
+                                                      r"forward: Linear\(in_features=784.*expected input with 784 features"):
+        nl.export_onnx(model, tmp_path / "x.onnx", (785,))
+    assert not list(tmp_path.iterdir())                     # nothing written on failure
+    for shape in [784, (), (0,), (2.0,), (True,)]:
+        with pytest.raises(ValueError, match="input_shape must be one sample's shape"):
+            nl.export_onnx(model, None, shape)
+    for opset in [12, 10_000, "17", 17.0]:
+        with pytest.raises(ValueError, match="opset must be an integer from 13"):
+            nl.export_onnx(model, None, (784,), opset=opset)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        nl.export_onnx(model, None, (784,), dtype=np.float16)
+    mixed = nl.Sequential(nl.Linear(2, 2, rng=0), nl.Linear(2, 2, rng=0, dtype=np.float32))
+    with pytest.raises(nl.onnx.OnnxExportError, match="mix float32 and float64; pass dtype="):
+        nl.export_onnx(mixed, None, (2,))
+    huge = nl.Linear(2, 1)
+    huge.W.data[0, 0] = 1e300
+    with pytest.raises(nl.onnx.OnnxExportError, match="W holds values too large for float32"):
+        nl.export_onnx(huge, None, (2,), dtype=np.float32)
+    with pytest.raises(TypeError, match="expected a Module"):
+        nl.export_onnx(lambda X: X, None, (2,))
+
+
+def test_an_empty_model_and_a_bare_layer(ort):
+    X = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(run(session(ort, nl.export_onnx(nl.Sequential(), None, (4,))), X), X)
+    layer = nl.Linear(4, 2, rng=0, dtype=np.float32)
+    proto = nl.export_onnx(layer, None, (4,))
+    assert [tensor.name for tensor in proto.graph.initializer] == ["W"]
+    assert_close(run(session(ort, proto), X), X @ layer.W.data)
+
+
+def test_without_onnx_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)          # import onnx now raises ImportError
+    with pytest.raises(ImportError, match=re.escape("pip install -e '.[onnx]'")):
+        nl.export_onnx(nl.Linear(2, 1), None, (2,))
+
+
+def test_train_mnist_script_exports_onnx(ort, tmp_path):
+    path = tmp_path / "mlp.onnx"
+    result = run_script("train_mnist.py", "--model", "mlp", "--epochs", "1", "--limit", "400", "--quiet",
+                        "--export-onnx", path)
+    assert result.returncode == 0, result.stderr
+    printed = float(re.search(r"test accuracy: (\d\.\d{4})", result.stdout).group(1))
+    assert f"exported to {path}" in result.stdout
+    split = mnist.load_split()
+    P = run(session(ort, path), mnist.prepare(split.test_images[:400], "mlp"))
+    np.testing.assert_allclose(P.sum(axis=1), 1, rtol=1e-5)                 # probabilities
+    assert np.mean(P.argmax(axis=1) == split.test_labels[:400]) == pytest.approx(printed, abs=1e-4)
