@@ -1,28 +1,61 @@
 """The README's Python examples run as written, in order, and do what they say."""
+import importlib.util
 import re
 
 import numpy as np
+import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, require
+
+HAVE_ONNX = all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
-def test_readme_python_blocks_run(capsys):
+def readme_blocks():
     text = (ROOT / "README.rst").read_text(encoding="utf-8")
     blocks = re.findall(r"^\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text, re.M)
-    assert len(blocks) == 4
-    namespace = {}
+    return ["\n".join(line[4:] for line in block.splitlines()) for block in blocks]
+
+
+def run_blocks(blocks, namespace):
     learned = []
-    for block in blocks:
-        code = "\n".join(line[4:] for line in block.splitlines())
+    for code in blocks:
         exec(compile(code, "README.rst", "exec"), namespace)
         if "model" in namespace and len(learned) < 2:
             learned.append(namespace["model"].forward(namespace["X"]))
+    return learned
+
+
+def test_readme_python_blocks_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    blocks = readme_blocks()
+    assert len(blocks) == 6
+    onnx_blocks = [code for code in blocks if "onnx" in code]
+    assert len(onnx_blocks) == 2                                 # run by the test below
+    namespace = {}
+    learned = run_blocks([code for code in blocks if code not in onnx_blocks], namespace)
     # The explicit loop (block 1) and the Trainer (block 2) both learned XOR.
     assert np.abs(learned[0] - namespace["Y"]).max() < 0.1
     assert np.abs(learned[1] - namespace["Y"]).max() < 0.1
     assert namespace["report"].passed and namespace["layer_report"].passed
     assert [c.name for c in namespace["layer_report"].checks] == ["X", "0.W"]
     assert "X: ok" in capsys.readouterr().out
+
+
+def test_readme_onnx_blocks_run(tmp_path, monkeypatch):
+    require(HAVE_ONNX, "onnx and onnxruntime are not installed (pip install -e '.[onnx]')")
+    import nnlayers as nl
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(nl.onnx, "EXPORTERS", dict(nl.onnx.EXPORTERS))   # the README's Cube stays in this test
+    namespace = {}
+    run_blocks(readme_blocks(), namespace)
+    model, X = namespace["model"], namespace["X"]
+    np.testing.assert_allclose(namespace["outputs"], model.forward(X), rtol=1e-12)
+    assert (tmp_path / "xor.onnx").stat().st_size > 0 and (tmp_path / "cube.onnx").stat().st_size > 0
+    # The error the README quotes, word for word.
+    text = " ".join((ROOT / "README.rst").read_text(encoding="utf-8").split())
+    with pytest.raises(nl.onnx.OnnxExportError) as info:
+        nl.export_onnx(namespace["layer_model"], None, (3,))
+    assert f"``{info.value}``" in text
 
 
 def test_readme_quick_start_commands_match_the_guide():
