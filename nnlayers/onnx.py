@@ -52,7 +52,10 @@ from .layers import AvgPool2D, Bias, Conv2D, Dropout, Flatten, Linear, MaxPool2D
 from .module import Module, Residual, Sequential, _shown
 
 __all__ = ["export_onnx", "register_exporter", "exporter_for", "OnnxGraph", "OnnxExportError", "EXPORTERS",
-           "DEFAULT_OPSET", "MIN_OPSET", "require_onnx"]
+           "DEFAULT_OPSET", "MIN_OPSET", "require_onnx",
+           # the library's exporters, for reuse: register_exporter(MyLayer, export_batch_norm)
+           "export_linear", "export_bias", "export_conv2d", "export_max_pool", "export_avg_pool", "export_flatten",
+           "export_dropout", "export_sequential", "export_residual", "export_batch_norm", "export_global_avg_pool"]
 
 #: The opset written unless ``opset=`` says otherwise: read by every ONNX Runtime since 1.12.
 DEFAULT_OPSET = 17
@@ -477,7 +480,7 @@ def _probe_output_shape(model: Module, input_shape: tuple, dtype) -> tuple:
 
 def _rename_output(graph: OnnxGraph, Z: str, name: str) -> None:
     """Make the graph's output value ``Z`` be called ``name`` (an Identity when Z is not a node's output)."""
-    if not any(Z in node.output for node in graph.nodes):   # the input itself (an empty Sequential)
+    if not any(Z in node.output for node in graph.nodes):   # the input (an empty Sequential) or an initializer
         Z = graph.node("Identity", [Z])
     for node in graph.nodes:
         node.input[:] = [name if value == Z else value for value in node.input]

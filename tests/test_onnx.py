@@ -15,7 +15,7 @@ import pytest
 import nnlayers as nl
 from nnlayers.examples import mnist
 from nnlayers.examples.xor import XOR_X, XOR_Y, train_xor, xor_network
-from tests.helpers import require, run_script
+from tests.helpers import ROOT, require, run_script
 from tests.test_gradcheck import LAYER_CASES
 
 HAVE_ONNX = all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
@@ -495,3 +495,14 @@ def test_train_mnist_script_exports_onnx(ort, tmp_path):
     P = run(session(ort, path), mnist.prepare(split.test_images[:400], "mlp"))
     np.testing.assert_allclose(P.sum(axis=1), 1, rtol=1e-5)                 # probabilities
     assert np.mean(P.argmax(axis=1) == split.test_labels[:400]) == pytest.approx(printed, abs=1e-4)
+
+
+def test_train_mnist_script_without_onnx_stops_before_training(monkeypatch, capsys, tmp_path):
+    spec = importlib.util.spec_from_file_location("train_mnist", ROOT / "scripts" / "train_mnist.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    monkeypatch.setattr(script.mnist, "load_split", lambda *args: pytest.fail("training started"))
+    assert script.main(["--export-onnx", str(tmp_path / "m.onnx"), "--quiet"]) == 2
+    assert "error: --export-onnx: exporting to ONNX needs the optional 'onnx' package: install it with " \
+           "pip install -e '.[onnx]'" in capsys.readouterr().err

@@ -287,15 +287,19 @@ class Conv2D(Module):
         return _fold(dcols.reshape(N, kh, kw, C, Ho, Wo), self._input_shape, self.stride, self.padding)
 
     def settings(self) -> dict:
+        # padding="same" (issue 9) keeps its name here, as the user wrote it; self.padding is the pair it became.
+        padding = "same" if getattr(self, "padding_mode", None) == "same" else self.padding
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
-                "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                "kernel_size": self.kernel_size, "stride": self.stride, "padding": padding,
                 "bias": self.b is not None, "input_grad": self.input_grad}
 
     def extra_repr(self) -> str:
         settings = self.settings()
+        padding = settings["padding"]
+        padding = repr(padding) if isinstance(padding, str) else _show(padding)
         text = (f"{settings['in_channels']}, {settings['out_channels']}, "
                 f"kernel_size={_show(settings['kernel_size'])}, stride={_show(settings['stride'])}, "
-                f"padding={_show(settings['padding'])}")
+                f"padding={padding}")
         if not settings["bias"]:
             text += ", bias=False"
         if not settings["input_grad"]:
