@@ -150,14 +150,14 @@ class OnnxGraph:
         self.nodes: list = []
         self.initializers: dict = {}                          # name → TensorProto, in order of first use
         self._paths = {id(module): path for path, module in model.named_modules()}
-        self._stack: list = []                                # (path, layer) being exported
+        self._stack: list = []                                # paths of the layers being exported
         self._values = {input_name}                           # every name a node may read
         self._node_names: set = set()
 
     @property
     def path(self) -> str:
         """The dotted path of the layer being exported (``""`` for the model itself)."""
-        return self._stack[-1][0] if self._stack else ""
+        return self._stack[-1] if self._stack else ""
 
     def export(self, module: Module, X: str) -> str:
         """Add ``module``'s nodes, reading the value ``X``; returns the name of its output."""
@@ -167,7 +167,7 @@ class OnnxGraph:
         exporter = exporter_for(module)
         if exporter is None:
             raise OnnxExportError(_no_exporter_message(module, path))
-        self._stack.append((path, module))
+        self._stack.append(path)
         try:
             Z = exporter(module, self, X)
         except OnnxExportError:
@@ -185,7 +185,7 @@ class OnnxGraph:
 
     def node(self, op_type: str, inputs, **attributes) -> str:
         """Add the ONNX operator ``op_type`` reading ``inputs`` (value names; ``""`` for an omitted
-        optional input) with ``attributes``; returns the name of its (first) output."""
+        optional input) with ``attributes``; returns the name of its output."""
         inputs = list(inputs)
         for name in inputs:
             if name and name not in self._values:
@@ -208,7 +208,9 @@ class OnnxGraph:
         owned = layer._parameters.get(name, layer._buffers.get(name))
         if owned is None:
             raise OnnxExportError(f"{_label(layer)} has no parameter or buffer {name!r}")
-        path = self._paths[id(layer)]
+        path = self._paths.get(id(layer))
+        if path is None:
+            raise OnnxExportError(f"{_label(layer)} is not part of the model being exported")
         full = f"{path}.{name}" if path else name
         if full not in self.initializers:
             self._add_initializer(full, owned.data)

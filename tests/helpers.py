@@ -27,3 +27,14 @@ def run_script(name: str, *args, cwd=None, timeout=300):
     env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     return subprocess.run([sys.executable, str(SCRIPTS / name), *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, timeout=timeout, env=env)
+
+
+def importable(*names: str) -> bool:
+    """Whether every named module imports (a broken install counts as missing)."""
+    import importlib
+    try:
+        for name in names:
+            importlib.import_module(name)
+    except ImportError:
+        return False
+    return True

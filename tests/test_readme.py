@@ -1,13 +1,12 @@
 """The README's Python examples run as written, in order, and do what they say."""
-import importlib.util
 import re
 
 import numpy as np
 import pytest
 
-from tests.helpers import ROOT, require
+from tests.helpers import ROOT, importable, require
 
-HAVE_ONNX = all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
+HAVE_ONNX = importable("onnx", "onnxruntime")
 
 
 def readme_blocks():
