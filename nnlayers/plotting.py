@@ -155,12 +155,16 @@ def plot_confusion(matrix, class_names=None, *, ax=None):
 
 
 @_draws_on("fig")
-def plot_image_grid(images, titles, *, fig=None, columns: int = 8):
-    """Greyscale images in a grid of subplots on ``fig`` (a Figure or SubFigure), one title each."""
+def plot_image_grid(images, titles, *, fig=None, columns: int = 8, cmap: str = "gray_r", limits=None):
+    """Greyscale images in a grid of subplots on ``fig`` (a Figure or SubFigure), one title each.
+
+    Colours span 0..255 for bytes and 0..1 otherwise, unless ``limits`` = (low, high) says;
+    for signed values such as filters, e.g. ``cmap="RdBu_r", limits=(-m, m)``."""
     rows = max(1, -(-len(images) // columns))
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
     for ax in axes:
         ax.axis("off")
     for ax, image, title in zip(axes, images, titles):
-        ax.imshow(image, cmap="gray_r", vmin=0, vmax=255 if np.asarray(image).dtype == np.uint8 else 1)
+        low, high = limits if limits is not None else (0, 255 if np.asarray(image).dtype == np.uint8 else 1)
+        ax.imshow(image, cmap=cmap, vmin=low, vmax=high)
         ax.set_title(title, fontsize=7)
