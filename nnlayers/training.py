@@ -99,14 +99,21 @@ class History:
                 records[item.name] = value
         return records
 
+    def _notes(self) -> str:
+        """Single values beside the records (e.g. a best epoch), as ``; name=value``."""
+        return "".join(f"; {item.name}={getattr(self, item.name)}" for item in fields(self)
+                       if not isinstance(getattr(self, item.name), (list, dict)) and getattr(self, item.name) is not None)
+
     def __repr__(self) -> str:
         if not self.epochs:
             return "History(0 epochs)"
         last = ", ".join(f"{name}={_number(values[-1])}" for name, values in self.records().items())
-        return f"History({self.epochs} epoch{'s' if self.epochs != 1 else ''}, {sum(self.seconds):.1f} s; last: {last})"
+        return (f"History({self.epochs} epoch{'s' if self.epochs != 1 else ''}, {sum(self.seconds):.1f} s; "
+                f"last: {last}{self._notes()})")
 
     def _repr_html_(self) -> str:
-        head = f"<p>History: {self.epochs} epoch{'s' if self.epochs != 1 else ''}, {sum(self.seconds):.1f} s</p>"
+        head = (f"<p>History: {self.epochs} epoch{'s' if self.epochs != 1 else ''}, {sum(self.seconds):.1f} s"
+                f"{html.escape(self._notes())}</p>")
         if not self.epochs:
             return head
         rows = "".join(
