@@ -55,9 +55,10 @@ def test_notebook_runs_top_to_bottom(path):
     missing = _missing_library_names(notebook)
     if missing:  # a chapter written ahead of the library it teaches; it runs once those land
         pytest.skip(f"{path.name} needs nl.{', nl.'.join(missing)}, not in this nnlayers yet")
-    # A fresh kernel of this interpreter, run where a reader opens the notebook; debugpy's notice
-    # about frozen modules is noise here.
-    env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1")
+    # A fresh kernel of this interpreter, run where a reader opens the notebook, importing the nnlayers
+    # of this tree (whatever another install says); debugpy's notice about frozen modules is noise here.
+    path_entries = [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path_entries), PYDEVD_DISABLE_FILE_VALIDATION="1")
     client = NotebookClient(notebook, kernel_name="python3", timeout=SECONDS_PER_NOTEBOOK, startup_timeout=120,
                             resources={"metadata": {"path": str(path.parent)}})
     started = time.perf_counter()
