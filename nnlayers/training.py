@@ -101,8 +101,9 @@ class History:
 
     def _notes(self) -> str:
         """Single values beside the records (e.g. a best epoch), as ``; name=value``."""
-        return "".join(f"; {item.name}={getattr(self, item.name)}" for item in fields(self)
-                       if not isinstance(getattr(self, item.name), (list, dict)) and getattr(self, item.name) is not None)
+        values = ((item.name, getattr(self, item.name)) for item in fields(self))
+        return "".join(f"; {name}={value}" for name, value in values
+                       if value is not None and not isinstance(value, (list, dict)))
 
     def __repr__(self) -> str:
         if not self.epochs:
