@@ -9,6 +9,7 @@ optimizers, the trainer, gradient checking, weights files, summaries and
 import importlib
 
 from . import datasets, onnx
+from ._notebook import show_figures_in_notebooks as _show_figures_in_notebooks
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_jacobian
 from .io import load, save
 from .layers import (AvgPool2D, Bias, Conv2D, Dropout, Elementwise, Flatten, Linear, MaxPool2D, ReLU, Sigmoid,
@@ -34,6 +35,8 @@ __all__ = [
     "save", "load", "WeightsFileError", "summary", "Summary", "export_onnx", "onnx",
     "datasets", "examples", "plotting",
 ]
+
+_show_figures_in_notebooks()  # in a Jupyter kernel only: Figures display as pictures (see _notebook.py)
 
 _LAZY = ("examples", "plotting")  # matplotlib and the examples cost import time most users never need
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
+from pathlib import Path
 
-__all__ = ["finite_float", "positive_float", "unit_fraction", "positive_int", "non_negative_int"]
+__all__ = ["finite_float", "positive_float", "unit_fraction", "positive_int", "non_negative_int",
+           "destination_problem", "check_destinations", "check_show", "plural"]
 
 
 def finite_float(text: str) -> float:
@@ -53,3 +57,49 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
+
+
+def destination_problem(path) -> str | None:
+    """Why no file can be written at ``path`` (for a message that names the path first), or None.
+
+    Asked before a long run, so a typo in ``--save``/``--plot`` costs a second, not the run.
+    """
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        return f"{path} is a folder; give a file name"
+    if not folder.exists():
+        return f"folder {folder} does not exist; create it first or choose another path"
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"no permission to write in folder {folder}"
+    return None
+
+
+def check_destinations(parser: argparse.ArgumentParser, **options) -> None:
+    """``parser.error`` (exit status 2) for the first option whose file cannot be written,
+    e.g. ``check_destinations(parser, save=args.save, plot=args.plot)``; None values are skipped."""
+    for name, path in options.items():
+        if path is not None:
+            problem = destination_problem(path)
+            if problem:
+                parser.error(f"--{name.replace('_', '-')} {path}: {problem}")
+
+
+def check_show(show: bool, saving: bool = True) -> bool:
+    """Whether ``--show`` can open a window. Where it cannot (no display), say so on stderr
+    before the run starts, rather than finishing without a window and without a word."""
+    if not show:
+        return False
+    from .plotting import can_show
+    possible, why = can_show()
+    if not possible:
+        advice = "" if saving else "; use --plot FILE to save the figure instead"
+        print(f"warning: --show: {why}, so no window will open{advice}", file=sys.stderr)
+    return possible
+
+
+def plural(count: int, noun: str) -> str:
+    """``plural(1, "epoch")`` → "1 epoch", ``plural(8, "epoch")`` → "8 epochs"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -18,6 +18,7 @@ Example::
 """
 from __future__ import annotations
 
+import html
 import warnings
 from dataclasses import dataclass, field
 
@@ -99,6 +100,9 @@ class TensorCheck:
                 f"{self.max_abs_error:.2e}; worst at {self.name}[{', '.join(map(str, i))}]: analytic "
                 f"{self.analytic[i]:.10g}, numeric {self.numeric[i]:.10g}")
 
+    def __repr__(self) -> str:          # the verdict, not the arrays
+        return f"<TensorCheck {self}>"
+
 
 @dataclass
 class GradcheckReport:
@@ -118,6 +122,27 @@ class GradcheckReport:
 
     def __str__(self) -> str:
         return "\n".join(str(check) for check in self.checks)
+
+    def __repr__(self) -> str:
+        return f"GradcheckReport({'passed' if self.passed else 'FAILED'}):\n{self}"
+
+    def _repr_html_(self) -> str:
+        """The report as a table in a notebook: one row per tensor, its worst element named."""
+        def row(check):
+            if not check.analytic.size:
+                return f"<tr><td>{html.escape(check.name)}</td><td>empty</td>" + "<td></td>" * 5 + "</tr>"
+            i = check.worst_index
+            status = "ok" if check.passed else "<b style='color:#c00'>FAILED</b>"
+            return (f"<tr><td style='text-align:left'>{html.escape(check.name)}</td><td>{status}</td>"
+                    f"<td>{check.max_rel_error:.2e}</td><td>{check.max_abs_error:.2e}</td>"
+                    f"<td style='text-align:left'>{html.escape(check.name)}[{', '.join(map(str, i))}]</td>"
+                    f"<td>{check.analytic[i]:.10g}</td><td>{check.numeric[i]:.10g}</td></tr>")
+        head = "".join(f"<th>{cell}</th>" for cell in ("tensor", "status", "max rel error", "max abs error",
+                                                        "worst element", "analytic", "numeric"))
+        verdict = "passed" if self.passed else "FAILED"
+        return (f"<p>gradcheck {verdict}: {len(self.checks)} gradient{'s' if len(self.checks) != 1 else ''} "
+                f"against central differences</p><table><thead><tr>{head}</tr></thead>"
+                f"<tbody>{''.join(row(check) for check in self.checks)}</tbody></table>")
 
 
 def gradcheck(obj, X, target=None, *, eps: float = DEFAULT_EPS, rtol: float = DEFAULT_RTOL,

@@ -5,10 +5,11 @@ forward → loss → loss.backward → model.backward → optimizer.step → zer
 """
 from __future__ import annotations
 
+import html
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -84,6 +85,49 @@ class History:
 
     def record(self, name: str, value: float) -> None:
         self.metrics.setdefault(name, []).append(value)
+
+    # -- display: the last values, not every one (the lists stay as they are) ----------------
+    def records(self) -> dict:
+        """Every per-epoch record by name (``loss``, ``val_loss`` when validated, each metric, …),
+        ``seconds`` left out; empty records left out."""
+        records = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "metrics":
+                records.update((name, values) for name, values in value.items() if len(values))
+            elif item.name != "seconds" and isinstance(value, list) and value:
+                records[item.name] = value
+        return records
+
+    def _notes(self) -> str:
+        """Single values beside the records (e.g. a best epoch), as ``; name=value``."""
+        values = ((item.name, getattr(self, item.name)) for item in fields(self))
+        return "".join(f"; {name}={value}" for name, value in values
+                       if value is not None and not isinstance(value, (list, dict)))
+
+    def __repr__(self) -> str:
+        if not self.epochs:
+            return "History(0 epochs)"
+        last = ", ".join(f"{name}={_number(values[-1])}" for name, values in self.records().items())
+        return (f"History({self.epochs} epoch{'s' if self.epochs != 1 else ''}, {sum(self.seconds):.1f} s; "
+                f"last: {last}{self._notes()})")
+
+    def _repr_html_(self) -> str:
+        head = (f"<p>History: {self.epochs} epoch{'s' if self.epochs != 1 else ''}, {sum(self.seconds):.1f} s"
+                f"{html.escape(self._notes())}</p>")
+        if not self.epochs:
+            return head
+        rows = "".join(
+            f"<tr><td style='text-align:left'>{html.escape(name)}</td><td>{_number(values[0])}</td>"
+            f"<td>{_number(values[-1])}</td><td>{_number(min(values))}</td><td>{_number(max(values))}</td></tr>"
+            for name, values in self.records().items())
+        return (head + "<table><thead><tr><th>record</th><th>epoch 1</th>"
+                f"<th>epoch {self.epochs} (last)</th><th>min</th><th>max</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table>")
+
+
+def _number(value) -> str:
+    return f"{value:.6g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
 class Trainer:
@@ -231,27 +275,45 @@ def _check_pair(X: np.ndarray, Y: np.ndarray, where: str) -> None:
 class _Progress:
     """What the user sees while training.
 
-    On a terminal: a tqdm bar per epoch over its batches (or, with one batch per
-    epoch, a single bar over the epochs), with running loss and metric. Elsewhere
-    (a log, a pipe): one summary line per epoch, or about ten lines in all when
-    epochs are single steps. Everything goes to stderr; ``enabled=False`` silences it.
+    Four ways, picked once per ``fit``:
+
+    * ``"widgets"``: in a Jupyter notebook with ipywidgets installed, tqdm's notebook bars;
+    * ``"bars"``: on a terminal (or in a notebook without ipywidgets), text bars on stderr: one
+      per epoch over its batches, or, with one batch per epoch, one bar over the epochs. A bar
+      line keeps within 80 columns, so the validation numbers stay in view: the running loss
+      and metric while an epoch runs, then one line per epoch, ``epoch 3/8: loss 0.1234 acc
+      0.9612 · val loss 0.0812 acc 0.9750 · 6.3 s``;
+    * ``"lines"``: elsewhere (a log, a pipe), one ``key=value`` line per epoch, or about ten lines
+      in all when epochs are single steps;
+    * ``"off"``: ``enabled=False`` silences it.
     """
 
-    def __init__(self, enabled: bool, epochs: int, batches: int, metric_name: str | None):
-        self.enabled = bool(enabled)
+    def __init__(self, enabled: bool, epochs: int, batches: int, metric_name: str | None, *,
+                 mode: str | None = None, file=None):
+        self.file = file if file is not None else sys.stderr
+        self.mode = mode or (_display_mode(self.file) if enabled else "off")
+        self.enabled = self.mode != "off"
         self.epochs, self.batches, self.metric_name = epochs, batches, metric_name
         self.per_epoch_bars = batches > 1
-        self.tty = self.enabled and sys.stderr.isatty()
         self.bar = None
         self.seen = 0
-        if self.enabled and self.tty and not self.per_epoch_bars:
-            self.bar = _tqdm(total=epochs, desc="training", unit="epoch")
+        if self.mode in ("bars", "widgets") and not self.per_epoch_bars:
+            self.bar = self._new_bar(total=epochs, desc="epoch", unit="epoch")
+
+    def _new_bar(self, **kwargs):
+        if self.mode == "widgets":
+            from tqdm.notebook import tqdm
+            return tqdm(**kwargs)
+        from tqdm import tqdm
+        # The bar takes the columns the text leaves (dynamic_ncols), never the numbers' place.
+        return tqdm(file=self.file, dynamic_ncols=True, bar_format=_BAR_FORMAT, **kwargs)
 
     def start_epoch(self, epoch: int) -> None:
         self.epoch = epoch
         self.seen = 0
-        if self.tty and self.per_epoch_bars:
-            self.bar = _tqdm(total=self.batches, desc=f"epoch {epoch}/{self.epochs}", unit="batch", leave=True)
+        if self.mode in ("bars", "widgets") and self.per_epoch_bars:
+            self.bar = self._new_bar(total=self.batches, desc=f"epoch {epoch}/{self.epochs}", unit="batch",
+                                     leave=True)
 
     def batch_done(self, batch: int, loss_sum: float, metric_sum: float, size: int, per_sample: bool) -> None:
         if self.bar is not None and self.per_epoch_bars:
@@ -261,26 +323,36 @@ class _Progress:
                 self.bar.set_postfix_str(self._running(loss_sum, metric_sum, per_sample), refresh=False)
 
     def _running(self, loss_sum: float, metric_sum: float, per_sample: bool) -> str:
-        text = f"loss={loss_sum / self.seen if per_sample else loss_sum:.4g}"
+        text = f"loss {loss_sum / self.seen if per_sample else loss_sum:.4g}"
         if self.metric_name:
-            text += f" {self.metric_name}={metric_sum / self.seen:.4f}"
+            text += f" {_short_name(self.metric_name)} {metric_sum / self.seen:.4f}"
         return text
 
     def end_epoch(self, history: History) -> None:
         if not self.enabled:
             return
-        summary = _summary(history)
-        if self.tty:
-            if self.per_epoch_bars:
-                self.bar.set_postfix_str(summary, refresh=True)
-                self.bar.close()
-                self.bar = None
+        if self.mode == "lines":
+            if self.per_epoch_bars or self.epoch % max(1, self.epochs // 10) == 0 or self.epoch == self.epochs:
+                print(f"epoch {self.epoch}/{self.epochs}: {_summary(history)}", file=self.file, flush=True)
+        elif self.per_epoch_bars:
+            # The finished epoch's bar becomes its summary line: the numbers, not the bar, fill the row.
+            line = f"epoch {self.epoch}/{self.epochs}: {_compact_summary(history)} · {history.seconds[-1]:.1f} s"
+            if self.mode == "widgets":
+                self.bar.set_postfix_str(_compact_summary(history), refresh=False)
             else:
-                self.bar.update(1)
-                if self.epoch % max(1, self.epochs // 100) == 0 or self.epoch == self.epochs:
-                    self.bar.set_postfix_str(summary, refresh=False)
-        elif self.per_epoch_bars or self.epoch % max(1, self.epochs // 10) == 0 or self.epoch == self.epochs:
-            print(f"epoch {self.epoch}/{self.epochs}: {summary}", file=sys.stderr, flush=True)
+                self.bar.bar_format = "{desc}"
+                self.bar.set_description_str(line, refresh=False)
+            self.bar.close()
+            self.bar = None
+        else:                                       # one bar over all epochs
+            self.bar.update(1)
+            if self.epoch % max(1, self.epochs // 100) == 0 or self.epoch == self.epochs:
+                text = _compact_summary(history)
+                if history.val_loss and self.mode == "bars":  # too long beside a bar: the numbers get the row
+                    self.bar.bar_format = "{desc}"
+                    self.bar.set_description_str(f"epoch {self.epoch}/{self.epochs}: {text}", refresh=False)
+                else:
+                    self.bar.set_postfix_str(text, refresh=False)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -288,7 +360,35 @@ class _Progress:
             self.bar = None
 
 
+# desc, percentage, bar, count, times, then ", " and the numbers (tqdm puts the comma before a postfix).
+_BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+_SHORT_NAMES = {"accuracy": "acc"}
+
+
+def _short_name(name: str) -> str:
+    return _SHORT_NAMES.get(name, name)
+
+
+def _display_mode(stream) -> str:
+    """'widgets' in a Jupyter kernel with ipywidgets, 'bars' there without them or on a terminal,
+    'lines' otherwise (a file, a pipe, a CI log)."""
+    if _in_jupyter_kernel():
+        import importlib.util
+        return "widgets" if importlib.util.find_spec("ipywidgets") is not None else "bars"
+    isatty = getattr(stream, "isatty", None)
+    return "bars" if isatty is not None and isatty() else "lines"
+
+
+def _in_jupyter_kernel() -> bool:
+    if "ipykernel" not in sys.modules:
+        return False
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def _summary(history: History) -> str:
+    """One epoch as ``key=value`` pairs, for logs: ``loss=… accuracy=… val_loss=… val_accuracy=… (6.30 s)``."""
     parts = [f"loss={history.loss[-1]:.6g}"]
     for name, values in history.metrics.items():
         if not name.startswith("val_"):
@@ -302,6 +402,14 @@ def _summary(history: History) -> str:
     return " ".join(parts)
 
 
-def _tqdm(**kwargs):
-    from tqdm.auto import tqdm  # imported only when a bar is shown
-    return tqdm(file=sys.stderr, dynamic_ncols=True, **kwargs)
+def _compact_summary(history: History) -> str:
+    """One epoch for a bar, short enough for 80 columns: ``loss 0.1234 acc 0.9612 · val loss 0.0812 acc 0.9750``."""
+    def group(loss, metrics):
+        return " ".join([f"loss {loss:.4g}"] + [f"{_short_name(name)} {value:.4f}" for name, value in metrics])
+
+    train = [(name, values[-1]) for name, values in history.metrics.items() if not name.startswith("val_")]
+    text = group(history.loss[-1], train)
+    if history.val_loss:
+        val = [(name[4:], values[-1]) for name, values in history.metrics.items() if name.startswith("val_")]
+        text += " · val " + group(history.val_loss[-1], val)
+    return text

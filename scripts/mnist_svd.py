@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from nnlayers import datasets
+from nnlayers.cli import check_destinations, check_show, non_negative_int, positive_int
 from nnlayers.examples import projection
 from nnlayers.plotting import script_pyplot
-from nnlayers.cli import non_negative_int, positive_int
 
 
 def digit(text: str) -> int:
@@ -48,7 +48,9 @@ def parse_args(argv):
     parser.add_argument("--data-dir", type=Path,
                         help="an MNIST-format folder (default: the shipped sample data/mnist-sample)")
     parser.add_argument("--kind", choices=["train", "t10k", "sample"],
-                        help="which files of --data-dir: train, t10k or sample (default: train)")
+                        help="which files of --data-dir to read: train (the default with --data-dir), "
+                             "t10k or sample (sample-* files); only with --data-dir, as the shipped "
+                             "sample is a single set")
     parser.add_argument("--center", action="store_true",
                         help="subtract the mean image before the SVD (PCA); the derivation does not")
     parser.add_argument("--rank", nargs="+", type=positive_int, default=[2, 10, 50], metavar="K",
@@ -67,6 +69,8 @@ def parse_args(argv):
         parser.error("--kind selects files of --data-dir; the shipped sample has only one kind")
     if args.recon_out is None:
         args.recon_out = args.out.with_name(f"{args.out.stem}_recon{args.out.suffix or '.png'}")
+    check_destinations(parser, out=args.out, recon_out=args.recon_out)
+    args.show = check_show(args.show)
     return parser, args
 
 
@@ -76,10 +80,14 @@ def main(argv=None) -> int:
         if args.data_dir is None:
             source = f"shipped sample ({datasets.mnist_sample_dir()})"
             images, labels = datasets.load_mnist_sample()
+            names = None
         else:
             source = f"{args.data_dir} ({args.kind or 'train'})"
             images, labels = datasets.load_mnist(args.data_dir, kind=args.kind or "train")
+            names = datasets.class_names(args.data_dir)     # Fashion-MNIST: "Trouser", not 1
         images, labels = projection.select_digits(images, labels, args.digits, args.per_class, args.seed)
+        if names is not None and max(args.digits) >= len(names):
+            names = None                                    # labels beyond the known classes
     except (OSError, ValueError) as error:      # missing files, bad IDX, absent digit
         print(f"mnist_svd: {error}", file=sys.stderr)
         return 1
@@ -95,7 +103,8 @@ def main(argv=None) -> int:
     points = basis.project(X, 2)
     accuracy = projection.nearest_centroid_accuracy(points, labels)
 
-    counts = ", ".join(f"{d}: {int(np.sum(labels == d))}" for d in args.digits)
+    label = (lambda d: f"{d} {names[d]}") if names else str
+    counts = ", ".join(f"{label(d)}: {int(np.sum(labels == d))}" for d in args.digits)
     print(f"data: {source}; {X.shape[0]} images ({counts}), flattened to {X.shape[0]}×{X.shape[1]}, "
           f"pixels in [0, 1]{', mean image subtracted' if args.center else ''}")
     print(f"economy SVD in {seconds:.2f} s: U {basis.U.shape}, S ({len(basis.S)},), Vt {basis.Vt.shape}")
@@ -109,9 +118,9 @@ def main(argv=None) -> int:
     plt = script_pyplot(args.show)              # files only, unless --show
 
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    names = " vs ".join(str(d) for d in args.digits)
-    projection.plot_projection(ax, points, labels, title=(
-        f"{names}: top two singular directions{' (centred)' if args.center else ''}\n"
+    compared = " vs ".join(names[d] if names else str(d) for d in args.digits)
+    projection.plot_projection(ax, points, labels, class_names=names, title=(
+        f"{compared}: top two singular directions{' (centred)' if args.center else ''}\n"
         f"nearest-centroid accuracy {accuracy:.1%}"))
     fig.tight_layout()
     fig.savefig(args.out, dpi=120)
@@ -119,7 +128,7 @@ def main(argv=None) -> int:
     examples = images[:args.examples]
     recon = plt.figure(figsize=(1.1 * len(examples) + 0.6, 1.2 * (1 + len(args.rank))))
     projection.plot_reconstructions(recon, examples, basis, args.rank)
-    recon.suptitle(f"{names}: digits and their rank-k reconstructions")
+    recon.suptitle(f"{compared}: {'images' if names else 'digits'} and their rank-k reconstructions")
     recon.tight_layout()
     recon.savefig(args.recon_out, dpi=120)
     print(f"wrote {args.out} and {args.recon_out}")

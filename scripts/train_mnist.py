@@ -15,11 +15,11 @@ import time
 import numpy as np
 
 import nnlayers as nl
-from nnlayers.cli import non_negative_int, positive_float, positive_int, unit_fraction
+from nnlayers.cli import (check_destinations, check_show, non_negative_int, plural, positive_float, positive_int,
+                          unit_fraction)
 from nnlayers.examples import mnist
 
-FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-                 "Bag", "Ankle boot")
+FASHION_NAMES = nl.datasets.FASHION_MNIST_CLASSES
 
 # Defaults per model: on the shipped sample (with shift augmentation) they reach
 # test accuracy ≥ 0.97 (MLP) and ≥ 0.98 (CNN) within two minutes on two cores.
@@ -34,7 +34,8 @@ def parse_args(argv):
     parser.add_argument("--model", choices=("mlp", "cnn"), default="cnn", help="network (default cnn)")
     parser.add_argument("--data", default="sample",
                         help="'sample' (the shipped digits) or an MNIST-format folder (default sample)")
-    parser.add_argument("--epochs", type=positive_int, help="passes over the training set")
+    parser.add_argument("--epochs", type=positive_int, help="passes over the training set (default: " + ", ".join(
+        f"{settings['epochs']} for {model}" for model, settings in DEFAULTS.items()) + ")")
     parser.add_argument("--batch-size", type=positive_int, help="minibatch size (default 64)")
     parser.add_argument("--lr", type=positive_float, help="learning rate (default 1e-3 for adam, 0.05 for sgd)")
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="default adam")
@@ -56,6 +57,8 @@ def parse_args(argv):
     parser.add_argument("--show", action="store_true", help="also show the plot in a window")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
+    check_destinations(parser, save=args.save, plot=args.plot)     # before training, not after it
+    args.show = check_show(args.show, saving=bool(args.plot))
     defaults = DEFAULTS[args.model]
     args.epochs = args.epochs or defaults["epochs"]
     args.batch_size = args.batch_size or defaults["batch_size"]
@@ -116,9 +119,13 @@ def main(argv=None) -> int:
     predicted = trainer.predict(X_test).argmax(axis=1)
     accuracy = float(np.mean(predicted == test_labels))
     print(f"test accuracy: {accuracy:.4f} ({np.sum(predicted == test_labels)}/{len(test_labels)}) "
-          f"after {args.epochs} epochs, {seconds:.1f} s ({seconds / args.epochs:.2f} s per epoch)")
+          f"after {plural(args.epochs, 'epoch')}, {seconds:.1f} s ({seconds / args.epochs:.2f} s per epoch)")
     if args.save:
-        nl.save(model, args.save)
+        try:
+            nl.save(model, args.save)
+        except OSError as error:
+            print(f"error: weights not saved to {args.save}: {error.strerror or error}", file=sys.stderr)
+            return 1
         print(f"saved weights to {args.save}")
     if args.export_onnx:
         nl.export_onnx(model, args.export_onnx, X.shape[1:], softmax=True)

@@ -11,7 +11,8 @@ import argparse
 import sys
 
 import nnlayers as nl
-from nnlayers.cli import non_negative_int, positive_float, positive_int, unit_fraction
+from nnlayers.cli import (check_destinations, check_show, non_negative_int, plural, positive_float, positive_int,
+                          unit_fraction)
 from nnlayers.examples.xor import CONVERGED_WITHIN, XOR_X, XOR_Y, train_xor
 
 
@@ -26,6 +27,8 @@ def main(argv=None) -> int:
     parser.add_argument("--show", action="store_true", help="also show the plot in a window")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
+    check_destinations(parser, plot=args.plot)              # before training, not after it
+    args.show = check_show(args.show, saving=bool(args.plot))
 
     try:
         result = train_xor(lr=args.lr, epochs=args.epochs, hidden=args.hidden, seed=args.seed,
@@ -34,7 +37,7 @@ def main(argv=None) -> int:
         print(f"error: training diverged: {error}", file=sys.stderr)
         return 1
 
-    print(f"2-{args.hidden}-1 network, SGD lr={args.lr}, {args.epochs} epochs, seed {args.seed}: "
+    print(f"2-{args.hidden}-1 network, SGD lr={args.lr}, {plural(args.epochs, 'epoch')}, seed {args.seed}: "
           f"final loss {result.history.loss[-1]:.6g}")
     print(" x1  x2 | target | output")
     for (x1, x2), target, output in zip(XOR_X, XOR_Y[:, 0], result.outputs[:, 0]):

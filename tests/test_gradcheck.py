@@ -164,3 +164,29 @@ def test_gradcheck_refuses_other_objects():
         nl.gradcheck(lambda x: x, np.ones(2))
     with pytest.raises(TypeError, match="needs the target"):
         nl.gradcheck(nl.EuclideanLoss(), np.ones((1, 1)))
+
+
+def test_report_prints_and_displays_as_a_table():
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    report = nl.gradcheck(nl.Linear(3, 2, rng=0), X)
+    assert repr(report) == "GradcheckReport(passed):\n" + str(report)
+    assert repr(report["W"]) == f"<TensorCheck {report['W']}>"           # the verdict, not the arrays
+    html = report._repr_html_()
+    assert html.startswith("<p>gradcheck passed: 2 gradients against central differences</p><table>")
+    w = report["W"]
+    i = w.worst_index
+    assert (f"<tr><td style='text-align:left'>W</td><td>ok</td><td>{w.max_rel_error:.2e}</td>"
+            f"<td>{w.max_abs_error:.2e}</td><td style='text-align:left'>W[{i[0]}, {i[1]}]</td>"
+            f"<td>{w.analytic[i]:.10g}</td><td>{w.numeric[i]:.10g}</td></tr>") in html
+    assert html.count("<tr>") == 3                                          # header, X, W
+
+    class Wrong(nl.Elementwise):
+        def function(self, X):
+            return X ** 2
+
+        def derivative(self, X, Z):
+            return np.ones_like(Z)
+
+    failed = nl.gradcheck(Wrong(), X, raise_on_failure=False)
+    assert repr(failed).startswith("GradcheckReport(FAILED):")
+    assert "gradcheck FAILED" in failed._repr_html_() and "<b style='color:#c00'>FAILED</b>" in failed._repr_html_()

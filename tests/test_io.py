@@ -123,3 +123,16 @@ def test_interrupted_save_keeps_previous_file(tmp_path, monkeypatch):
 def test_missing_file():
     with pytest.raises(FileNotFoundError):
         nl.load(xor_network(2, rng=0), "/nonexistent/w.npz")
+
+
+def test_save_into_a_missing_folder_names_the_given_path(tmp_path):
+    target = tmp_path / "no-such-folder" / "w.npz"
+    with pytest.raises(FileNotFoundError) as caught:
+        nl.save(xor_network(8, rng=0), target)
+    assert caught.value.filename == str(target) and str(target) in str(caught.value)
+    assert ".tmp" not in str(caught.value)                 # not the hidden temporary file
+    folder = tmp_path / "a-folder.npz"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match="a-folder.npz"):
+        nl.save(xor_network(8, rng=0), folder)
+    assert list(tmp_path.iterdir()) == [folder] and not list(folder.iterdir())   # no temporary left behind

@@ -148,3 +148,101 @@ def test_accuracy():
     assert nl.accuracy(np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]), np.array([1, 0, 0])) == pytest.approx(2 / 3)
     assert nl.accuracy(np.array([[0.1, 0.9]]), np.array([[0, 1]])) == 1.0
     assert nl.accuracy(np.array([[0.2], [0.6]]), np.array([[0.0], [0.0]])) == 0.5
+
+
+# -- what a user sees: History's display and the progress bars ------------------------------------
+
+def _validated_xor_history(epochs=300):
+    model = xor_network(8, rng=0)
+    trainer = nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=5.0), metric=nl.accuracy)
+    return trainer.fit(XOR_X, XOR_Y, epochs=epochs, progress=False, validation_data=(XOR_X, XOR_Y))
+
+
+def test_history_repr_shows_epochs_and_last_values_only():
+    history = _validated_xor_history()
+    text = repr(history)
+    assert text.startswith(f"History(300 epochs, {sum(history.seconds):.1f} s; last: loss=")
+    assert f"loss={history.loss[-1]:.6g}," in text and f"val_loss={history.val_loss[-1]:.6g}" in text
+    assert "accuracy=1," in text and "val_accuracy=1" in text and text.endswith(")")
+    assert len(text) < 200 and f"{history.loss[0]:.6g}" not in text       # not every value
+    assert len(history.loss) == 300                                          # the lists stay whole
+    assert repr(nl.History()) == "History(0 epochs)"
+    one = nl.History(loss=[0.5], seconds=[0.25])
+    assert repr(one).startswith("History(1 epoch, 0.2 s; last: loss=0.5")
+
+
+def test_history_html_has_a_row_per_record():
+    history = _validated_xor_history(epochs=20)
+    html = history._repr_html_()
+    assert html.startswith("<p>History: 20 epochs,")
+    assert "<th>epoch 1</th><th>epoch 20 (last)</th><th>min</th><th>max</th>" in html
+    for name in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        assert f"<td style='text-align:left'>{name}</td>" in html
+    loss = history.loss
+    assert (f"<td>{loss[0]:.6g}</td><td>{loss[-1]:.6g}</td><td>{min(loss):.6g}</td><td>{max(loss):.6g}</td>"
+            in html)
+
+
+def _bar_lines(epochs, batches, metric, validated, loss_value):
+    """Drive the text bars as fit does; return each line as a terminal would show it."""
+    import io
+    import re
+    from nnlayers.training import _Progress
+    stream = io.StringIO()
+    display = _Progress(True, epochs, batches, metric, mode="bars", file=stream)
+    history = nl.History()
+    for epoch in range(1, epochs + 1):
+        display.start_epoch(epoch)
+        for batch in range(1, batches + 1):
+            display.batch_done(batch, loss_value * 64 * batch, 0.9612 * 64 * batch, 64, True)
+        history.loss.append(loss_value)
+        if metric:
+            history.record(metric, 0.96123)
+        if validated:
+            history.val_loss.append(loss_value * 1.1)
+            if metric:
+                history.record("val_" + metric, 0.97501)
+        history.seconds.append(6.31)
+        display.end_epoch(history)
+    display.close()
+    return [line.rstrip() for line in re.split(r"[\r\n]", stream.getvalue()) if line.strip()]
+
+
+@pytest.mark.parametrize("epochs, batches, metric, validated, loss_value", [
+    (8, 113, "accuracy", True, 0.1234),           # the sample CNN: a bar per epoch
+    (100, 844, "accuracy", True, 1.234e-05),      # long run, losses in e-notation
+    (2000, 1, None, False, 1.234e-05),            # full-batch XOR: one bar over the epochs
+    (2000, 1, "accuracy", True, 1.234e-05),       # full batch with validation
+])
+def test_text_bars_keep_validation_numbers_within_80_columns(epochs, batches, metric, validated, loss_value):
+    # With a 10-column bar (tqdm's width without a terminal) no line passes 80 columns, so on an
+    # 80-column terminal the bar shrinks or grows and tqdm never has to cut the numbers off.
+    lines = _bar_lines(epochs, batches, metric, validated, loss_value)
+    assert max(map(len, lines)) <= 80, max(lines, key=len)
+    last = lines[-1]
+    assert last.startswith("epoch") and f"{epochs}/{epochs}" in last
+    assert f"loss {loss_value:.4g}" in last
+    if validated:
+        assert f"val loss {loss_value * 1.1:.4g} acc 0.9750" in last
+    if batches > 1:
+        assert last.endswith("· 6.3 s")
+        assert sum(line.startswith(f"epoch {e}/{epochs}: loss") for e in range(1, epochs + 1) for line in lines) \
+            >= epochs                              # each finished epoch leaves its line
+
+
+def test_progress_picks_notebook_bars_terminal_bars_or_lines(monkeypatch):
+    import io
+    from nnlayers import training
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert training._display_mode(io.StringIO()) == "lines"           # a log or a pipe
+    assert training._display_mode(Terminal()) == "bars"
+    monkeypatch.setattr(training, "_in_jupyter_kernel", lambda: True)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: object() if name == "ipywidgets" else None)
+    assert training._display_mode(io.StringIO()) == "widgets"
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    assert training._display_mode(io.StringIO()) == "bars"            # a notebook without ipywidgets
+    assert training._Progress(False, 3, 2, None).mode == "off"

@@ -9,7 +9,19 @@ import numpy as np
 from ..init import as_rng
 from .idx import IDXFormatError, load_idx
 
-__all__ = ["load_mnist", "load_mnist_sample", "mnist_sample_dir"]
+__all__ = ["load_mnist", "load_mnist_sample", "mnist_sample_dir", "FASHION_MNIST_CLASSES", "class_names"]
+
+# Fashion-MNIST's labels 0..9, in order (Xiao, Rasul and Vollgraf, 2017).
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                         "Bag", "Ankle boot")
+
+
+def class_names(directory) -> tuple | None:
+    """Names for the labels of an MNIST-format folder: Fashion-MNIST's classes when the folder's
+    path says "fashion" (as Debian's ``/usr/share/datasets/fashion-mnist`` does), else None
+    (digits are their own names)."""
+    return FASHION_MNIST_CLASSES if "fashion" in str(directory).lower() else None
+
 
 def _find(directory: Path, kind: str, what: str, idx: int) -> Path:
     """The first of ``{kind}-{what}-idx{idx}-ubyte``, the same with ``.gz``, or the dotted

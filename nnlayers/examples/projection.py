@@ -134,18 +134,22 @@ def digit_color(digit) -> str:
     return DIGIT_COLORS[int(digit) % len(DIGIT_COLORS)]
 
 
-def plot_projection(ax, points, labels, *, title: str | None = None):
-    """Scatter 2-D ``points`` on ``ax`` coloured by label, with legend and axis labels."""
+def plot_projection(ax, points, labels, *, title: str | None = None, class_names=None):
+    """Scatter 2-D ``points`` on ``ax`` coloured by label, with legend and axis labels.
+
+    ``class_names`` (a sequence indexed by label, e.g. Fashion-MNIST's) names the
+    legend's entries; without it the labels name themselves."""
     points, labels = np.asarray(points), np.asarray(labels)
     if points.ndim != 2 or points.shape[1] != 2:
         raise ValueError(f"plot_projection: expected N×2 points, got shape {points.shape}")
     for digit in np.unique(labels):
         mine = points[labels == digit]
+        name = class_names[int(digit)] if class_names is not None else digit
         ax.scatter(mine[:, 0], mine[:, 1], s=6, alpha=0.5, color=digit_color(digit),
-                   label=f"{digit} ({len(mine)})")
+                   label=f"{name} ({len(mine)})")
     ax.set_xlabel("coordinate along v₁ (first singular direction)")
     ax.set_ylabel("coordinate along v₂ (second singular direction)")
-    ax.legend(title="label (count)", markerscale=3)
+    ax.legend(title="class (count)" if class_names is not None else "label (count)", markerscale=3)
     if title:
         ax.set_title(title)
     return ax

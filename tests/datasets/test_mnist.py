@@ -156,3 +156,11 @@ def test_sample_loads_from_a_user_install(tmp_path):
     out = _install_and_load_sample(tmp_path, ["--user"], {"PYTHONUSERBASE": str(user_base)})
     assert out.startswith("(10000, 28, 28) 44368 ")
     assert str(user_base.resolve()) in out
+
+
+def test_class_names_for_fashion_folders_only():
+    from nnlayers.datasets import FASHION_MNIST_CLASSES, class_names
+    assert len(FASHION_MNIST_CLASSES) == 10 and FASHION_MNIST_CLASSES[9] == "Ankle boot"
+    assert class_names("/usr/share/datasets/fashion-mnist") is FASHION_MNIST_CLASSES
+    assert class_names("data/Fashion_MNIST") is FASHION_MNIST_CLASSES
+    assert class_names("/data/mnist") is None

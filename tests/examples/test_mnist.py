@@ -117,3 +117,33 @@ def test_train_mnist_on_fashion_folder_slice(tmp_path):
                         "--quiet", "--plot", tmp_path / "f.png")
     assert result.returncode == 0, result.stderr
     assert float(re.search(r"test accuracy: (\d\.\d{4})", result.stdout).group(1)) > 0.6
+
+
+@pytest.mark.parametrize("option", ["--save", "--plot"])
+def test_train_mnist_checks_destinations_before_training(tmp_path, option):
+    import time
+    target = tmp_path / "missing" / "out.file"
+    started = time.perf_counter()
+    result = run_script("train_mnist.py", "--model", "cnn", "--epochs", "50", option, target)
+    assert time.perf_counter() - started < 20                     # refused at once, not after 50 epochs
+    assert result.returncode == 2 and "test accuracy" not in result.stdout
+    assert f"{option} {target}: folder {target.parent} does not exist" in result.stderr
+    assert ".tmp" not in result.stderr
+
+
+def test_train_mnist_help_shows_each_models_epoch_defaults():
+    import runpy
+    from tests.helpers import SCRIPTS
+    defaults = runpy.run_path(str(SCRIPTS / "train_mnist.py"))["DEFAULTS"]
+    help_text = " ".join(run_script("train_mnist.py", "--help").stdout.split())
+    expected = ", ".join(f"{settings['epochs']} for {model}" for model, settings in defaults.items())
+    assert f"passes over the training set (default: {expected})" in help_text
+    assert "20 for mlp" in expected and "8 for cnn" in expected
+
+
+def test_train_mnist_one_epoch_reads_as_one_epoch():
+    result = run_script("train_mnist.py", "--model", "mlp", "--epochs", "1", "--limit", "300", "--quiet",
+                        "--show")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"after 1 epoch, [0-9.]+ s", result.stdout)
+    assert "warning: --show:" in result.stderr                   # the tests run without a display

@@ -144,9 +144,37 @@ def test_script_options(tmp_path):
     (["--kind", "t10k"], 2, "--kind selects files of --data-dir"),
     (["--data-dir", "absent"], 1, "absent is not a directory"),
     (["--digits", "0", "12"], 1, "no images with label 12"),
+    (["--out", "missing/a.png"], 2, "--out missing/a.png: folder missing does not exist"),
+    (["--recon-out", "svd.png"], 2, "--recon-out svd.png: svd.png is a folder"),
 ])
 def test_script_rejects_bad_arguments(tmp_path, args, code, message):
+    (tmp_path / "svd.png").mkdir()                        # a folder where a file is asked for
     done = run_script(tmp_path, *args)
     assert done.returncode == code
     assert message in done.stderr
-    assert not list(tmp_path.glob("*.png"))
+    assert [path.name for path in tmp_path.glob("*.png")] == ["svd.png"] and (tmp_path / "svd.png").is_dir()
+
+
+def test_help_says_kind_needs_a_data_dir(tmp_path):
+    help_text = " ".join(run_script(tmp_path, "--help").stdout.split())
+    assert "train (the default with --data-dir), t10k or sample" in help_text
+    assert "only with --data-dir" in help_text and "(default: train)" not in help_text
+
+
+def test_legend_can_name_the_classes():
+    rng = np.random.default_rng(0)
+    fig = Figure()
+    ax = projection.plot_projection(fig.add_subplot(), rng.normal(size=(6, 2)), np.array([0, 1, 0, 1, 9, 9]),
+                                    class_names=nl.datasets.FASHION_MNIST_CLASSES)
+    legend = ax.get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["T-shirt/top (2)", "Trouser (2)", "Ankle boot (2)"]
+    assert legend.get_title().get_text() == "class (count)"
+
+
+def test_fashion_run_names_its_classes(tmp_path):
+    from tests.helpers import FASHION, require
+    require(FASHION.is_dir(), f"{FASHION} is missing (Debian package dataset-fashion-mnist)")
+    done = run_script(tmp_path, "--data-dir", str(FASHION), "--kind", "t10k", "--per-class", "100")
+    assert done.returncode == 0, done.stderr
+    assert "200 images (0 T-shirt/top: 100, 1 Trouser: 100)" in done.stdout
+    assert_png(tmp_path / "mnist_svd.png")

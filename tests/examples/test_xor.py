@@ -34,3 +34,20 @@ def test_invalid_argument_exits_2():
         result = run_script("train_xor.py", *args)
         assert result.returncode == 2, args
         assert "error" in result.stderr
+
+
+def test_plot_destination_is_checked_before_training(tmp_path):
+    import time
+    target = tmp_path / "missing" / "xor.png"
+    started = time.perf_counter()
+    result = run_script("train_xor.py", "--plot", target, "--epochs", "200000")   # would train for minutes
+    assert time.perf_counter() - started < 20
+    assert result.returncode == 2 and result.stdout == ""
+    assert f"--plot {target}: folder {target.parent} does not exist" in result.stderr
+
+
+def test_show_without_a_display_says_so_and_one_epoch_is_singular():
+    result = run_script("train_xor.py", "--show", "--epochs", "1", "--quiet")   # the tests run headless (Agg)
+    assert "warning: --show:" in result.stderr and "no window will open" in result.stderr
+    assert "use --plot FILE" in result.stderr
+    assert ", 1 epoch, seed 0" in result.stdout

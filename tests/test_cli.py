@@ -1,0 +1,46 @@
+"""The scripts' shared argument helpers (nnlayers/cli.py)."""
+import argparse
+import os
+
+import pytest
+
+from nnlayers import cli
+
+
+def test_destination_problem_names_what_is_wrong(tmp_path):
+    assert cli.destination_problem(tmp_path / "w.npz") is None
+    assert cli.destination_problem(tmp_path / "missing" / "w.npz") == \
+        f"folder {tmp_path / 'missing'} does not exist; create it first or choose another path"
+    assert cli.destination_problem(tmp_path) == f"{tmp_path} is a folder; give a file name"
+    plain = tmp_path / "file"
+    plain.write_text("x")
+    assert cli.destination_problem(plain / "w.npz") == f"{plain} is a file, not a folder"
+    if os.geteuid() != 0:                                 # root may write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert cli.destination_problem(locked / "w.npz") == f"no permission to write in folder {locked}"
+
+
+def test_check_destinations_stops_with_status_2_naming_the_option_and_path(tmp_path, capsys):
+    parser = argparse.ArgumentParser(prog="train")
+    cli.check_destinations(parser, save=None, plot=tmp_path / "fine.png")     # nothing to say
+    with pytest.raises(SystemExit) as stopped:
+        cli.check_destinations(parser, save=tmp_path / "fine.npz", recon_out=tmp_path / "x" / "r.png")
+    assert stopped.value.code == 2
+    assert f"train: error: --recon-out {tmp_path / 'x' / 'r.png'}: folder {tmp_path / 'x'} does not exist" \
+        in capsys.readouterr().err
+
+
+def test_check_show_warns_before_the_run(monkeypatch, capsys):
+    from nnlayers import plotting
+    assert cli.check_show(False) is False and capsys.readouterr().err == ""
+    monkeypatch.setattr(plotting, "can_show", lambda: (False, "no display (DISPLAY is not set)"))
+    assert cli.check_show(True, saving=False) is False
+    assert capsys.readouterr().err == ("warning: --show: no display (DISPLAY is not set), so no window will open; "
+                                       "use --plot FILE to save the figure instead\n")
+    monkeypatch.setattr(plotting, "can_show", lambda: (True, ""))
+    assert cli.check_show(True) is True and capsys.readouterr().err == ""
+
+
+def test_plural():
+    assert [cli.plural(n, "epoch") for n in (0, 1, 2)] == ["0 epochs", "1 epoch", "2 epochs"]
