@@ -94,10 +94,12 @@ def log_softmax(logits, axis: int = -1) -> np.ndarray:
     """log softmax(X)ᵢ = Xᵢ − m − log Σⱼ e^(Xⱼ − m), with m = maxⱼ Xⱼ along ``axis``.
 
     Subtracting the maximum (log-sum-exp) keeps every exponent ≤ 0, so nothing
-    overflows whatever the logits; the dtype of ``logits`` is kept.
+    overflows whatever the finite logits (up to ±1.7e308, quietly); the dtype of
+    ``logits`` is kept.
     """
     X = as_float_input("log_softmax", logits)
-    shifted = X - X.max(axis=axis, keepdims=True)          # X − m  (≤ 0)
+    with np.errstate(over="ignore"):                       # X − m below −1.8e308 is −inf, as it should be
+        shifted = X - X.max(axis=axis, keepdims=True)      # X − m  (≤ 0)
     shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return shifted
 
@@ -109,7 +111,8 @@ def softmax(logits, axis: int = -1) -> np.ndarray:
     finite logits (see ``log_softmax``). Rows sum to 1.
     """
     X = as_float_input("softmax", logits)
-    E = X - X.max(axis=axis, keepdims=True)
+    with np.errstate(over="ignore"):                       # X − m below −1.8e308 is −inf: e^−inf = 0
+        E = X - X.max(axis=axis, keepdims=True)
     np.exp(E, out=E)
     E /= E.sum(axis=axis, keepdims=True)
     return E
