@@ -15,6 +15,7 @@ import numpy as np
 from ._args import flag, non_negative_int, positive_int
 from .init import as_rng
 from .module import evaluation_mode
+from .optim import Optimizer
 
 __all__ = ["Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches"]
 
@@ -144,9 +145,10 @@ class Trainer:
             _check_pair(X_val, Y_val, "fit (validation_data)")
             _check_finite(X_val, Y_val, "fit (validation_data)")
         entries = self.model.named_parameters() + self.model.named_buffers()  # walked once, not per epoch
-        bad = _first_non_finite(entries)
+        state = _optimizer_state(self.optimizer)
+        bad = _first_non_finite(entries, state)
         if bad is not None:
-            raise ValueError(f"fit: the model's {bad} holds NaN or inf before training")
+            raise ValueError(f"fit: {bad} holds NaN or inf before training")
         rng = as_rng(rng)
         n = len(X)
         full_batch = batch_size is None or batch_size >= n  # one batch: its order changes nothing
@@ -191,7 +193,7 @@ class Trainer:
                     if self.metric is not None:
                         metric_sum += self.metric(pred, Yb) * len(Xb)
                     display.batch_done(batch, loss_sum, metric_sum, len(Xb), per_sample)
-                bad = _first_non_finite(entries)
+                bad = _first_non_finite(entries, state)
                 if bad is not None:
                     self._diverged(f"{bad} became NaN or infinite during epoch {epoch} while the loss stayed "
                                    "finite", history, last, checked)
@@ -228,7 +230,7 @@ class Trainer:
 
     def _diverged(self, reason: str, history: History, *snapshots) -> None:
         """Put back the first finite snapshot and raise ``TrainingDivergedError``."""
-        snapshot = next(s for s in snapshots if s.is_finite())  # ``checked`` always is
+        snapshot = next(s for s in snapshots if s.is_finite())  # the last, ``checked``, always is
         snapshot.restore()
         raise TrainingDivergedError(
             f"{reason}; weights and optimizer state restored to {snapshot.label}. The data hold no NaN or "
@@ -252,7 +254,7 @@ class Trainer:
                 outputs = [self.model.forward(X[start:start + batch_size]) for start in starts]
         finally:
             self.model.clear_cache()  # inference needs no backward: free what forward kept
-        return np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
+        return np.concatenate(outputs) if len(outputs) > 1 else np.asarray(outputs[0])
 
     def evaluate(self, X, Y, batch_size: int = 1024) -> tuple[float, float | None]:
         """(loss, metric or None) over all of (X, Y), in eval mode.
@@ -310,16 +312,24 @@ def _check_finite(X: np.ndarray, Y: np.ndarray, where: str) -> None:
                                  f"{len(data)}); training on them gives a NaN loss, so clean the data first")
 
 
-def _first_non_finite(entries) -> str | None:
-    """The name of the first (name, parameter or buffer) pair holding NaN or ±inf, or None."""
+def _optimizer_state(optimizer) -> list:
+    """(name, array) for each array of the optimizer's state (``the optimizer's v[0]``); none for an
+    optimizer that is not an ``nl.Optimizer`` (the Trainer needs only its step and zero_grad)."""
+    if not isinstance(optimizer, Optimizer):
+        return []
+    return [(f"the optimizer's {name.lstrip('_')}[{i}]", array)
+            for name, arrays in optimizer._state() for i, array in enumerate(arrays)]
+
+
+def _first_non_finite(entries, state) -> str | None:
+    """The name of the first parameter or buffer (``entries``: (name, object) pairs) or optimizer
+    state array (``state``: (name, array) pairs) holding NaN or ±inf, or None."""
+    arrays = [(f"the model's {name}", entry.data) for name, entry in entries] + state
     # Fast path: Σ a² (a BLAS dot, no warnings) is finite unless some a is NaN or ±inf, or the sum
     # overflowed (|a| ≳ 1e154 in float64, 1e19 in float32), which the exact check below sorts out.
-    if all(math.isfinite(np.vdot(entry.data, entry.data)) for _, entry in entries if entry.data.dtype.kind == "f"):
+    if all(math.isfinite(np.vdot(a, a)) for _, a in arrays if a.dtype.kind == "f"):
         return None
-    for name, entry in entries:
-        if entry.data.dtype.kind == "f" and not np.isfinite(entry.data).all():
-            return name
-    return None
+    return next((name for name, a in arrays if a.dtype.kind == "f" and not np.isfinite(a).all()), None)
 
 
 class _Snapshot:
@@ -330,21 +340,27 @@ class _Snapshot:
     def __init__(self, entries, optimizer):
         self.entries = [entry for _, entry in entries]
         self.arrays = [entry.data.copy() for entry in self.entries]
-        self.optimizer = optimizer
-        self.state = optimizer.state_dict()
+        self.optimizer = optimizer if isinstance(optimizer, Optimizer) else None
+        self.state = self.optimizer.state_dict() if self.optimizer is not None else {}
         self.when = None                       # (epoch,) after an epoch, (epoch, batch) before a step
 
     def save(self, *when) -> None:
         for saved, entry in zip(self.arrays, self.entries):
             np.copyto(saved, entry.data)
-        self.optimizer.state_dict(out=self.state)
+        if self.optimizer is not None:
+            self.optimizer.state_dict(out=self.state)
         self.when = when
 
     def restore(self) -> None:
         for saved, entry in zip(self.arrays, self.entries):
             np.copyto(entry.data, saved)
-        self.optimizer.load_state_dict(self.state)
-        self.optimizer.zero_grad()
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(self.state)
+            self.optimizer.zero_grad()
+        else:
+            for entry in self.entries:
+                if hasattr(entry, "grad"):
+                    entry.grad.fill(0)
 
     @property
     def label(self) -> str:

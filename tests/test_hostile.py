@@ -444,6 +444,64 @@ def test_fit_never_returns_non_finite_weights(batch_size, value):
     assert_same_state(model, trainer.optimizer, clean, reference.optimizer)
 
 
+class PoisonedAdam(nl.Adam):
+    """Adam whose third step leaves its second moment infinite: every later update of that weight would
+    be 0 (m / ∞), silently, while the loss stays finite."""
+
+    def step(self):
+        super().step()
+        if self.steps == 3:
+            self._v[0][0, 0] = np.inf
+
+
+def test_a_non_finite_optimizer_state_is_divergence_too():
+    X, Y = regression_data()
+    model, clean = small_net(), small_net()
+    trainer = nl.Trainer(model, nl.EuclideanLoss(), PoisonedAdam(model.parameters(), lr=0.05))
+    with pytest.raises(nl.TrainingDivergedError, match=r"the optimizer's v\[0\] became NaN or infinite during "
+                                                       r"epoch 3"):
+        trainer.fit(X, Y, epochs=4, progress=False)
+    reference = nl.Trainer(clean, nl.EuclideanLoss(), nl.Adam(clean.parameters(), lr=0.05))
+    reference.fit(X, Y, epochs=2, progress=False)
+    assert_same_state(model, trainer.optimizer, clean, reference.optimizer)
+
+
+def test_fit_refuses_to_start_from_non_finite_weights():
+    X, Y = regression_data()
+    model = small_net()
+    model[3].W.data[1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^fit: the model's 3\.W holds NaN or inf before training"):
+        nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=0.1)).fit(X, Y, epochs=1,
+                                                                                      progress=False)
+
+
+class PlainDescent:
+    """An optimizer written from scratch: the Trainer needs only step and zero_grad."""
+
+    def __init__(self, parameters, lr):
+        self.parameters, self.lr = list(parameters), lr
+
+    def step(self):
+        for p in self.parameters:
+            p.data -= self.lr * p.grad
+
+    def zero_grad(self):
+        for p in self.parameters:
+            p.grad.fill(0)
+
+
+def test_divergence_with_a_users_own_optimizer_restores_the_weights():
+    X, Y = regression_data()
+    model, clean = small_net(), small_net()
+    trainer = nl.Trainer(model, LossTurningNaN(4), PlainDescent(model.parameters(), 0.1))
+    with pytest.raises(nl.TrainingDivergedError, match="loss became nan at epoch 4"):
+        trainer.fit(X, Y, epochs=6, progress=False)
+    nl.Trainer(clean, nl.EuclideanLoss(), PlainDescent(clean.parameters(), 0.1)).fit(X, Y, epochs=2,
+                                                                                     progress=False)
+    for p, q in zip(model.parameters(), clean.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
 def test_non_finite_validation_loss_is_divergence():
     X, Y = regression_data()
     model, clean = small_net(), small_net()
@@ -546,6 +604,17 @@ def test_conv2d_takes_a_zero_sample_batch_like_every_other_layer(conv):
     dX = layer.backward(np.zeros(Z.shape))
     assert dX is None or dX.shape == (0, 2, 5, 5)
     assert not layer.W.grad.any() and not layer.b.grad.any()
+
+
+@pytest.mark.parametrize("make, make_input", [case[1:] for case in LAYER_CASES], ids=[c[0] for c in LAYER_CASES])
+def test_every_layer_takes_a_batch_of_zero_samples(make, make_input):
+    X = make_input(np.random.default_rng(0))
+    module = make()
+    Z = module.forward(X[:0])
+    assert Z.shape[0] == 0 and Z.shape[1:] == module.forward(X).shape[1:]
+    module.forward(X[:0])
+    assert module.backward(np.zeros(Z.shape)).shape == X[:0].shape
+    assert not any(p.grad.any() for p in module.parameters())
 
 
 def xor_trainer():
