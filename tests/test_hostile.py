@@ -240,6 +240,18 @@ def test_entry_shorter_than_its_header_claims_is_refused(tmp_path):
         nl.load(xor_network(4, rng=1), path)
 
 
+@pytest.mark.parametrize("write", [np.savez, np.savez_compressed])
+def test_files_numpy_writes_in_fortran_order_or_compressed_still_load(tmp_path, write):
+    # The header-first reader is strict, not narrow: whatever numpy itself writes, it reads.
+    state = {name: np.asfortranarray(value * 3 + 1) for name, value in xor_state().items()}
+    path = tmp_path / "numpy.npz"
+    write(path, **state)
+    model = xor_network(4, rng=1)
+    nl.load(model, path)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, state[name])
+
+
 def test_save_refuses_a_non_numeric_parameter_and_leaves_the_previous_file(tmp_path):
     model = xor_network(4, rng=0)
     path = nl.save(model, tmp_path / "w.npz")
