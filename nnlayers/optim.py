@@ -64,22 +64,15 @@ class Optimizer:
     def step(self) -> None:
         raise NotImplementedError
 
-    def state_dict(self, out: dict | None = None) -> dict:
+    def state_dict(self) -> dict:
         """A copy of the state: ``{"steps": t, name: [one array per parameter], …}``.
 
         Names are those of ``state_names`` without the underscore (SGD:
-        ``velocity`` when momentum is used; Adam: ``m`` and ``v``). With ``out``,
-        a dict an earlier call returned, the arrays are copied into it instead
-        of allocated anew, which is cheap enough to do before every step.
+        ``velocity`` when momentum is used; Adam: ``m`` and ``v``).
         """
-        if out is None:
-            out = {name.lstrip("_"): [array.copy() for array in arrays] for name, arrays in self._state()}
-        else:
-            for name, arrays in self._state():
-                for saved, array in zip(out[name.lstrip("_")], arrays):
-                    np.copyto(saved, array)
-        out["steps"] = self.steps
-        return out
+        state = {name.lstrip("_"): [array.copy() for array in arrays] for name, arrays in self._state()}
+        state["steps"] = self.steps
+        return state
 
     def load_state_dict(self, state) -> None:
         """Put back a state that ``state_dict`` returned, all or nothing.
@@ -116,7 +109,8 @@ class Optimizer:
         self.steps = int(steps)
 
     def _state(self) -> list:
-        """(attribute name, list of live arrays) for each state in use."""
+        """(attribute name, list of live arrays) for each state in use; the Trainer's snapshots copy
+        into and out of these arrays, which every step updates in place."""
         return [(name, getattr(self, name)) for name in self.state_names if getattr(self, name) is not None]
 
     def __repr__(self) -> str:

@@ -145,8 +145,8 @@ class Trainer:
             _check_pair(X_val, Y_val, "fit (validation_data)")
             _check_finite(X_val, Y_val, "fit (validation_data)")
         entries = self.model.named_parameters() + self.model.named_buffers()  # walked once, not per epoch
-        state = _optimizer_state(self.optimizer)
-        bad = _first_non_finite(entries, state)
+        watched = _Watched(entries, self.optimizer)
+        bad = watched.first_non_finite()
         if bad is not None:
             raise ValueError(f"fit: {bad} holds NaN or inf before training")
         rng = as_rng(rng)
@@ -193,7 +193,7 @@ class Trainer:
                     if self.metric is not None:
                         metric_sum += self.metric(pred, Yb) * len(Xb)
                     display.batch_done(batch, loss_sum, metric_sum, len(Xb), per_sample)
-                bad = _first_non_finite(entries, state)
+                bad = watched.first_non_finite()
                 if bad is not None:
                     self._diverged(f"{bad} became NaN or infinite during epoch {epoch} while the loss stayed "
                                    "finite", history, last, checked)
@@ -312,24 +312,26 @@ def _check_finite(X: np.ndarray, Y: np.ndarray, where: str) -> None:
                                  f"{len(data)}); training on them gives a NaN loss, so clean the data first")
 
 
-def _optimizer_state(optimizer) -> list:
-    """(name, array) for each array of the optimizer's state (``the optimizer's v[0]``); none for an
-    optimizer that is not an ``nl.Optimizer`` (the Trainer needs only its step and zero_grad)."""
-    if not isinstance(optimizer, Optimizer):
-        return []
-    return [(f"the optimizer's {name.lstrip('_')}[{i}]", array)
-            for name, arrays in optimizer._state() for i, array in enumerate(arrays)]
+class _Watched:
+    """What must stay finite: the model's floating-point parameters and buffers, and the optimizer's
+    state arrays (an optimizer that is not an ``nl.Optimizer`` shows none: the Trainer needs only
+    its ``step`` and ``zero_grad``)."""
 
+    def __init__(self, entries, optimizer):
+        self.entries = [(f"the model's {name}", entry) for name, entry in entries if entry.data.dtype.kind == "f"]
+        self.state = [(f"the optimizer's {name.lstrip('_')}[{i}]", array)
+                      for name, arrays in (optimizer._state() if isinstance(optimizer, Optimizer) else [])
+                      for i, array in enumerate(arrays) if array.dtype.kind == "f"]
 
-def _first_non_finite(entries, state) -> str | None:
-    """The name of the first parameter or buffer (``entries``: (name, object) pairs) or optimizer
-    state array (``state``: (name, array) pairs) holding NaN or ±inf, or None."""
-    arrays = [(f"the model's {name}", entry.data) for name, entry in entries] + state
-    # Fast path: Σ a² (a BLAS dot, no warnings) is finite unless some a is NaN or ±inf, or the sum
-    # overflowed (|a| ≳ 1e154 in float64, 1e19 in float32), which the exact check below sorts out.
-    if all(math.isfinite(np.vdot(a, a)) for _, a in arrays if a.dtype.kind == "f"):
-        return None
-    return next((name for name, a in arrays if a.dtype.kind == "f" and not np.isfinite(a).all()), None)
+    def first_non_finite(self) -> str | None:
+        """The name of the first array holding NaN or ±inf, or None."""
+        arrays = [entry.data for _, entry in self.entries] + [array for _, array in self.state]
+        # Fast path: Σ a² (a BLAS dot, no warnings) is finite unless some a is NaN or ±inf, or the sum
+        # overflowed (|a| ≳ 1e154 in float64, 1e19 in float32), which the exact check below sorts out.
+        if all(math.isfinite(np.vdot(a, a)) for a in arrays):
+            return None
+        names = [name for name, _ in self.entries] + [name for name, _ in self.state]
+        return next((name for name, a in zip(names, arrays) if not np.isfinite(a).all()), None)
 
 
 class _Snapshot:
@@ -342,13 +344,18 @@ class _Snapshot:
         self.arrays = [entry.data.copy() for entry in self.entries]
         self.optimizer = optimizer if isinstance(optimizer, Optimizer) else None
         self.state = self.optimizer.state_dict() if self.optimizer is not None else {}
+        # (copy, live array) for each state array: copied in place at every save
+        self.state_pairs = [(saved, live) for name, arrays in (self.optimizer._state() if self.optimizer else [])
+                            for saved, live in zip(self.state[name.lstrip("_")], arrays)]
         self.when = None                       # (epoch,) after an epoch, (epoch, batch) before a step
 
     def save(self, *when) -> None:
         for saved, entry in zip(self.arrays, self.entries):
             np.copyto(saved, entry.data)
+        for saved, live in self.state_pairs:
+            np.copyto(saved, live)
         if self.optimizer is not None:
-            self.optimizer.state_dict(out=self.state)
+            self.state["steps"] = self.optimizer.steps
         self.when = when
 
     def restore(self) -> None:
