@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._args import flag, real
+from ._args import flag, non_negative_int, real
 from .module import Parameter
 
 __all__ = ["Optimizer", "SGD", "Adam"]
@@ -88,25 +88,28 @@ class Optimizer:
         if set(state) != set(live) | {"steps"}:
             raise ValueError(f"{owner}: expected the entries {sorted(set(live) | {'steps'})}, "
                              f"got {sorted(map(str, state))}")
-        steps = state["steps"]
-        if not isinstance(steps, (int, np.integer)) or isinstance(steps, (bool, np.bool_)) or steps < 0:
-            raise ValueError(f"{owner}: steps must be an integer ≥ 0, got {steps!r}")
+        steps = non_negative_int(state["steps"], "steps", owner)
         converted = {}
         for name, arrays in live.items():
             given = state[name]
-            if not isinstance(given, (list, tuple)) or len(given) != len(arrays):
-                raise ValueError(f"{owner}: {name} must be a list of {len(arrays)} arrays (one per parameter)")
+            if not isinstance(given, (list, tuple)):
+                raise TypeError(f"{owner}: {name} must be a list of arrays, got {type(given).__name__}")
+            if len(given) != len(arrays):
+                raise ValueError(f"{owner}: {name} must be a list of {len(arrays)} arrays (one per parameter), "
+                                 f"got {len(given)}")
             converted[name] = []
             for position, (value, array) in enumerate(zip(given, arrays)):
                 value = np.asarray(value)
-                if value.shape != array.shape or value.dtype.kind not in "fiu":
-                    raise ValueError(f"{owner}: {name}[{position}] must be a numeric array of shape "
-                                     f"{array.shape}, got {value.dtype} of shape {value.shape}")
+                if value.dtype.kind not in "fiu":
+                    raise TypeError(f"{owner}: {name}[{position}] must hold numbers, got dtype {value.dtype}")
+                if value.shape != array.shape:
+                    raise ValueError(f"{owner}: {name}[{position}] must have shape {array.shape}, "
+                                     f"got shape {value.shape}")
                 converted[name].append(value)
         for name, arrays in live.items():
             for array, value in zip(arrays, converted[name]):
                 np.copyto(array, value, casting="unsafe")
-        self.steps = int(steps)
+        self.steps = steps
 
     def _state(self) -> list:
         """(attribute name, list of live arrays) for each state in use; the Trainer's snapshots copy

@@ -107,6 +107,8 @@ class Trainer:
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
+        if metric is not None and not callable(metric):
+            raise TypeError(f"Trainer: metric must be a function metric(pred, target) -> float, got {metric!r}")
         self.metric = metric
         self.metric_name = getattr(metric, "__name__", "metric") if metric is not None else None
 

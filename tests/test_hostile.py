@@ -678,6 +678,12 @@ BAD_ARGUMENTS = [
     ("Dropout p str", lambda p: nl.Dropout("0.5"), TypeError, r"Dropout: p must be a number in \[0, 1\)"),
     ("Linear input_grad", lambda p: nl.Linear(2, 3, input_grad="no"), TypeError, "input_grad must be True or False"),
     ("Conv2D bias", lambda p: nl.Conv2D(1, 2, 3, bias=None), TypeError, "Conv2D: bias must be True or False"),
+    ("Trainer metric", lambda p: nl.Trainer(xor_network(2, rng=0), nl.EuclideanLoss(), None, metric="accuracy"),
+     TypeError, "Trainer: metric must be a function"),
+    ("state steps str", lambda p: nl.SGD(p, lr=0.1).load_state_dict({"steps": "2"}), TypeError,
+     "steps must be an integer ≥ 0"),
+    ("state steps -1", lambda p: nl.SGD(p, lr=0.1).load_state_dict({"steps": -1}), ValueError,
+     "steps must be an integer ≥ 0"),
 ]
 
 
@@ -704,7 +710,7 @@ def test_optimizer_state_round_trips_and_loads_all_or_nothing():
     adam.step()
     broken = dict(snapshot, v=[np.zeros((3, 2))])                          # wrong shape: nothing may change
     m_before = adam.state_dict()["m"][0].copy()
-    with pytest.raises(ValueError, match=r"v\[0\] must be a numeric array of shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"v\[0\] must have shape \(2, 3\), got shape \(3, 2\)"):
         adam.load_state_dict(broken)
     np.testing.assert_array_equal(adam.state_dict()["m"][0], m_before)
     assert adam.steps == 3
