@@ -1,31 +1,114 @@
-"""Checks for constructor and call arguments, shared across the package."""
+"""Checks for constructor and call arguments, shared across the package.
+
+One rule everywhere: a value of the wrong *type* raises ``TypeError`` (a
+string, a bool, None or a float where an integer belongs); a value of the
+right type outside its range raises ``ValueError``. Each message names the
+owner (``SGD``, ``fit``, ``Conv2D``) and the argument, and shows the value.
+"""
 from __future__ import annotations
+
+import math
+import os
 
 import numpy as np
 
-__all__ = ["pair", "positive_int", "show"]
+__all__ = ["pair", "positive_int", "non_negative_int", "real", "flag", "show", "shown_path"]
 
 
 def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _got(value) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
 def positive_int(value, name: str, owner: str) -> int:
-    """``value`` as an int ≥ 1, or a ValueError naming ``owner`` and the argument."""
-    if not _is_int(value) or value < 1:
+    """``value`` as an int ≥ 1: TypeError unless an integer (bool excluded), ValueError if < 1."""
+    if not _is_int(value):
+        raise TypeError(f"{owner}: {name} must be a positive integer, got {_got(value)}")
+    if value < 1:
         raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
     return int(value)
 
 
+def non_negative_int(value, name: str, owner: str) -> int:
+    """``value`` as an int ≥ 0 (a count): TypeError unless an integer, ValueError if negative."""
+    if not _is_int(value):
+        raise TypeError(f"{owner}: {name} must be an integer ≥ 0, got {_got(value)}")
+    if value < 0:
+        raise ValueError(f"{owner}: {name} must be an integer ≥ 0, got {value!r}")
+    return int(value)
+
+
 def pair(value, name: str, owner: str, minimum: int = 1) -> tuple:
-    """An int or a pair of ints, each ≥ ``minimum``, as a (height, width) tuple."""
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2 or not all(_is_int(v) and v >= minimum for v in items):
-        kind = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+    """An int or a pair of ints, each ≥ ``minimum``, as a (height, width) tuple.
+
+    TypeError for anything but an integer or a tuple/list of integers; ValueError for a
+    sequence that is not a pair, or a size below ``minimum``.
+    """
+    kind = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if not all(_is_int(v) for v in items):
+        raise TypeError(f"{owner}: {name} must be {kind} or a pair of them, got {_got(value)}")
+    if len(items) not in ((1,) if not isinstance(value, (tuple, list)) else (2,)) or \
+            not all(v >= minimum for v in items):
         raise ValueError(f"{owner}: {name} must be {kind} or a pair of them, got {value!r}")
-    return int(items[0]), int(items[1])
+    return (int(items[0]), int(items[-1]))
+
+
+def real(value, name: str, owner: str, *, low: float = -math.inf, high: float = math.inf,
+         high_open: bool = False) -> float:
+    """``value`` as a finite float in [low, high] (or [low, high) with ``high_open``).
+
+    TypeError unless a real number (int or float, numpy's included; not a bool, a string
+    or None); ValueError for NaN, ±inf or a value outside the range.
+    """
+    if low > -math.inf and high < math.inf:
+        wanted = f"a number in [{low:g}, {high:g}{')' if high_open else ']'}"
+    elif low > -math.inf:
+        wanted = f"a finite number ≥ {low:g}"
+    else:
+        wanted = "a finite number"
+    if not _is_real(value):
+        raise TypeError(f"{owner}: {name} must be {wanted}, got {_got(value)}")
+    number = float(value)
+    if not (math.isfinite(number) and low <= number <= high and not (high_open and number == high)):
+        raise ValueError(f"{owner}: {name} must be {wanted}, got {value!r}")
+    return number
+
+
+def flag(value, name: str, owner: str) -> bool:
+    """``value`` as a bool: TypeError for anything but True or False (``"no"`` would be true)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name} must be True or False, got {_got(value)}")
+    return bool(value)
 
 
 def show(pair) -> str:
     """3 for (3, 3), else (3, 5): as short as the user would write it."""
     return str(pair[0]) if pair[0] == pair[1] else str(pair)
+
+
+def shown_path(path) -> str:
+    """A file name for an error message, printable whatever its encoding.
+
+    A name that is not valid in the file system's encoding reaches Python with
+    surrogate escapes, which no text stream can encode; those bytes are shown
+    as ``\\xNN`` escapes instead (``caf\\xe9.idx``).
+    """
+    text = os.fsdecode(path)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = os.fsencode(text)                      # the name's own bytes, surrogate escapes undone
+    except UnicodeEncodeError:                       # a lone surrogate that no file system gave us
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")

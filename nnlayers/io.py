@@ -2,20 +2,37 @@
 
 A state dict (``Module.state_dict``) maps each parameter's and buffer's dotted
 name (``0.W``, ``3.b``, ``1.running_mean``) to a copy of its array; a weights
-file holds one array per name. This module only reads and writes files: what
-fits the model is decided by ``Module.load_state_dict``.
+file holds one array per name: a zip archive of ``.npy`` entries, as
+``np.savez`` writes it. What fits the model is decided by
+``Module.load_state_dict``; this module reads and writes the files.
+
+Reading trusts nothing in the file. Each entry's ``.npy`` header (name, dtype,
+shape: a few hundred bytes) is read and checked against the model before any
+array data is, so a file whose entry claims a huge array, or whose names do
+not match, costs no more than its headers; the data are then read straight
+into arrays of the model's shapes. Pickled data are never loaded.
 """
 from __future__ import annotations
 
+import io
+import math
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from ._args import shown_path
 from .atomic import atomic_write
-from .module import WeightsFileError
+from .module import WeightsFileError, check_state_layout
 
 __all__ = ["save", "load", "WeightsFileError"]
+
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")          # a zip's first entry, or an empty zip
+_MAX_HEADER = 10_000                                   # numpy's own limit on a .npy header's length
+_CHUNK = 1 << 20                                       # decompressed bytes read at a time
 
 
 def save(model, path) -> Path:
@@ -23,38 +40,113 @@ def save(model, path) -> Path:
 
     The archive is written to a temporary file beside ``path``, flushed to
     disk, then renamed over it: a crash mid-save leaves any previous file whole.
+    An array that ``load`` would refuse (not numbers) is refused before the
+    file is touched.
     """
     path = Path(path)
     state = model.state_dict()
     for name, array in state.items():  # refused before the file is touched: load would refuse it
         if array.dtype.kind not in "fiu":
-            raise WeightsFileError(f"{path}: not saved, {name} holds {array.dtype} values, not numbers")
+            raise WeightsFileError(f"{shown_path(path)}: not saved, {name} holds {array.dtype} values, "
+                                   "not numbers")
     with atomic_write(path) as file:
         np.savez(file, **state)
     return path
 
 
 def load(model, path, *, allow_nonfinite: bool = False) -> None:
-    """Load weights saved by ``save`` into ``model``; never unpickles (``allow_pickle=False``).
+    """Load weights saved by ``save`` into ``model``, all or nothing; never unpickles.
 
-    Refuses, naming the file and leaving the model unchanged, anything that
-    is not an ``.npz`` archive, a truncated archive, object arrays, and
-    names or shapes that do not match the model.
+    Refuses with ``WeightsFileError`` naming the file, leaving the model
+    unchanged: anything that is not an ``.npz`` archive, a truncated or
+    corrupt one, object (pickled) arrays, names, dtypes or shapes that do not
+    match the model (checked from the entries' headers before any data is
+    read), values too large for the model's dtype, and NaN or inf unless
+    ``allow_nonfinite``. A missing file raises ``FileNotFoundError``.
     """
-    path = Path(path)
+    name = shown_path(path)
+    with open(path, "rb") as file:
+        start = file.read(8)
+        if start.startswith(_NPY_MAGIC):
+            raise WeightsFileError(f"{name}: holds a single array, not an .npz archive of named weights")
+        if start[:4] not in _ZIP_MAGICS:
+            raise WeightsFileError(f"{name}: is not an .npz archive")
+        file.seek(0)
+        try:
+            with zipfile.ZipFile(file) as archive:
+                state = _read_archive(model, archive, name)
+        except WeightsFileError:
+            raise
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError,
+                RuntimeError) as error:                  # RuntimeError: an encrypted entry
+            raise WeightsFileError(f"{name}: is not a readable .npz archive (truncated or corrupt: "
+                                   f"{error})") from error
+    model.load_state_dict(state, source=name, allow_nonfinite=allow_nonfinite)
+
+
+def _read_archive(model, archive: zipfile.ZipFile, name: str) -> dict:
+    """{entry name: array}: every header read and checked against the model, then the data."""
+    entries = {}
+    for info in archive.infolist():
+        key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if key in entries:
+            raise WeightsFileError(f"{name}: holds two entries named {key!r}")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise WeightsFileError(f"{name}: entry {key!r} uses zip compression method {info.compress_type}; "
+                                   "weights files are stored or deflated")
+        entries[key] = (info, *_read_header(archive, info, name, key))
+    for key, (_, dtype, _, _, _) in entries.items():  # pickles first: the gravest reason to refuse
+        if dtype.hasobject:
+            raise WeightsFileError(f"{name}: holds pickled data (object arrays in {key!r}), which is never "
+                                   "loaded")
+    check_state_layout(model, {key: (dtype, shape) for key, (_, dtype, shape, _, _) in entries.items()}, name)
+    return {key: _read_data(archive, *entry, name, key) for key, entry in entries.items()}
+
+
+def _read_header(archive: zipfile.ZipFile, info, name: str, key: str):
+    """(dtype, shape, Fortran order, header length) from an entry's .npy header; no data read."""
+    with archive.open(info) as member:
+        lead = member.read(len(_NPY_MAGIC) + 2)
+        if len(lead) < 8 or not lead.startswith(_NPY_MAGIC):
+            raise WeightsFileError(f"{name}: entry {key!r} is not a .npy array")
+        version = (lead[6], lead[7])
+        if version not in ((1, 0), (2, 0)):
+            raise WeightsFileError(f"{name}: entry {key!r} is a .npy file of version {version[0]}.{version[1]} "
+                                   "(weights are written as 1.0 or 2.0)")
+        size_format = "<H" if version == (1, 0) else "<I"
+        size_bytes = member.read(struct.calcsize(size_format))
+        if len(size_bytes) < struct.calcsize(size_format):
+            raise WeightsFileError(f"{name}: entry {key!r} ends inside its .npy header (truncated)")
+        length = struct.unpack(size_format, size_bytes)[0]
+        if length > _MAX_HEADER:  # checked before reading it: a header cannot claim gigabytes
+            raise WeightsFileError(f"{name}: entry {key!r} has a {length:,}-byte .npy header (at most "
+                                   f"{_MAX_HEADER:,})")
+        header = member.read(length)
+        if len(header) < length:
+            raise WeightsFileError(f"{name}: entry {key!r} ends inside its .npy header (truncated)")
+    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise WeightsFileError(f"{path}: holds a single array, not an .npz archive of named weights")
-        with archive:
-            state = {name: archive[name] for name in archive.files}
-    except (WeightsFileError, FileNotFoundError):
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
-        if "allow_pickle" in str(error):
-            reason = ("holds pickled data (object arrays or a pickle), which is never loaded"
-                      if "Object arrays" in str(error) else "is not an .npz archive")
-        else:
-            reason = f"is not a readable .npz archive (truncated or corrupt: {error})"
-        raise WeightsFileError(f"{path}: {reason}") from error
-    model.load_state_dict(state, source=str(path), allow_nonfinite=allow_nonfinite)
+        shape, fortran, dtype = reader(io.BytesIO(size_bytes + header))   # after the magic, as numpy reads
+    except ValueError as error:
+        raise WeightsFileError(f"{name}: entry {key!r} has a damaged .npy header ({error})") from None
+    return dtype, shape, fortran, len(lead) + len(size_bytes) + length
+
+
+def _read_data(archive: zipfile.ZipFile, info, dtype, shape, fortran: bool, offset: int, name: str,
+               key: str) -> np.ndarray:
+    """The entry's array, read in chunks straight into its final buffer (its shape, already
+    checked against the model, bounds the memory), refusing data that end early or run on."""
+    array = np.empty(shape[::-1] if fortran else shape, dtype=dtype)
+    expected = math.prod(shape) * dtype.itemsize
+    with archive.open(info) as member, memoryview(array.reshape(-1).view(np.uint8)) as buffer:
+        member.read(offset)
+        filled = 0
+        while filled < expected:
+            got = member.readinto(buffer[filled:filled + _CHUNK])
+            if not got:
+                raise WeightsFileError(f"{name}: entry {key!r} holds {filled:,} bytes of data, its header "
+                                       f"claims {expected:,} (truncated)")
+            filled += got
+        if member.read(1):                                 # also lets zipfile verify the CRC
+            raise WeightsFileError(f"{name}: entry {key!r} holds more data than its header's shape {shape}")
+    return array.T if fortran else array

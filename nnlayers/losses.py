@@ -25,6 +25,15 @@ class Loss:
     def backward(self) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
+    def check_target(self, target, sample_shape: tuple) -> None:
+        """Raise the error ``forward`` would raise for ``target`` against predictions whose
+        samples have shape ``sample_shape``, without computing anything else.
+
+        The Trainer calls it once on all of Y before the first optimizer step, so
+        a bad target anywhere is reported by its position in the data set, not
+        inside a shuffled batch some epochs later. The base class checks nothing.
+        """
+
     def __call__(self, pred, target) -> float:
         return self.forward(pred, target)
 
@@ -71,15 +80,26 @@ class EuclideanLoss(Loss):
             raise self._no_forward_error()
         return self._diff.copy()  # fresh each call: the caller may modify it
 
+    def check_target(self, target, sample_shape: tuple) -> None:
+        """Y must be numeric, each sample of the predictions' shape."""
+        target = np.asarray(target)
+        if target.dtype.kind not in "fiub":
+            raise TypeError(f"{self!r}: expected a numeric target, got dtype {target.dtype}")
+        if target.shape[1:] != tuple(sample_shape):
+            raise ShapeError(f"{self!r}: each prediction has shape {tuple(sample_shape)} but each target has "
+                             f"shape {target.shape[1:]}")
+
 
 def log_softmax(logits, axis: int = -1) -> np.ndarray:
     """log softmax(X)ᵢ = Xᵢ − m − log Σⱼ e^(Xⱼ − m), with m = maxⱼ Xⱼ along ``axis``.
 
     Subtracting the maximum (log-sum-exp) keeps every exponent ≤ 0, so nothing
-    overflows whatever the logits; the dtype of ``logits`` is kept.
+    overflows whatever the finite logits (up to ±1.7e308, quietly); the dtype of
+    ``logits`` is kept.
     """
     X = as_float_input("log_softmax", logits)
-    shifted = X - X.max(axis=axis, keepdims=True)          # X − m  (≤ 0)
+    with np.errstate(over="ignore"):                       # X − m below −1.8e308 is −inf, as it should be
+        shifted = X - X.max(axis=axis, keepdims=True)      # X − m  (≤ 0)
     shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return shifted
 
@@ -91,7 +111,8 @@ def softmax(logits, axis: int = -1) -> np.ndarray:
     finite logits (see ``log_softmax``). Rows sum to 1.
     """
     X = as_float_input("softmax", logits)
-    E = X - X.max(axis=axis, keepdims=True)
+    with np.errstate(over="ignore"):                       # X − m below −1.8e308 is −inf: e^−inf = 0
+        E = X - X.max(axis=axis, keepdims=True)
     np.exp(E, out=E)
     E /= E.sum(axis=axis, keepdims=True)
     return E
@@ -106,7 +127,9 @@ class SoftmaxCrossEntropy(Loss):
 
     Reduction: the **mean** over the batch (divided by N), summed over the K
     classes, as PyTorch's ``CrossEntropyLoss`` does by default. log Σ e^X is
-    computed with the maximum subtracted (log-sum-exp), so any finite logits work.
+    computed with the maximum subtracted (log-sum-exp), so any finite logits work,
+    without a warning even at ±1.7e308 (where X − m may overflow to −inf: those
+    classes get probability 0, exactly what e^(X − m) would round to).
 
     ``target`` is either N integer labels in [0, K) (integer dtype, or floats
     holding whole numbers), or N×K rows of class probabilities (one-hot or soft;
@@ -127,15 +150,18 @@ class SoftmaxCrossEntropy(Loss):
             raise ShapeError(f"{self!r}: expected logits of shape (N, K) with N, K ≥ 1, got shape {X.shape}")
         N, K = X.shape
         labels, Y = self._read_target(target, N, K)
-        shifted = X - X.max(axis=1, keepdims=True)         # X − m, every entry ≤ 0
+        with np.errstate(over="ignore"):                   # X − m below −1.8e308 is −inf: e^−inf = 0
+            shifted = X - X.max(axis=1, keepdims=True)     # X − m, every entry ≤ 0
         E = np.exp(shifted)
         S = E.sum(axis=1)                                  # Σₖ e^(Xₙₖ − m)  (≥ 1)
         log_S = np.log(S)
         if labels is not None:
             picked = shifted[np.arange(N), labels]         # Xₙ,yₙ − m
             loss = float(np.sum(log_S - picked)) / N
-        else:  # −Σₖ Yₙₖ log Pₙₖ = Σₖ Yₙₖ (log S − (X − m))ₙₖ
-            loss = float(np.sum(Y * (log_S[:, None] - shifted))) / N
+        else:  # −Σₖ Yₙₖ log Pₙₖ = Σₖ Yₙₖ (log S − (X − m))ₙₖ, a class with Yₙₖ = 0 adding 0 (not 0·∞)
+            terms = np.multiply(Y, log_S[:, None] - shifted, out=np.zeros(Y.shape, np.result_type(Y, X)),
+                                where=Y != 0)
+            loss = float(np.sum(terms)) / N
         E /= S[:, None]                                    # P = e^(X − m) / S
         self._P, self._labels, self._Y = E, labels, Y
         return loss
@@ -153,6 +179,14 @@ class SoftmaxCrossEntropy(Loss):
             dX = np.subtract(P, self._Y, dtype=P.dtype)
         dX *= 1.0 / N
         return dX
+
+    def check_target(self, target, sample_shape: tuple) -> None:
+        """N labels in [0, K) or N×K probability rows, K = the logits' columns."""
+        target = np.asarray(target)
+        if len(sample_shape) != 1 or target.ndim == 0:
+            raise ShapeError(f"{self!r}: expected logits of shape (N, K), got samples of shape "
+                             f"{tuple(sample_shape)}")
+        self._read_target(target, len(target), sample_shape[0])
 
     def _read_target(self, target, N: int, K: int):
         """(labels, None) for N class indices, (None, Y) for N×K probability rows; else a clear error."""

@@ -22,8 +22,18 @@ The base class walks that tree for everything else: ``named_parameters``,
 silently escape training, so every walk refuses it with an error naming the
 attribute.
 
-Layers never modify the arrays they receive or the arrays they have returned,
-so a layer whose δX equals δZ (Bias, Flatten) may pass δZ on without copying.
+Who owns which array (the same for every layer, containers included):
+
+* The Z that forward returns belongs to the caller: no layer keeps it for
+  backward, so it may be modified in place without changing any gradient.
+  It may share memory with the input X, though (Flatten returns a view of X,
+  Dropout in eval mode X itself), so modifying Z may modify the X passed in.
+* What forward receives it may keep for backward without copying (Linear
+  keeps X for δW = Xᵀ δZ): do not modify an input in place before the
+  matching backward.
+* The δX that backward returns belongs to the caller too, and may share
+  memory with δZ (Bias and Flatten pass δZ on without copying).
+* Layers never modify the arrays they receive or the arrays they have returned.
 """
 from __future__ import annotations
 
@@ -279,14 +289,8 @@ class Module:
         """
         if not isinstance(state, dict):
             raise WeightsFileError(f"{source}: expected a dict of named arrays, got {type(state).__name__}")
-        targets = dict(self.named_parameters())
-        targets.update(self.named_buffers())
-        missing = [name for name in targets if name not in state]
-        unexpected = [str(name) for name in state if name not in targets]
-        if missing or unexpected:
-            parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
-                    ([f"unexpected {', '.join(unexpected)}"] if unexpected else [])
-            raise WeightsFileError(f"{source} does not match the model: " + "; ".join(parts))
+        targets = _state_targets(self)
+        _check_names(targets, state, source)
         converted = {name: _converted(state[name], target.data, f"{source}: {name}", allow_nonfinite)
                      for name, target in targets.items()}
         for name, target in targets.items():
@@ -368,16 +372,46 @@ def _shown(path: str) -> str:
     return " > ".join(f"layer {part}" if part.isdigit() else part for part in path.split(".")) or "the top"
 
 
+def check_state_layout(model: Module, layout: dict, source: str) -> None:
+    """Refuse, as ``load_state_dict`` would, a state whose names, dtypes or shapes do not fit
+    ``model``, knowing only its layout ``{name: (dtype, shape)}``: for readers (``nl.load``) that
+    learn the layout from a file's headers before reading any data."""
+    targets = _state_targets(model)
+    _check_names(targets, layout, source)
+    for name, target in targets.items():
+        dtype, shape = layout[name]
+        _check_entry(f"{source}: {name}", np.dtype(dtype), tuple(shape), target.data)
+
+
+def _state_targets(model: Module) -> dict:
+    targets = dict(model.named_parameters())
+    targets.update(model.named_buffers())
+    return targets
+
+
+def _check_names(targets: dict, state, source: str) -> None:
+    missing = [name for name in targets if name not in state]
+    unexpected = [str(name) for name in state if name not in targets]
+    if missing or unexpected:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
+                ([f"unexpected {', '.join(unexpected)}"] if unexpected else [])
+        raise WeightsFileError(f"{source} does not match the model: " + "; ".join(parts))
+
+
+def _check_entry(where: str, dtype: np.dtype, shape: tuple, target: np.ndarray) -> None:
+    if dtype.kind not in "fiu":
+        raise WeightsFileError(f"{where} holds {dtype} values, not numbers")
+    if shape != target.shape:
+        raise WeightsFileError(f"{where} has shape {shape}, the model's has shape {target.shape}")
+
+
 def _converted(value, target: np.ndarray, where: str, allow_nonfinite: bool) -> np.ndarray:
     """``value`` as an array of ``target``'s dtype and shape, or a WeightsFileError saying why not."""
     try:
         array = np.asarray(value)
     except ValueError as error:  # ragged nested lists
         raise WeightsFileError(f"{where} is not a rectangular array ({error})") from None
-    if array.dtype.kind not in "fiu":
-        raise WeightsFileError(f"{where} holds {array.dtype} values, not numbers")
-    if array.shape != target.shape:
-        raise WeightsFileError(f"{where} has shape {array.shape}, the model's has shape {target.shape}")
+    _check_entry(where, array.dtype, array.shape, target)
     finite = np.isfinite(array) if array.dtype.kind == "f" else None
     if finite is not None and not allow_nonfinite and not finite.all():
         raise WeightsFileError(f"{where} holds NaN or infinite values (pass allow_nonfinite=True to load "

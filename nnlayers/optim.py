@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._args import flag, non_negative_int, real
 from .module import Parameter
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
 
 class Optimizer:
-    """Holds a list of parameters; ``step()`` updates them, ``zero_grad()`` clears their gradients."""
+    """Holds a list of parameters; ``step()`` updates them, ``zero_grad()`` clears their gradients.
+
+    What an optimizer accumulates while stepping (the step count t, momentum
+    buffers, Adam's moments) is its *state*: ``state_dict()`` copies it out,
+    ``load_state_dict(state)`` puts it back, so training can resume exactly
+    where it was (the Trainer uses them to undo a step that diverged).
+    Hyper-parameters (η, μ, β …) are settings, not state: they stay as set.
+    """
+
+    #: Attributes holding per-parameter state: a list of one array per parameter, or None if unused.
+    state_names: tuple = ()
 
     def __init__(self, parameters, lr: float):
         self.parameters = list(parameters)
@@ -41,7 +52,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value) -> None:
-        self._lr = _non_negative(value, "lr", type(self).__name__)
+        self._lr = real(value, "lr", type(self).__name__, low=0.0)
         # η also as a 0-d array of each parameter's dtype: numpy multiplies an array by one
         # faster than by a Python float, which counts in small networks' steps.
         self._lr_arrays = [np.asarray(self._lr, dtype=p.data.dtype) for p in self.parameters]
@@ -52,6 +63,58 @@ class Optimizer:
 
     def step(self) -> None:
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """A copy of the state: ``{"steps": t, name: [one array per parameter], …}``.
+
+        Names are those of ``state_names`` without the underscore (SGD:
+        ``velocity`` when momentum is used; Adam: ``m`` and ``v``).
+        """
+        state = {name.lstrip("_"): [array.copy() for array in arrays] for name, arrays in self._state()}
+        state["steps"] = self.steps
+        return state
+
+    def load_state_dict(self, state) -> None:
+        """Put back a state that ``state_dict`` returned, all or nothing.
+
+        The names, the number of arrays and each array's shape must match this
+        optimizer's (same parameters, same options); all are checked before
+        any is copied in. Arrays are converted to the parameters' dtypes.
+        """
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, dict):
+            raise TypeError(f"{owner}: expected a dict from state_dict(), got {type(state).__name__}")
+        live = {name.lstrip("_"): arrays for name, arrays in self._state()}
+        if set(state) != set(live) | {"steps"}:
+            raise ValueError(f"{owner}: expected the entries {sorted(set(live) | {'steps'})}, "
+                             f"got {sorted(map(str, state))}")
+        steps = non_negative_int(state["steps"], "steps", owner)
+        converted = {}
+        for name, arrays in live.items():
+            given = state[name]
+            if not isinstance(given, (list, tuple)):
+                raise TypeError(f"{owner}: {name} must be a list of arrays, got {type(given).__name__}")
+            if len(given) != len(arrays):
+                raise ValueError(f"{owner}: {name} must be a list of {len(arrays)} arrays (one per parameter), "
+                                 f"got {len(given)}")
+            converted[name] = []
+            for position, (value, array) in enumerate(zip(given, arrays)):
+                value = np.asarray(value)
+                if value.dtype.kind not in "fiu":
+                    raise TypeError(f"{owner}: {name}[{position}] must hold numbers, got dtype {value.dtype}")
+                if value.shape != array.shape:
+                    raise ValueError(f"{owner}: {name}[{position}] must have shape {array.shape}, "
+                                     f"got shape {value.shape}")
+                converted[name].append(value)
+        for name, arrays in live.items():
+            for array, value in zip(arrays, converted[name]):
+                np.copyto(array, value, casting="unsafe")
+        self.steps = steps
+
+    def _state(self) -> list:
+        """(attribute name, list of live arrays) for each state in use; the Trainer's snapshots copy
+        into and out of these arrays, which every step updates in place."""
+        return [(name, getattr(self, name)) for name in self.state_names if getattr(self, name) is not None]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
@@ -64,14 +127,18 @@ class SGD(Optimizer):
     v ← μ v + g                      (momentum μ, if any; v starts at 0, so v₁ = g₁)
     g ← g + μ v  (Nesterov)  or  g ← v  (classic momentum)
     θ ← θ − η g
+
+    State: the step count and, with momentum, v per parameter.
     """
+
+    state_names = ("_velocity",)
 
     def __init__(self, parameters, lr: float, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
         super().__init__(parameters, lr)
-        self.momentum = _non_negative(momentum, "momentum", "SGD")
-        self.weight_decay = _non_negative(weight_decay, "weight_decay", "SGD")
-        self.nesterov = bool(nesterov)
+        self.momentum = real(momentum, "momentum", "SGD", low=0.0)
+        self.weight_decay = real(weight_decay, "weight_decay", "SGD", low=0.0)
+        self.nesterov = flag(nesterov, "nesterov", "SGD")
         if self.nesterov and self.momentum == 0:
             raise ValueError("SGD: nesterov=True needs a momentum > 0")
         self._velocity = [np.zeros_like(p.data) for p in self.parameters] if self.momentum else None
@@ -112,18 +179,24 @@ class Adam(Optimizer):
     m ← β₁ m + (1 − β₁) g            v ← β₂ v + (1 − β₂) g²
     m̂ = m / (1 − β₁ᵗ)                v̂ = v / (1 − β₂ᵗ)      (bias correction: note the power t)
     θ ← θ − η m̂ / (√v̂ + ε)
+
+    State: the step count t and the moments m and v per parameter.
     """
+
+    state_names = ("_m", "_v")
 
     def __init__(self, parameters, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
         super().__init__(parameters, lr)
-        beta1, beta2 = betas
-        for name, beta in (("betas[0]", beta1), ("betas[1]", beta2)):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"Adam: {name} must be in [0, 1), got {beta!r}")
-        self.betas = (float(beta1), float(beta2))
-        self.eps = _non_negative(eps, "eps", "Adam")
-        self.weight_decay = _non_negative(weight_decay, "weight_decay", "Adam")
+        if not isinstance(betas, (tuple, list)):
+            raise TypeError(f"Adam: betas must be a pair of numbers in [0, 1), got {betas!r} "
+                            f"({type(betas).__name__})")
+        if len(betas) != 2:
+            raise ValueError(f"Adam: betas must be a pair of numbers in [0, 1), got {betas!r}")
+        self.betas = tuple(real(beta, f"betas[{i}]", "Adam", low=0.0, high=1.0, high_open=True)
+                           for i, beta in enumerate(betas))
+        self.eps = real(eps, "eps", "Adam", low=0.0)
+        self.weight_decay = real(weight_decay, "weight_decay", "Adam", low=0.0)
         self._m = [np.zeros_like(p.data) for p in self.parameters]
         self._v = [np.zeros_like(p.data) for p in self.parameters]
 
@@ -158,12 +231,3 @@ class Adam(Optimizer):
     def extra_repr(self) -> str:
         return f"lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay}"
 
-
-def _non_negative(value, name: str, owner: str) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{owner}: {name} must be a number, got {value!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"{owner}: {name} must be a finite number ≥ 0, got {value!r}")
-    return value

@@ -13,15 +13,22 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from ._args import positive_int
+from ._args import flag, non_negative_int, positive_int
 from .init import as_rng
 from .module import evaluation_mode
+from .optim import Optimizer
 
 __all__ = ["Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches"]
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The loss became NaN or infinite. ``history`` holds the epochs finished before."""
+    """The training loss, the validation loss or a weight became NaN or infinite.
+
+    The model's weights and buffers and the optimizer's state were put back to
+    the last point known to be finite (the message says which), so training
+    can resume, e.g. with a smaller learning rate. ``history`` holds the
+    epochs finished before.
+    """
 
     def __init__(self, message: str, history: "History" = None):
         super().__init__(message)
@@ -50,7 +57,10 @@ def accuracy(pred, target) -> float:
 def minibatches(n: int, batch_size: int | None, *, shuffle: bool = True, rng=None):
     """Index arrays covering ``range(n)`` once, in batches of ``batch_size`` (the last may be
     smaller); ``batch_size=None`` means one full batch. Shuffled with ``rng`` if ``shuffle``."""
-    order = as_rng(rng).permutation(n) if shuffle else np.arange(n)
+    non_negative_int(n, "n", "minibatches")
+    if batch_size is not None:
+        positive_int(batch_size, "batch_size", "minibatches")
+    order = as_rng(rng).permutation(n) if flag(shuffle, "shuffle", "minibatches") else np.arange(n)
     size = n if batch_size is None else batch_size
     for start in range(0, n, size):
         yield order[start:start + size]
@@ -141,6 +151,8 @@ class Trainer:
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
+        if metric is not None and not callable(metric):
+            raise TypeError(f"Trainer: metric must be a function metric(pred, target) -> float, got {metric!r}")
         self.metric = metric
         self.metric_name = getattr(metric, "__name__", "metric") if metric is not None else None
 
@@ -151,31 +163,54 @@ class Trainer:
 
         ``batch_size=None`` trains on the full batch (never shuffled: its order
         changes nothing). Minibatches are reshuffled every epoch from ``rng``
-        (int seed or Generator). Gradients are zeroed after every
-        step. If the loss becomes NaN or infinite the weights are put back to the
-        last step whose loss was finite and ``TrainingDivergedError`` names the
-        epoch and batch. ``progress=False`` silences all output.
+        (int seed or Generator). Gradients are zeroed after every step.
+        ``progress=False`` silences all output.
+
+        Before the first step, X and Y (and ``validation_data``) are checked
+        once for NaN and inf, and all of Y against the loss (a label out of
+        range is reported by its position in Y). fit never leaves the weights
+        non-finite: if the training loss, the validation loss or a weight
+        becomes NaN or infinite, the weights, buffers and optimizer state go
+        back to the last point known to be finite and ``TrainingDivergedError``
+        says where and when. An exception in the middle of a step (Ctrl-C, a
+        warning turned into an error) undoes that step before it propagates.
         """
         X, Y = np.asarray(X), np.asarray(Y)
         _check_pair(X, Y, "fit")
         positive_int(epochs, "epochs", "fit")
         if batch_size is not None:
             positive_int(batch_size, "batch_size", "fit")
+        shuffle = flag(shuffle, "shuffle", "fit")
+        progress = flag(progress, "progress", "fit")
+        _check_finite(X, Y, "fit")
         if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError(f"fit: validation_data must be a pair (X_val, Y_val), got "
+                                f"{type(validation_data).__name__}")
             X_val, Y_val = (np.asarray(a) for a in validation_data)
             _check_pair(X_val, Y_val, "fit (validation_data)")
+            _check_finite(X_val, Y_val, "fit (validation_data)")
+        entries = self.model.named_parameters() + self.model.named_buffers()  # walked once, not per epoch
+        watched = _Watched(entries, self.optimizer)
+        bad = watched.first_non_finite()
+        if bad is not None:
+            raise ValueError(f"fit: {bad} holds NaN or inf before training")
         rng = as_rng(rng)
         n = len(X)
         full_batch = batch_size is None or batch_size >= n  # one batch: its order changes nothing
         batches_per_epoch = 1 if full_batch else math.ceil(n / batch_size)
         display = _Progress(progress, epochs, batches_per_epoch, self.metric_name)
-        parameters = self.model.parameters()
-        last_good = [p.data.copy() for p in parameters]  # weights whose loss was last finite
+        # Copies of all that a step changes: ``last`` before each step whose loss was finite, ``checked``
+        # at the end of each epoch whose weights (and validation loss) were finite. With one step per
+        # epoch, ``last`` is always the state the previous epoch ended with, so it serves as both.
+        last = _Snapshot(entries, self.optimizer)
+        checked = last if full_batch else _Snapshot(entries, self.optimizer)
         history = History()
         per_sample = self._loss_is_mean()
         self.model.train()
         self.optimizer.zero_grad()
         step = 0
+        in_step = False  # between the save of ``last`` and the end of the optimizer step
         try:
             for epoch in range(1, epochs + 1):
                 started = time.perf_counter()
@@ -185,52 +220,87 @@ class Trainer:
                     (X[index], Y[index]) for index in minibatches(n, batch_size, shuffle=shuffle, rng=rng))
                 for batch, (Xb, Yb) in enumerate(batches, 1):
                     pred = self.model.forward(Xb)
+                    if step == 0:  # all the targets, before any weight changes
+                        self._check_targets(Y, pred, "fit: Y")
+                        if validation_data is not None:
+                            self._check_targets(Y_val, pred, "fit: validation_data's Y")
                     value = self.loss.forward(pred, Yb)
                     step += 1
                     if not math.isfinite(value):
-                        for parameter, saved in zip(parameters, last_good):
-                            np.copyto(parameter.data, saved)
-                        raise TrainingDivergedError(
-                            f"loss became {value} at epoch {epoch}, batch {batch} (step {step}); "
-                            f"weights restored to the last step with a finite loss. "
-                            "Try a smaller learning rate.", history)
-                    for parameter, saved in zip(parameters, last_good):
-                        np.copyto(saved, parameter.data)
+                        self._diverged(f"loss became {value} at epoch {epoch}, batch {batch} (step {step})",
+                                       history, last, checked)
+                    last.save(epoch, batch)
+                    in_step = True
                     self.model.backward(self.loss.backward())
                     self.optimizer.step()
                     self.optimizer.zero_grad()
+                    in_step = False
                     loss_sum += value * len(Xb) if per_sample else value
                     if self.metric is not None:
                         metric_sum += self.metric(pred, Yb) * len(Xb)
                     display.batch_done(batch, loss_sum, metric_sum, len(Xb), per_sample)
+                bad = watched.first_non_finite()
+                if bad is not None:
+                    self._diverged(f"{bad} became NaN or infinite during epoch {epoch} while the loss stayed "
+                                   "finite", history, last, checked)
+                if validation_data is not None:
+                    val_loss, val_metric = self.evaluate(X_val, Y_val)
+                    if not math.isfinite(val_loss):
+                        self._diverged(f"validation loss became {val_loss} after epoch {epoch}", history,
+                                       checked)
                 history.loss.append(loss_sum / n if per_sample else loss_sum)
                 if self.metric is not None:
                     history.record(self.metric_name, metric_sum / n)
                 if validation_data is not None:
-                    val_loss, val_metric = self.evaluate(X_val, Y_val)
                     history.val_loss.append(val_loss)
                     if self.metric is not None:
                         history.record("val_" + self.metric_name, val_metric)
+                if checked is not last:
+                    checked.save(epoch)
                 history.seconds.append(time.perf_counter() - started)
                 display.end_epoch(history)
+        except BaseException:
+            if in_step:  # interrupted between the save and the update's end: undo the half step
+                (last if last.is_finite() else checked).restore()
+            raise
         finally:
             display.close()
         return history
+
+    def _check_targets(self, Y, pred, where: str) -> None:
+        """All of Y against the loss, so that a bad target is named by its position in Y."""
+        try:
+            self.loss.check_target(Y, np.shape(pred)[1:])
+        except (ValueError, TypeError) as error:
+            raise type(error)(f"{where} does not suit the loss: {error}") from None
+
+    def _diverged(self, reason: str, history: History, *snapshots) -> None:
+        """Put back the first finite snapshot and raise ``TrainingDivergedError``."""
+        snapshot = next(s for s in snapshots if s.is_finite())  # the last, ``checked``, always is
+        snapshot.restore()
+        raise TrainingDivergedError(
+            f"{reason}; weights and optimizer state restored to {snapshot.label}. The data hold no NaN or "
+            "inf (checked before training), so the updates grew too large: try a smaller learning rate.",
+            history)
 
     # -- inference ---------------------------------------------------------------
     def predict(self, X, batch_size: int = 1024) -> np.ndarray:
         """Model outputs for X, computed in batches in eval mode (each module's mode is restored after).
 
-        Forward caches are dropped afterwards (``Module.clear_cache``), so a large
+        Zero samples give the output's shape with N = 0, e.g. (0, K). Forward
+        caches are dropped afterwards (``Module.clear_cache``), so a large
         prediction leaves no unfolded inputs behind."""
         X = np.asarray(X)
+        positive_int(batch_size, "batch_size", "predict")
+        if X.ndim == 0:
+            raise ValueError(f"predict: X needs a first (sample) axis, got shape {X.shape}")
+        starts = range(0, len(X), batch_size) if len(X) else [0]   # no samples: one empty batch
         try:
             with evaluation_mode(self.model):
-                outputs = [self.model.forward(X[start:start + batch_size])
-                           for start in range(0, len(X), batch_size)]
+                outputs = [self.model.forward(X[start:start + batch_size]) for start in starts]
         finally:
             self.model.clear_cache()  # inference needs no backward: free what forward kept
-        return np.concatenate(outputs) if outputs else np.empty((0,))
+        return np.concatenate(outputs) if len(outputs) > 1 else np.asarray(outputs[0])
 
     def evaluate(self, X, Y, batch_size: int = 1024) -> tuple[float, float | None]:
         """(loss, metric or None) over all of (X, Y), in eval mode.
@@ -241,6 +311,7 @@ class Trainer:
         """
         X, Y = np.asarray(X), np.asarray(Y)
         _check_pair(X, Y, "evaluate")
+        positive_int(batch_size, "batch_size", "evaluate")
         per_sample = self._loss_is_mean()
         loss_sum = metric_sum = 0.0
         try:
@@ -270,6 +341,91 @@ def _check_pair(X: np.ndarray, Y: np.ndarray, where: str) -> None:
                          f"got shapes {X.shape} and {Y.shape}")
     if len(X) == 0:
         raise ValueError(f"{where}: no samples (X has shape {X.shape})")
+
+
+def _check_finite(X: np.ndarray, Y: np.ndarray, where: str) -> None:
+    """Refuse data holding NaN or ±inf, naming the first such sample: its loss would be NaN and
+    look like a diverging step. One pass, in chunks of about a million numbers."""
+    for name, data in (("X", X), ("Y", Y)):
+        if data.dtype.kind not in "fc":
+            continue
+        rows = max(1, (1 << 20) // max(1, data[0].size))
+        for start in range(0, len(data), rows):
+            chunk = data[start:start + rows]
+            if not np.isfinite(chunk).all():
+                at = start + int(np.argmin(np.isfinite(chunk).reshape(len(chunk), -1).all(axis=1)))
+                raise ValueError(f"{where}: {name} holds NaN or infinite values, first at sample {at} (of "
+                                 f"{len(data)}); training on them gives a NaN loss, so clean the data first")
+
+
+class _Watched:
+    """What must stay finite: the model's floating-point parameters and buffers, and the optimizer's
+    state arrays (an optimizer that is not an ``nl.Optimizer`` shows none: the Trainer needs only
+    its ``step`` and ``zero_grad``)."""
+
+    def __init__(self, entries, optimizer):
+        self.entries = [(f"the model's {name}", entry) for name, entry in entries if entry.data.dtype.kind == "f"]
+        self.state = [(f"the optimizer's {name.lstrip('_')}[{i}]", array)
+                      for name, arrays in (optimizer._state() if isinstance(optimizer, Optimizer) else [])
+                      for i, array in enumerate(arrays) if array.dtype.kind == "f"]
+
+    def first_non_finite(self) -> str | None:
+        """The name of the first array holding NaN or ±inf, or None."""
+        arrays = [entry.data for _, entry in self.entries] + [array for _, array in self.state]
+        # Fast path: Σ a² (a BLAS dot, no warnings) is finite unless some a is NaN or ±inf, or the sum
+        # overflowed (|a| ≳ 1e154 in float64, 1e19 in float32), which the exact check below sorts out.
+        if all(math.isfinite(np.vdot(a, a)) for a in arrays):
+            return None
+        names = [name for name, _ in self.entries] + [name for name, _ in self.state]
+        return next((name for name, a in zip(names, arrays) if not np.isfinite(a).all()), None)
+
+
+class _Snapshot:
+    """A copy of all that a training step changes: the model's parameters and buffers (``entries``,
+    (name, object) pairs) and the optimizer's state. ``save`` copies into arrays allocated once;
+    ``restore`` puts them back; ``label`` says when the copy was taken, for the messages."""
+
+    def __init__(self, entries, optimizer):
+        self.entries = [entry for _, entry in entries]
+        self.arrays = [entry.data.copy() for entry in self.entries]
+        self.optimizer = optimizer if isinstance(optimizer, Optimizer) else None
+        self.state = self.optimizer.state_dict() if self.optimizer is not None else {}
+        # (copy, live array) for each state array: copied in place at every save
+        self.state_pairs = [(saved, live) for name, arrays in (self.optimizer._state() if self.optimizer else [])
+                            for saved, live in zip(self.state[name.lstrip("_")], arrays)]
+        self.when = None                       # (epoch,) after an epoch, (epoch, batch) before a step
+
+    def save(self, *when) -> None:
+        for saved, entry in zip(self.arrays, self.entries):
+            np.copyto(saved, entry.data)
+        for saved, live in self.state_pairs:
+            np.copyto(saved, live)
+        if self.optimizer is not None:
+            self.state["steps"] = self.optimizer.steps
+        self.when = when
+
+    def restore(self) -> None:
+        for saved, entry in zip(self.arrays, self.entries):
+            np.copyto(entry.data, saved)
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(self.state)
+            self.optimizer.zero_grad()
+        else:
+            for entry in self.entries:
+                if hasattr(entry, "grad"):
+                    entry.grad.fill(0)
+
+    @property
+    def label(self) -> str:
+        if not self.when:
+            return "the start of training"
+        if len(self.when) == 1:
+            return f"the end of epoch {self.when[0]}"
+        return f"the last step whose loss was finite (epoch {self.when[0]}, batch {self.when[1]})"
+
+    def is_finite(self) -> bool:
+        state = [array for name, arrays in self.state.items() if name != "steps" for array in arrays]
+        return all(np.isfinite(array).all() for array in self.arrays + state if array.dtype.kind == "f")
 
 
 class _Progress:

@@ -411,8 +411,6 @@ class Cube(nl.Module):
 class Softplus(nl.Elementwise):
     """Z = log(1 + eˣ); f′(X) = σ(X), from the input."""
 
-    needs_input = True
-
     def function(self, X):
         return np.logaddexp(0, X)
 

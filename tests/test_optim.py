@@ -68,16 +68,16 @@ def test_updates_are_in_place():
     assert layer.W.data is data
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: nl.SGD([p], lr=-1), "lr must be a finite number"),
-    (lambda p: nl.SGD([p], lr="fast"), "lr must be a number"),
-    (lambda p: nl.SGD([p], lr=0.1, nesterov=True), "nesterov=True needs a momentum"),
-    (lambda p: nl.Adam([p], betas=(0.9, 1.0)), r"betas\[1\] must be in \[0, 1\)"),
-    (lambda p: nl.SGD([], lr=0.1), "empty parameter list"),
-    (lambda p: nl.SGD([np.zeros(2)], lr=0.1), "not a Parameter"),
+@pytest.mark.parametrize("make, error, message", [
+    (lambda p: nl.SGD([p], lr=-1), ValueError, "lr must be a finite number ≥ 0, got -1"),
+    (lambda p: nl.SGD([p], lr="fast"), TypeError, "lr must be a finite number ≥ 0, got 'fast' \\(str\\)"),
+    (lambda p: nl.SGD([p], lr=0.1, nesterov=True), ValueError, "nesterov=True needs a momentum"),
+    (lambda p: nl.Adam([p], betas=(0.9, 1.0)), ValueError, r"betas\[1\] must be a number in \[0, 1\)"),
+    (lambda p: nl.SGD([], lr=0.1), ValueError, "empty parameter list"),
+    (lambda p: nl.SGD([np.zeros(2)], lr=0.1), TypeError, "not a Parameter"),
 ])
-def test_bad_arguments(make, message):
-    with pytest.raises((ValueError, TypeError), match=message):
+def test_bad_arguments(make, error, message):
+    with pytest.raises(error, match=message):
         make(param())
 
 

@@ -10,8 +10,10 @@ An IDX file is a header followed by the array's items, big-endian, last index fa
 
 MNIST's images are ``idx3-ubyte`` (N×28×28 uint8) and its labels ``idx1-ubyte``
 (N uint8), usually gzip'd. A header's sizes are checked against the bytes the
-file really holds *before* anything is allocated, so a damaged or hostile
-header fails at once with an ``IDXFormatError`` naming the file.
+file really holds *before* anything is allocated (for gzip: against the most
+its size can decompress to, then as data arrive), so a damaged or hostile
+header fails with an ``IDXFormatError`` naming the file, in printable form
+whatever the name's encoding.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._args import shown_path
 from ..atomic import atomic_write
 
 __all__ = ["IDXFormatError", "load_idx", "save_idx", "IDX_TYPES"]
@@ -44,7 +47,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 # Deflate cannot compress better than about 1032:1 (a 258-byte match in under two bits), so a
 # gzip file of n bytes holds at most ~1032·n bytes: a bound we can check before decompressing.
 _DEFLATE_MAX_RATIO = 1032
-_GROWTH_START = 1 << 20   # first buffer when the gzip trailer does not vouch for the header
+_CHUNK = 1 << 20          # bytes decompressed at a time
+_MAX_DIMENSIONS = 32      # what every numpy supports (numpy 1.x's limit)
 
 
 class IDXFormatError(ValueError):
@@ -61,56 +65,66 @@ def load_idx(path) -> np.ndarray:
     (uint8, int8, int16, int32, float32 or float64) in the machine's byte order.
     Raises ``IDXFormatError`` naming the file when the magic number or type
     code is wrong or the header's sizes do not match the data that follows.
+
+    Memory follows the data that is really there: a plain file's size is
+    checked against the header before anything is allocated, and a gzip'd
+    file's buffer grows as data are decompressed (nothing in a gzip file, not
+    even its length trailer, is trusted to size it), up to the header's claim
+    and one byte past it to detect trailing data.
     """
     path = Path(path)
+    name = shown_path(path)
     with open(path, "rb") as raw:
         compressed = raw.read(2) == _GZIP_MAGIC
         raw.seek(0)
-        dtype, shape, buffer = _read_gzip(raw, path) if compressed else _read_plain(raw, path)
-    array = np.frombuffer(buffer, dtype=dtype).reshape(shape)
+        dtype, shape, buffer = _read_gzip(raw, name) if compressed else _read_plain(raw, name)
+    array = np.frombuffer(buffer, dtype=dtype, count=math.prod(shape)).reshape(shape)
     if dtype.itemsize == 1:
         return array                      # single bytes have no byte order; bytearray → writable
     return array.astype(dtype.newbyteorder("="))
 
 
-def _read_plain(raw, path: Path):
+def _read_plain(raw, name: str):
     """(dtype, shape, data bytes) of an uncompressed IDX file; the size is checked first."""
     file_size = os.fstat(raw.fileno()).st_size
-    dtype, shape, header_size = _read_header(raw, path)
+    dtype, shape, header_size = _read_header(raw, name)
     nbytes = math.prod(shape) * dtype.itemsize                  # Python ints: no overflow
     if header_size + nbytes != file_size:
-        raise _size_error(path, dtype, shape, nbytes, file_size - header_size, "")
-    buffer, available = _read_exactly(raw, nbytes, nbytes)
-    if available != nbytes:                                      # the file changed meanwhile
-        raise _size_error(path, dtype, shape, nbytes, available, "")
+        raise _size_error(name, dtype, shape, nbytes, file_size - header_size, "")
+    buffer = bytearray(nbytes)
+    filled = 0
+    with memoryview(buffer) as view:
+        while filled < nbytes and (got := raw.readinto(view[filled:])):
+            filled += got
+    if filled != nbytes or raw.read(1):                          # the file changed meanwhile
+        raise _size_error(name, dtype, shape, nbytes, filled + (filled == nbytes), "")
     return dtype, shape, buffer
 
 
-def _read_gzip(raw, path: Path):
+def _read_gzip(raw, name: str):
     """(dtype, shape, data bytes) of a gzip'd IDX file, whose true size is known only after
     decompressing: an impossible claim fails at once, a wrong one after reading what exists."""
     gz_size = os.fstat(raw.fileno()).st_size
-    isize = _gzip_isize(raw)
     try:
         with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-            dtype, shape, header_size = _read_header(stream, path)
+            dtype, shape, header_size = _read_header(stream, name)
             nbytes = math.prod(shape) * dtype.itemsize
             limit = _DEFLATE_MAX_RATIO * gz_size
             if header_size + nbytes > limit:
                 raise IDXFormatError(
-                    f"{path}: header claims shape {shape} of {_TYPE_NAMES[_code(dtype)]} = "
+                    f"{name}: header claims shape {shape} of {_TYPE_NAMES[_code(dtype)]} = "
                     f"{nbytes:,} bytes of data, but a {gz_size:,}-byte gzip file can hold at "
                     f"most about {limit:,} bytes (file truncated or header corrupt)")
-            # The trailer's ISIZE (uncompressed size mod 2³²) vouches for the header when they
-            # agree: then read into one buffer of the final size. Otherwise grow as data
-            # arrives, so memory follows the bytes that exist, not the bytes claimed.
-            vouched = (header_size + nbytes) % 2 ** 32 == isize
-            first = nbytes if vouched else min(nbytes, _GROWTH_START)
-            buffer, available = _read_exactly(stream, nbytes, first)
+            # Grow with the data: bytearray's += reallocates in place when it can, so the buffer
+            # costs about the bytes decompressed so far (plus an eighth), whatever was claimed.
+            buffer = bytearray()
+            while len(buffer) < nbytes and (chunk := stream.read(min(_CHUNK, nbytes - len(buffer)))):
+                buffer += chunk
+            trailing = len(buffer) == nbytes and stream.read(1)  # one byte past: no need to count more
     except (OSError, EOFError, zlib.error) as error:           # BadGzipFile is an OSError
-        raise IDXFormatError(f"{path}: damaged gzip data ({error})") from error
-    if available != nbytes:
-        raise _size_error(path, dtype, shape, nbytes, available, " once gunzipped")
+        raise IDXFormatError(f"{name}: damaged gzip data ({error})") from error
+    if len(buffer) != nbytes or trailing:
+        raise _size_error(name, dtype, shape, nbytes, len(buffer) + bool(trailing), " once gunzipped")
     return dtype, shape, buffer
 
 
@@ -118,67 +132,45 @@ def _code(dtype: np.dtype) -> int:
     return _CODE_OF[dtype.newbyteorder("=")]
 
 
-def _read_header(stream, path: Path):
+def _read_header(stream, name: str):
     """Parse magic number and sizes; returns (big-endian dtype, shape, header length in bytes)."""
     magic = stream.read(4)
     if len(magic) < 4:
-        raise IDXFormatError(f"{path}: {len(magic)} bytes is too short for an IDX header (needs 4+)")
+        raise IDXFormatError(f"{name}: {len(magic)} bytes is too short for an IDX header (needs 4+)")
     if magic[0] != 0 or magic[1] != 0:
-        raise IDXFormatError(f"{path}: bad magic number 0x{magic.hex().upper()}; an IDX file starts "
+        raise IDXFormatError(f"{name}: bad magic number 0x{magic.hex().upper()}; an IDX file starts "
                              "with two zero bytes, a type code and the number of dimensions "
                              "(e.g. 0x00000803 for MNIST images)")
     code, ndim = magic[2], magic[3]
     if code not in IDX_TYPES:
-        known = ", ".join(f"0x{c:02X} {name}" for c, name in _TYPE_NAMES.items())
-        raise IDXFormatError(f"{path}: unknown IDX type code 0x{code:02X} (known: {known})")
+        known = ", ".join(f"0x{c:02X} {type_name}" for c, type_name in _TYPE_NAMES.items())
+        raise IDXFormatError(f"{name}: unknown IDX type code 0x{code:02X} (known: {known})")
+    if ndim > _MAX_DIMENSIONS:
+        raise IDXFormatError(f"{name}: header announces {ndim} dimensions; at most {_MAX_DIMENSIONS} "
+                             "are supported")
     sizes = stream.read(4 * ndim)
     if len(sizes) < 4 * ndim:
-        raise IDXFormatError(f"{path}: header announces {ndim} dimensions but ends after "
+        raise IDXFormatError(f"{name}: header announces {ndim} dimensions but ends after "
                              f"{len(sizes) // 4} of their sizes (file truncated)")
     shape = struct.unpack(f">{ndim}I", sizes)
-    return IDX_TYPES[code], shape, 4 + 4 * ndim
+    dtype = IDX_TYPES[code]
+    # numpy multiplies all sizes, zeros aside, with the item size; past the index range it refuses.
+    if math.prod(max(size, 1) for size in shape) * dtype.itemsize > np.iinfo(np.intp).max:
+        raise IDXFormatError(f"{name}: header claims shape {shape}, more items than an array can index")
+    return dtype, shape, 4 + 4 * ndim
 
 
-def _size_error(path, dtype, shape, nbytes, available, note) -> IDXFormatError:
-    kind = "truncated" if available < nbytes else "trailing bytes after the data"
-    return IDXFormatError(f"{path}: header claims shape {shape} of {_TYPE_NAMES[_code(dtype)]} = "
-                          f"{nbytes:,} bytes of data, but the file holds {available:,} bytes after the "
+def _size_error(name, dtype, shape, nbytes, available, note) -> IDXFormatError:
+    """``available`` is the bytes found, or ``nbytes + 1`` when more follow than the header needs."""
+    if available < nbytes:
+        found, kind = f"{available:,} bytes", "truncated"
+    elif available == nbytes + 1:
+        found, kind = f"more than {nbytes:,} bytes", "trailing bytes after the data"
+    else:
+        found, kind = f"{available:,} bytes", "trailing bytes after the data"
+    return IDXFormatError(f"{name}: header claims shape {shape} of {_TYPE_NAMES[_code(dtype)]} = "
+                          f"{nbytes:,} bytes of data, but the file holds {found} after the "
                           f"header{note} ({kind})")
-
-
-def _read_exactly(stream, nbytes: int, first: int) -> tuple[bytearray, int]:
-    """Read ``nbytes`` from ``stream`` into a bytearray; returns it and the number of bytes the
-    stream really held (fewer if it ended early, more if data follows: counted, not kept).
-
-    The buffer starts at ``first`` bytes and doubles, capped at ``nbytes``, only while data
-    keeps arriving, so a header that overstates the size costs no more memory than the data.
-    """
-    buffer = bytearray(first)
-    filled = 0
-    while filled < nbytes:
-        if filled == len(buffer):
-            buffer.extend(bytes(min(len(buffer), nbytes - len(buffer))))
-        with memoryview(buffer) as view, view[filled:] as rest:  # released before any resize
-            got = stream.readinto(rest)
-        if not got:
-            return buffer, filled
-        filled += got
-    extra = 0
-    while chunk := stream.read(1 << 20):
-        extra += len(chunk)
-    return buffer, filled + extra
-
-
-def _gzip_isize(raw) -> int:
-    """The gzip trailer's ISIZE: uncompressed length of the last member mod 2³² (−1 if no trailer)."""
-    raw.seek(0, os.SEEK_END)
-    if raw.tell() < 18:                          # 10-byte header + 8-byte trailer at the least
-        raw.seek(0)
-        return -1
-    raw.seek(-4, os.SEEK_END)
-    isize = struct.unpack("<I", raw.read(4))[0]
-    raw.seek(0)
-    return isize
 
 
 # -- writing --------------------------------------------------------------------------
@@ -197,10 +189,10 @@ def save_idx(path, array) -> Path:
     native = array.dtype.newbyteorder("=")
     if native not in _CODE_OF:
         allowed = ", ".join(str(dtype.newbyteorder("=")) for dtype in IDX_TYPES.values())
-        raise TypeError(f"save_idx({path}): IDX has no type for dtype {array.dtype}; "
+        raise TypeError(f"save_idx({shown_path(path)}): IDX has no type for dtype {array.dtype}; "
                         f"convert with .astype() to one of {allowed}")
     if array.ndim > 255 or any(size >= 2 ** 32 for size in array.shape):
-        raise ValueError(f"save_idx({path}): shape {array.shape} does not fit an IDX header "
+        raise ValueError(f"save_idx({shown_path(path)}): shape {array.shape} does not fit an IDX header "
                          "(at most 255 dimensions, each below 2³²)")
     code = _CODE_OF[native]
     header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)

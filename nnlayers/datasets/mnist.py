@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._args import shown_path
 from ..init import as_rng
 from .idx import IDXFormatError, load_idx
 
@@ -54,14 +55,15 @@ def _images_and_labels(images_path: Path, labels_path: Path) -> tuple[np.ndarray
     """Read an images file and a labels file and check that they belong together."""
     images, labels = load_idx(images_path), load_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise IDXFormatError(f"{images_path}: expected N×H×W unsigned bytes, got shape "
+        raise IDXFormatError(f"{shown_path(images_path)}: expected N×H×W unsigned bytes, got shape "
                              f"{images.shape} of {images.dtype}")
     if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise IDXFormatError(f"{labels_path}: expected N unsigned bytes, got shape "
+        raise IDXFormatError(f"{shown_path(labels_path)}: expected N unsigned bytes, got shape "
                              f"{labels.shape} of {labels.dtype}")
     if len(images) != len(labels):
-        raise IDXFormatError(f"load_mnist: {images_path.name} has {len(images)} images but "
-                             f"{labels_path.name} has {len(labels)} labels (in {images_path.parent})")
+        raise IDXFormatError(f"load_mnist: {shown_path(images_path.name)} has {len(images)} images but "
+                             f"{shown_path(labels_path.name)} has {len(labels)} labels "
+                             f"(in {shown_path(images_path.parent)})")
     return images, labels
 
 

@@ -2,7 +2,7 @@
 
 ``Elementwise`` holds what they share (the input check, the cache, the
 gradient-shape check, δX = f′ ⊙ δZ); a subclass writes ``function`` (f) and
-``derivative`` (f′, from the cached output Z, or from X with ``needs_input``).
+``derivative`` (f′, from the input X and the output Z).
 """
 from __future__ import annotations
 
@@ -39,48 +39,47 @@ class Elementwise(Module):
     """Z = f(X) element-wise, any shape; δX = f′(X) ⊙ δZ.
 
     A subclass defines ``function(X)`` (f) and ``derivative(X, Z)`` (f′ at
-    each element). ``derivative`` returns a new array (δZ is multiplied into
-    it in place) or a boolean mask; it receives the cached output Z, and the
-    input X only if the class sets ``needs_input = True`` (X is None otherwise,
-    so a layer whose f′ is a function of Z keeps just Z alive).
+    each element, from the input X or the output Z, whichever is simpler):
+    a new array, or a boolean mask for a 0/1 derivative.
 
-    Cache: Z (and X with ``needs_input``).
+    f′ is computed in forward and cached, rather than Z: the Z returned is
+    then the caller's to modify, and backward is a single product. The
+    arithmetic is the same as computing f′ from a cached Z in backward.
+
+    Cache: f′ (an array like X, or a boolean mask).
     """
 
-    cache_names = ("_X", "_Z")
-    needs_input = False
+    cache_names = ("_D",)
 
     def __init__(self):
         super().__init__()
-        self._X = self._Z = None
+        self._D = None
 
     def function(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not define function (f)")
 
-    def derivative(self, X, Z: np.ndarray) -> np.ndarray:
+    def derivative(self, X: np.ndarray, Z: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not define derivative (f′)")
 
     def forward(self, X):
-        """Z = f(X)."""
+        """Z = f(X); caches f′(X)."""
         if type(X) is not np.ndarray or X.dtype.kind != "f":  # the common case skips a call
             X = as_float_input(self, X)
-        self._Z = Z = self.function(X)
-        if self.needs_input:
-            self._X = X
+        Z = self.function(X)
+        D = self.derivative(X, Z)
+        if D is Z or D is X:  # f′ = f (eˣ) or the identity's X: keep our own copy
+            D = D.copy()
+        self._D = D
         return Z
 
     def backward(self, dZ):
         """δX = f′ ⊙ δZ  (same shape as X)."""
-        Z = self._Z
-        if Z is None:  # inline rather than forward_cache(): activations sit in the hottest loops
+        D = self._D
+        if D is None:  # inline rather than forward_cache(): activations sit in the hottest loops
             raise self._no_forward_error()
-        if type(dZ) is not np.ndarray or dZ.shape != Z.shape:
-            dZ = self.check_grad(dZ, Z.shape)
-        dX = self.derivative(self._X, Z)
-        if dX.dtype is _MASK:  # identity, not ==: dtype comparison costs more than the multiply here
-            return np.multiply(dZ, dX)
-        dX *= dZ
-        return dX
+        if type(dZ) is not np.ndarray or dZ.shape != D.shape:
+            dZ = self.check_grad(dZ, D.shape)
+        return np.multiply(dZ, D) if D.dtype is _MASK else np.multiply(D, dZ)  # fresh: D is kept
 
 
 class Sigmoid(Elementwise):
@@ -92,9 +91,9 @@ class Sigmoid(Elementwise):
 
     def derivative(self, X, Z):
         """σ′ = Z (1 − Z)."""
-        dX = 1.0 - Z
-        dX *= Z
-        return dX
+        D = 1.0 - Z
+        D *= Z
+        return D
 
 
 class ReLU(Elementwise):
@@ -123,6 +122,6 @@ class Tanh(Elementwise):
 
     def derivative(self, X, Z):
         """tanh′ = 1 − Z²."""
-        dX = np.square(Z)
-        np.subtract(1, dX, out=dX)
-        return dX
+        D = np.square(Z)
+        np.subtract(1, D, out=D)
+        return D

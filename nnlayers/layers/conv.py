@@ -38,7 +38,7 @@ import numpy as np
 
 from ..init import initial_weights
 from ..module import Module, ShapeError, as_float_input
-from .._args import pair as _pair, positive_int as _positive_int, show as _show
+from .._args import flag as _flag, pair as _pair, positive_int as _positive_int, show as _show
 
 __all__ = ["Conv2D", "im2col", "col2im", "conv_output_size"]
 
@@ -206,12 +206,13 @@ class Conv2D(Module):
         self.in_channels = _positive_int(in_channels, "in_channels", name)
         self.out_channels = _positive_int(out_channels, "out_channels", name)
         self.kernel_size, self.stride, self.padding = _geometry_args(name, kernel_size, stride, padding)
-        self.input_grad = bool(input_grad)
+        self.input_grad = _flag(input_grad, "input_grad", name)
         kh, kw = self.kernel_size
         shape = (self.out_channels, self.in_channels, kh, kw)
         self.W = self.add_parameter("W", initial_weights(
             init, shape, self.in_channels * kh * kw, self.out_channels * kh * kw, rng, dtype))
-        self.b = self.add_parameter("b", np.zeros(self.out_channels, dtype=dtype)) if bias else None
+        self.b = self.add_parameter("b", np.zeros(self.out_channels, dtype=dtype)) \
+            if _flag(bias, "bias", name) else None
         self._cols = None
         self._flat = False
         self._input_shape = None
@@ -240,7 +241,8 @@ class Conv2D(Module):
         if flat:
             cols = _unfold_flat(X, self.kernel_size, self.padding)        # N×K×(Hp·Wp)
         else:
-            cols = _unfold(X, self.kernel_size, self.stride, self.padding).reshape(N, -1, Ho * Wo)
+            K = self.in_channels * self.kernel_size[0] * self.kernel_size[1]   # explicit: N may be 0
+            cols = _unfold(X, self.kernel_size, self.stride, self.padding).reshape(N, K, Ho * Wo)
         Z = np.matmul(self._W2(), cols)                                   # W₂ colsₙ, every n
         if flat:  # keep the Ho×Wo valid outputs of the Hp×Wp grid
             Hp, Wp = Ho + self.kernel_size[0] - 1, Wo + self.kernel_size[1] - 1
@@ -274,7 +276,7 @@ class Conv2D(Module):
         if flat:  # δZ on the Hp×Wp grid: zero at the dropped outputs
             dZ_cols = np.zeros((N, F, Ho + kh - 1, Wo + kw - 1), dtype=dZ.dtype)
             dZ_cols[:, :, :Ho, :Wo] = dZ
-            dZ_cols = dZ_cols.reshape(N, F, -1)
+            dZ_cols = dZ_cols.reshape(N, F, (Ho + kh - 1) * (Wo + kw - 1))
         else:
             dZ_cols = dZ.reshape(N, F, Ho * Wo)
         dW2 = np.matmul(dZ_cols, cols.transpose(0, 2, 1)).sum(axis=0)   # Σₙ δZₙ colsₙᵀ

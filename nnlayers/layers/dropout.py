@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._args import real
 from ..init import as_rng
 from ..module import Module, as_float_input
 
@@ -37,10 +38,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, rng=None):
         super().__init__()
-        if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)) \
-                or not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout: p must be a number in [0, 1), got {p!r}")
-        self.p = float(p)
+        self.p = real(p, "p", "Dropout", low=0.0, high=1.0, high_open=True)
         self.rng = as_rng(rng)
         self._M = None
         self._shape = None

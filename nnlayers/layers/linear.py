@@ -5,7 +5,7 @@ import numpy as np
 
 from ..init import initial_weights
 from ..module import Module, ShapeError, as_float_input
-from .._args import positive_int as _positive_int
+from .._args import flag as _flag, positive_int as _positive_int
 
 __all__ = ["Linear", "Bias"]
 
@@ -31,7 +31,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, *, init="xavier", rng=None, dtype=np.float64,
                  input_grad: bool = True):
         super().__init__()
-        self.input_grad = bool(input_grad)
+        self.input_grad = _flag(input_grad, "input_grad", type(self).__name__)
         self.in_features = _positive_int(in_features, "in_features", type(self).__name__)
         self.out_features = _positive_int(out_features, "out_features", type(self).__name__)
         self.W = self.add_parameter("W", initial_weights(

@@ -76,21 +76,28 @@ def _offset_views(A: np.ndarray, axis: int, k: int, s: int, n_out: int):
     return views
 
 
-def _max_first(views):
+def _max_first(views, nan_aware: bool = False):
     """(M, I): the elementwise maximum over the views and the index of the *first* view holding it.
 
     Strict ``>`` keeps the earlier offset on ties, as PyTorch does, so the
     gradient of a window goes to one element only. I is uint8, or None for one view.
+    M is NaN wherever a view is (``np.maximum`` propagates NaN). With
+    ``nan_aware``, I names the *last* view holding a NaN there, as PyTorch's
+    rule "take v if v > max or v is NaN" does; without it, I ignores NaNs.
     """
     if len(views) == 1:
         return views[0], None
     greater = np.greater(views[1], views[0])
+    if nan_aware:
+        greater |= np.isnan(views[1])
     M = np.maximum(views[0], views[1])
     if len(views) == 2:
         return M, greater.view(np.uint8)                # 0 or 1: which of the two is larger
     I = greater.astype(np.uint8)
     for o in range(2, len(views)):
         np.greater(views[o], M, out=greater)
+        if nan_aware:
+            greater |= np.isnan(views[o])
         np.maximum(M, views[o], out=M)
         np.copyto(I, o, where=greater)
     return M, I
@@ -122,6 +129,8 @@ class MaxPool2D(_Pool2D):
     row-major order, and nothing elsewhere (as PyTorch). With ties, which are
     common in images with flat backgrounds, exactly one element receives it:
     a mask [X = max] would multiply the gradient by the number of ties.
+    A window holding NaN outputs NaN, and its gradient goes to its *last* NaN
+    in row-major order, as PyTorch sends it.
 
     Computed in two passes (see the module docstring): A = the maximum over
     each window's kw columns, with J the column offset of its first maximum;
@@ -146,6 +155,9 @@ class MaxPool2D(_Pool2D):
         rows = X[:, :, :sh * (Ho - 1) + kh]                   # rows some window uses
         A, self._J = _max_first(_offset_views(rows, 3, kw, sw, Wo))
         Z, self._I = _max_first(_offset_views(A, 2, kh, sh, Ho))
+        if Z.size and np.isnan(Z.max()):  # NaN in some window (max propagates it): route δZ to the NaN
+            A, self._J = _max_first(_offset_views(rows, 3, kw, sw, Wo), nan_aware=True)
+            Z, self._I = _max_first(_offset_views(A, 2, kh, sh, Ho), nan_aware=True)
         self._input_shape = X.shape
         return Z if Z.base is None else Z.copy()             # a 1×1 kernel returns X's own values
 

@@ -13,7 +13,7 @@ class Flatten(Module):
 
     No arithmetic: the gradient only changes shape back. Z is a view of X and
     δX a view of δZ when they are contiguous (no copies): no layer modifies
-    the arrays it receives.
+    the arrays it receives, and modifying Z modifies the X passed in, never a cache.
 
     Cache: the input shape.
     """

@@ -234,25 +234,26 @@ def test_kernel_larger_than_padded_input():
     assert nl.Conv2D(1, 1, 5, padding=1, rng=0).forward(np.zeros((1, 1, 3, 3))).shape == (1, 1, 1, 1)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(kernel_size=0), "kernel_size must be a positive integer"),
-    (dict(kernel_size=(3, 0)), "kernel_size must be a positive integer"),
-    (dict(kernel_size=2.0), "kernel_size must be a positive integer"),
-    (dict(kernel_size=(1, 2, 3)), "kernel_size must be a positive integer or a pair"),
-    (dict(kernel_size=True), "kernel_size must be a positive integer"),
-    (dict(kernel_size=3, stride=0), "stride must be a positive integer"),
-    (dict(kernel_size=3, stride=-1), "stride must be a positive integer"),
-    (dict(kernel_size=3, padding=-1), "padding must be an integer ≥ 0"),
-    (dict(kernel_size=3, padding=0.5), "padding must be"),
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(kernel_size=0), ValueError, "kernel_size must be a positive integer"),
+    (dict(kernel_size=(3, 0)), ValueError, "kernel_size must be a positive integer"),
+    (dict(kernel_size=2.0), TypeError, "kernel_size must be a positive integer"),
+    (dict(kernel_size=(1, 2, 3)), ValueError, "kernel_size must be a positive integer or a pair"),
+    (dict(kernel_size=True), TypeError, "kernel_size must be a positive integer"),
+    (dict(kernel_size=3, stride=0), ValueError, "stride must be a positive integer"),
+    (dict(kernel_size=3, stride=-1), ValueError, "stride must be a positive integer"),
+    (dict(kernel_size=3, padding=-1), ValueError, "padding must be an integer ≥ 0"),
+    (dict(kernel_size=3, padding=0.5), TypeError, "padding must be"),
 ])
-def test_bad_geometry_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_geometry_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):       # TypeError for a wrong type, ValueError for a wrong value
         nl.Conv2D(1, 1, **kwargs)
 
 
-@pytest.mark.parametrize("channels", [(0, 1), (1, 0), (1.0, 2), (2, -3)])
-def test_bad_channel_counts(channels):
-    with pytest.raises(ValueError, match="must be a positive integer"):
+@pytest.mark.parametrize("channels, error", [((0, 1), ValueError), ((1, 0), ValueError), ((1.0, 2), TypeError),
+                                             ((2, -3), ValueError)])
+def test_bad_channel_counts(channels, error):
+    with pytest.raises(error, match="must be a positive integer"):
         nl.Conv2D(*channels, 3)
 
 

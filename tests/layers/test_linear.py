@@ -97,7 +97,8 @@ def test_non_numeric_input_is_refused():
         linear_with([[1.0], [1.0]]).forward(np.array([["a", "b"]]))
 
 
-@pytest.mark.parametrize("args", [(0, 3), (2, -1), (2.5, 3), (True, 3)])
-def test_bad_sizes(args):
-    with pytest.raises(ValueError, match="must be a positive integer"):
+@pytest.mark.parametrize("args, error", [((0, 3), ValueError), ((2, -1), ValueError), ((2.5, 3), TypeError),
+                                         ((True, 3), TypeError)])
+def test_bad_sizes(args, error):
+    with pytest.raises(error, match="must be a positive integer"):
         nl.Linear(*args)
