@@ -130,7 +130,8 @@ def _install_and_load_sample(tmp_path, install_args, env_extra):
     import subprocess
     import sys
     from tests.helpers import ROOT
-    env = dict(os.environ, **env_extra)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}  # only the install is seen
+    env.update(env_extra)
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
                               "--disable-pip-version-check", "--quiet", *install_args, str(ROOT)],
                              capture_output=True, text=True, env=env, timeout=300)
