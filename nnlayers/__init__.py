@@ -10,8 +10,8 @@ import importlib
 from . import datasets
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_jacobian
 from .io import load, save
-from .layers import (AvgPool2D, Bias, Conv2D, Dropout, Elementwise, Flatten, Linear, MaxPool2D, ReLU, Sigmoid,
-                     Tanh, col2im, im2col, sigmoid)
+from .layers import (AvgPool2D, BatchNorm1d, BatchNorm2d, Bias, Conv2D, Dropout, Elementwise, Flatten,
+                     GlobalAvgPool2D, Linear, MaxPool2D, ReLU, Sigmoid, Tanh, col2im, im2col, sigmoid)
 from .losses import EuclideanLoss, Loss, SoftmaxCrossEntropy, log_softmax, softmax
 from .module import (Buffer, Module, Parameter, Residual, Sequential, ShapeError, WeightsFileError,
                      as_float_input, evaluation_mode)
@@ -23,8 +23,8 @@ __version__ = "0.2.0"
 
 __all__ = [
     "Module", "Parameter", "Buffer", "Sequential", "Residual", "ShapeError", "as_float_input", "evaluation_mode",
-    "Linear", "Bias", "Elementwise", "Sigmoid", "Tanh", "ReLU", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten",
-    "Dropout", "sigmoid", "im2col", "col2im",
+    "Linear", "Bias", "Elementwise", "Sigmoid", "Tanh", "ReLU", "Conv2D", "MaxPool2D", "AvgPool2D",
+    "GlobalAvgPool2D", "BatchNorm1d", "BatchNorm2d", "Flatten", "Dropout", "sigmoid", "im2col", "col2im",
     "Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softmax",
     "Optimizer", "SGD", "Adam",
     "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches",
