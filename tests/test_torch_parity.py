@@ -245,6 +245,113 @@ def test_residual_matches_the_same_composition_in_torch(projection, rng):
         close(ours.shortcut.W.grad, shortcut.weight.grad)
 
 
+# -- BatchNorm, global pooling, 'same' padding ---------------------------------------------------
+
+BATCHNORM_CASES = [  # (ours, theirs, input shape, momentum)
+    ("BatchNorm1d", "BatchNorm1d", (6, 4), 0.1),
+    ("BatchNorm1d", "BatchNorm1d", (2, 3), 0.1),           # the smallest training batch
+    ("BatchNorm1d", "BatchNorm1d", (3, 2, 5), 0.3),        # N×C×L
+    ("BatchNorm2d", "BatchNorm2d", (4, 3, 5, 6), 0.1),
+    ("BatchNorm2d", "BatchNorm2d", (1, 2, 3, 3), 0.5),     # batch of one: statistics over H·W
+    ("BatchNorm2d", "BatchNorm2d", (3, 2, 4, 4), None),    # cumulative average
+]
+
+
+@pytest.mark.parametrize("ours, theirs, shape, momentum", BATCHNORM_CASES,
+                         ids=[f"{c[0]}-{'x'.join(map(str, c[2]))}-m{c[3]}" for c in BATCHNORM_CASES])
+def test_batchnorm_matches_torch_in_training_and_eval(ours, theirs, shape, momentum, rng):
+    C = shape[1]
+    layer = getattr(nl, ours)(C, momentum=momentum)
+    reference = getattr(torch.nn, theirs)(C, momentum=momentum, dtype=torch.float64)
+    gamma, beta = rng.uniform(0.5, 2.0, size=C), rng.normal(size=C)
+    layer.gamma.data[...], layer.beta.data[...] = gamma, beta
+    with torch.no_grad():
+        reference.weight.copy_(t(gamma))
+        reference.bias.copy_(t(beta))
+    for step in range(4):              # several training steps: outputs, gradients, running statistics
+        X = rng.normal(loc=1.5, scale=3.0, size=shape)
+        layer.zero_grad()
+        reference.zero_grad()
+        same_forward_and_backward(layer, reference, X, rng)
+        close(layer.gamma.grad, reference.weight.grad)
+        close(layer.beta.grad, reference.bias.grad)
+        close(layer.running_mean.data, reference.running_mean)
+        close(layer.running_var.data, reference.running_var)
+        assert int(layer.num_batches_tracked.data) == int(reference.num_batches_tracked) == step + 1
+    layer.eval()
+    reference.eval()
+    layer.zero_grad()
+    reference.zero_grad()
+    same_forward_and_backward(layer, reference, rng.normal(size=shape), rng)   # running statistics
+    close(layer.gamma.grad, reference.weight.grad)
+    close(layer.beta.grad, reference.bias.grad)
+
+
+def test_global_avgpool_and_same_padding_match_torch(rng):
+    X = rng.normal(size=(2, 3, 5, 7))
+    same_forward_and_backward(nl.GlobalAvgPool2D(), lambda Xt: Xt.mean(dim=(2, 3)), X, rng)
+    conv = nl.Conv2D(3, 4, (3, 5), padding="same", rng=0)
+    reference = torch.nn.Conv2d(3, 4, (3, 5), padding="same", dtype=torch.float64)
+    with torch.no_grad():
+        reference.weight.copy_(t(conv.W.data))
+        reference.bias.copy_(t(conv.b.data))
+    same_forward_and_backward(conv, reference, X, rng)
+    close(conv.W.grad, reference.weight.grad)
+
+
+class TorchBasicBlock(torch.nn.Module if torch else object):
+    """ResNet's basic block in PyTorch: conv-BN-ReLU-conv-BN, plus identity or 1×1 conv-BN, then ReLU."""
+
+    def __init__(self, C, F, stride):
+        super().__init__()
+        nn = torch.nn
+        self.block = nn.Sequential(nn.Conv2d(C, F, 3, stride, 1, bias=False), nn.BatchNorm2d(F), nn.ReLU(),
+                                   nn.Conv2d(F, F, 3, 1, 1, bias=False), nn.BatchNorm2d(F))
+        self.shortcut = (nn.Sequential(nn.Conv2d(C, F, 1, stride, bias=False), nn.BatchNorm2d(F))
+                         if (C, stride) != (F, 1) else None)
+
+    def forward(self, X):
+        return torch.relu((X if self.shortcut is None else self.shortcut(X)) + self.block(X))
+
+
+@pytest.mark.parametrize("C, F, stride", [(3, 3, 1), (2, 4, 2)], ids=["identity", "projection-stride2"])
+def test_resnet_basic_block_matches_torch(C, F, stride, rng):
+    from nnlayers.examples.mnist import basic_block
+    ours = basic_block(C, F, stride, rng=0, dtype=np.float64)
+    theirs = TorchBasicBlock(C, F, stride).double()
+    residual = ours[0]
+    pairs = [(residual.block[0], theirs.block[0]), (residual.block[1], theirs.block[1]),
+             (residual.block[3], theirs.block[3]), (residual.block[4], theirs.block[4])]
+    if theirs.shortcut is not None:
+        pairs += [(residual.shortcut[0], theirs.shortcut[0]), (residual.shortcut[1], theirs.shortcut[1])]
+    else:
+        assert residual.shortcut is None
+    with torch.no_grad():
+        for mine, their in pairs:
+            if isinstance(mine, nl.Conv2D):
+                their.weight.copy_(t(mine.W.data))
+            else:
+                mine.gamma.data[...] = rng.uniform(0.5, 1.5, size=mine.gamma.shape)
+                mine.beta.data[...] = rng.normal(size=mine.beta.shape)
+                their.weight.copy_(t(mine.gamma.data))
+                their.bias.copy_(t(mine.beta.data))
+    for step in range(3):
+        ours.zero_grad()
+        theirs.zero_grad()
+        same_forward_and_backward(ours, theirs, rng.normal(size=(3, C, 6, 6)), rng)
+        for mine, their in pairs:
+            if isinstance(mine, nl.Conv2D):
+                close(mine.W.grad, their.weight.grad)
+            else:
+                close(mine.gamma.grad, their.weight.grad)
+                close(mine.beta.grad, their.bias.grad)
+                close(mine.running_var.data, their.running_var)
+    ours.eval()
+    theirs.eval()
+    X = rng.normal(size=(2, C, 6, 6))
+    close(ours.forward(X), theirs(t(X)))
+
+
 # -- optimizers -----------------------------------------------------------------------------------
 
 SGD_SETTINGS = [

@@ -11,10 +11,10 @@ import numpy as np
 
 from .. import datasets
 from ..init import as_rng
-from ..layers import Bias, Conv2D, Dropout, Flatten, Linear, MaxPool2D, ReLU
-from ..module import Sequential
+from ..layers import (BatchNorm2d, Bias, Conv2D, Dropout, Flatten, GlobalAvgPool2D, Linear, MaxPool2D, ReLU)
+from ..module import Residual, Sequential
 
-__all__ = ["Split", "load_split", "shifted_copies", "mirrored_copies", "augment", "prepare", "mlp", "cnn", "build", "confusion_matrix", "SAMPLE_SPLIT_SEED"]
+__all__ = ["Split", "load_split", "shifted_copies", "mirrored_copies", "augment", "prepare", "mlp", "cnn", "basic_block", "build", "confusion_matrix", "SAMPLE_SPLIT_SEED"]
 
 #: The shipped sample is split 8,000 / 2,000 with this seed, so its test digits never change.
 SAMPLE_SPLIT_SEED = 2026
@@ -123,6 +123,31 @@ def cnn(channels: int = 1, size: int = 28, classes: int = 10, *, width: int = 8,
         flat = hidden
     layers += [Linear(flat, classes, rng=rng, dtype=dtype), Bias(classes, dtype=dtype)]
     return Sequential(*layers)
+
+
+def basic_block(in_channels: int, out_channels: int, stride: int = 1, *, rng=None,
+                dtype=np.float32) -> Sequential:
+    """ResNet's basic block (He et al., 2016): Z = ReLU(shortcut(X) + F(X)), with
+
+        F(X) = BN(conv3×3(ReLU(BN(conv3×3, stride(X)))))
+        shortcut(X) = X                        when the shape stays (same channels, stride 1)
+        shortcut(X) = BN(conv1×1, stride(X))   a projection, when it changes
+
+    The convolutions have no bias: the BatchNorm after each one has its own β.
+    Returned as ``Sequential(Residual(F, shortcut), ReLU())``.
+    """
+    rng = as_rng(rng)
+    padding = "same" if stride == 1 else 1
+    block = Sequential(
+        Conv2D(in_channels, out_channels, 3, stride, padding, bias=False, rng=rng, dtype=dtype),
+        BatchNorm2d(out_channels, dtype=dtype), ReLU(),
+        Conv2D(out_channels, out_channels, 3, padding="same", bias=False, rng=rng, dtype=dtype),
+        BatchNorm2d(out_channels, dtype=dtype))
+    shortcut = None
+    if in_channels != out_channels or stride != 1:
+        shortcut = Sequential(Conv2D(in_channels, out_channels, 1, stride, bias=False, rng=rng, dtype=dtype),
+                              BatchNorm2d(out_channels, dtype=dtype))
+    return Sequential(Residual(block, shortcut), ReLU())
 
 
 def build(model: str, classes: int = 10, *, height: int = 28, width: int = 28, rng=None,
