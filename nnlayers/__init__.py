@@ -1,13 +1,14 @@
 """nnlayers: neural networks from explicit layer objects on numpy.
 
 ``import nnlayers as nl`` gives the library: modules and layers, losses,
-optimizers, the trainer, gradient checking, weights files and summaries.
+optimizers and learning-rate schedules (``nl.schedules``), the trainer,
+gradient checking, weights files and summaries.
 ``nl.datasets`` reads IDX/MNIST data; ``nl.plotting`` (matplotlib) and
 ``nl.examples`` (the derivation's worked examples) load on first use.
 """
 import importlib
 
-from . import datasets
+from . import datasets, schedules
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_jacobian
 from .io import load, save
 from .layers import (AvgPool2D, BatchNorm1d, BatchNorm2d, Bias, Conv2D, Dropout, Elementwise, Flatten,
@@ -15,7 +16,7 @@ from .layers import (AvgPool2D, BatchNorm1d, BatchNorm2d, Bias, Conv2D, Dropout,
 from .losses import EuclideanLoss, Loss, SoftmaxCrossEntropy, log_softmax, softmax
 from .module import (Buffer, Module, Parameter, Residual, Sequential, ShapeError, WeightsFileError,
                      as_float_input, evaluation_mode)
-from .optim import SGD, Adam, Optimizer
+from .optim import SGD, Adam, AdamW, Optimizer
 from .summary import Summary, summary
 from .training import History, Trainer, TrainingDivergedError, accuracy, minibatches
 
@@ -26,7 +27,7 @@ __all__ = [
     "Linear", "Bias", "Elementwise", "Sigmoid", "Tanh", "ReLU", "Conv2D", "MaxPool2D", "AvgPool2D",
     "GlobalAvgPool2D", "BatchNorm1d", "BatchNorm2d", "Flatten", "Dropout", "sigmoid", "im2col", "col2im",
     "Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softmax",
-    "Optimizer", "SGD", "Adam",
+    "Optimizer", "SGD", "Adam", "AdamW", "schedules",
     "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches",
     "gradcheck", "numerical_jacobian", "GradcheckError", "GradcheckReport",
     "save", "load", "WeightsFileError", "summary", "Summary",

@@ -367,11 +367,17 @@ ADAM_SETTINGS = [
     dict(lr=0.01, weight_decay=0.1),
     dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6),
 ]
+ADAMW_SETTINGS = [
+    dict(),                                         # PyTorch's default decay, 0.01
+    dict(lr=0.01, weight_decay=0.5),
+    dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.0),
+]
+OPTIMIZER_CASES = ([(nl.SGD, "SGD", s) for s in SGD_SETTINGS] + [(nl.Adam, "Adam", s) for s in ADAM_SETTINGS]
+                   + [(nl.AdamW, "AdamW", s) for s in ADAMW_SETTINGS])
 
 
-@pytest.mark.parametrize("ours, theirs, settings",
-                         [(nl.SGD, "SGD", s) for s in SGD_SETTINGS] + [(nl.Adam, "Adam", s) for s in ADAM_SETTINGS],
-                         ids=[f"SGD-{s}" for s in SGD_SETTINGS] + [f"Adam-{s}" for s in ADAM_SETTINGS])
+@pytest.mark.parametrize("ours, theirs, settings", OPTIMIZER_CASES,
+                         ids=[f"{case[1]}-{case[2]}" for case in OPTIMIZER_CASES])
 def test_optimizer_steps_match_torch_optim(ours, theirs, settings, rng):
     shapes = [(3, 4), (4,), (2, 1, 3, 3)]
     start = [rng.normal(size=shape) for shape in shapes]
@@ -379,7 +385,7 @@ def test_optimizer_steps_match_torch_optim(ours, theirs, settings, rng):
     tensors = [t(value, grad=True) for value in start]
     optimizer = ours(parameters, **settings)
     reference = getattr(torch.optim, theirs)(tensors, **settings)
-    for step in range(5):
+    for step in range(60):
         for parameter, tensor in zip(parameters, tensors):
             g = rng.normal(size=parameter.shape)
             parameter.grad[...] = g
@@ -389,3 +395,65 @@ def test_optimizer_steps_match_torch_optim(ours, theirs, settings, rng):
         optimizer.zero_grad()
         for parameter, tensor in zip(parameters, tensors):
             close(parameter.data, tensor, rtol=1e-12, atol=1e-14)
+
+
+# -- learning-rate schedules ----------------------------------------------------------------------
+
+def schedule_pair(kind, ours_optimizer, torch_optimizer):
+    """The same schedule built in nnlayers and in torch.optim.lr_scheduler."""
+    S, L = nl.schedules, torch.optim.lr_scheduler
+    if kind == "step":
+        return S.StepLR(ours_optimizer, 7, gamma=0.5), L.StepLR(torch_optimizer, 7, gamma=0.5)
+    if kind == "cosine":
+        return S.CosineAnnealingLR(ours_optimizer, 50), L.CosineAnnealingLR(torch_optimizer, 50)
+    if kind == "cosine-eta-min-past-T":
+        return (S.CosineAnnealingLR(ours_optimizer, 20, eta_min=0.01),
+                L.CosineAnnealingLR(torch_optimizer, 20, eta_min=0.01))
+    if kind == "linear":
+        return S.LinearLR(ours_optimizer), L.LinearLR(torch_optimizer)
+    if kind == "linear-decay":
+        return (S.LinearLR(ours_optimizer, 1.0, 0.1, total_iters=30),
+                L.LinearLR(torch_optimizer, 1.0, 0.1, total_iters=30))
+    if kind == "warmup-cosine":
+        ours = S.SequentialLR(ours_optimizer, [S.LinearLR(ours_optimizer, 0.01, total_iters=8),
+                                               S.CosineAnnealingLR(ours_optimizer, 52)], milestones=[8])
+        theirs = L.SequentialLR(torch_optimizer, [L.LinearLR(torch_optimizer, 0.01, total_iters=8),
+                                                  L.CosineAnnealingLR(torch_optimizer, 52)], milestones=[8])
+        return ours, theirs
+    if kind == "warmup-step-cosine":
+        ours = S.SequentialLR(ours_optimizer, [S.LinearLR(ours_optimizer, 0.2, total_iters=5),
+                                               S.StepLR(ours_optimizer, 4, 0.7),
+                                               S.CosineAnnealingLR(ours_optimizer, 30, eta_min=1e-3)],
+                              milestones=[5, 20])
+        theirs = L.SequentialLR(torch_optimizer, [L.LinearLR(torch_optimizer, 0.2, total_iters=5),
+                                                  L.StepLR(torch_optimizer, 4, 0.7),
+                                                  L.CosineAnnealingLR(torch_optimizer, 30, eta_min=1e-3)],
+                                milestones=[5, 20])
+        return ours, theirs
+    raise ValueError(kind)
+
+
+SCHEDULE_KINDS = ["step", "cosine", "cosine-eta-min-past-T", "linear", "linear-decay", "warmup-cosine",
+                  "warmup-step-cosine"]
+
+
+@pytest.mark.parametrize("kind", SCHEDULE_KINDS)
+def test_schedules_match_torch_lr_scheduler(kind, rng):
+    """The learning rate after every one of 60 steps, and AdamW's weights trained under it."""
+    start = rng.normal(size=(3, 4))
+    parameter = nl.Parameter(start, "w")
+    tensor = t(start, grad=True)
+    optimizer = nl.AdamW([parameter], lr=0.05, weight_decay=0.1)
+    reference = torch.optim.AdamW([tensor], lr=0.05, weight_decay=0.1)
+    schedule, reference_schedule = schedule_pair(kind, optimizer, reference)
+    assert optimizer.lr == pytest.approx(reference.param_groups[0]["lr"], rel=1e-12)
+    for step in range(60):
+        g = rng.normal(size=start.shape)
+        parameter.grad[...] = g
+        tensor.grad = t(g)
+        optimizer.step()
+        reference.step()
+        schedule.step()
+        reference_schedule.step()
+        assert optimizer.lr == pytest.approx(reference.param_groups[0]["lr"], rel=1e-12, abs=1e-15), step
+        close(parameter.data, tensor, rtol=1e-11, atol=1e-13)
