@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["finite_float", "positive_float", "unit_fraction", "positive_int", "non_negative_int"]
+__all__ = ["finite_float", "positive_float", "non_negative_float", "unit_fraction", "positive_int",
+           "non_negative_int"]
 
 
 def finite_float(text: str) -> float:
@@ -22,6 +23,14 @@ def positive_float(text: str) -> float:
     value = finite_float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A number ≥ 0: weight decay."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text!r}")
     return value
 
 
