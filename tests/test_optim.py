@@ -104,5 +104,5 @@ def test_adamw_decays_theta_apart_from_the_gradient():
     assert run(nl.Adam([q], lr=0.1, weight_decay=0.5), q, [0.0]) == pytest.approx([1.9], abs=1e-8)
     assert nl.AdamW([param()]).weight_decay == 0.01                     # PyTorch's default
     assert repr(nl.AdamW([param()], lr=0.1)).startswith("AdamW(lr=0.1,")
-    with pytest.raises(ValueError, match=r"AdamW: betas\[0\] must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"AdamW: betas\[0\] must be a number in \[0, 1\)"):
         nl.AdamW([param()], betas=(1.0, 0.9))

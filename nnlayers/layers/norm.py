@@ -96,7 +96,7 @@ class _BatchNorm(Module):
         X = self.float_input(X, self.gamma.data.dtype)
         if X.ndim not in self.input_ndims or X.shape[1] != self.num_features:
             raise ShapeError(f"{self!r}: expected input of shape {self.input_layout}, got shape {X.shape}")
-        return X.reshape(X.shape[0], self.num_features, -1)
+        return X.reshape(X.shape[0], self.num_features, int(np.prod(X.shape[2:], dtype=np.int64)))  # N may be 0
 
     def forward(self, X):
         """Training: ẑ = (X − μ)/σ with the batch's μ, σ = √(v + ε);  eval: the running μ, v.
@@ -158,6 +158,9 @@ class _BatchNorm(Module):
         else:
             dX = dZ3 * scale
         return dX.reshape(self._shape)
+
+    def settings(self) -> dict:
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum}
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
