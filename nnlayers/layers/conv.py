@@ -39,7 +39,7 @@ import numpy as np
 from ..init import initial_weights
 from ..module import Module, ShapeError, as_float_input
 from .._args import pair as _pair, positive_int as _positive_int, show as _show
-from .._threads import map_chunks
+from .._threads import map_chunks, num_threads, scratch as this_thread_scratch
 
 __all__ = ["Conv2D", "im2col", "col2im", "conv_output_size"]
 
@@ -138,6 +138,9 @@ def _fold(cols6: np.ndarray, input_shape, stride, padding) -> np.ndarray:
 #: the products run at full speed and the per-chunk Python overhead disappears.
 CHUNK_BYTES = 4 << 20
 
+#: Below this many values a chunk's copies run on one thread: handing them over costs more.
+SPREAD_MIN = 1 << 16
+
 
 class _Unfolding:
     """im2col and col2im of one Conv2D for one input shape, over chunks of samples.
@@ -151,10 +154,10 @@ class _Unfolding:
     axes ordered F×kh×kw×C. Each matrix product of the layer is taken either
     once for the chunk (F×K · K×(n·G)) or once per sample (F×K · K×G, batched
     by ``np.matmul`` over strided views of the same arrays): ``per_sample``
-    when G ≥ K/2. Measured with OpenBLAS, the chunk-wide product wins for
-    small images and many channels (8×8 outputs, K = 576: 2× faster for δW);
-    per-sample products win when K or F is small (first layers: 3–4× faster
-    for δW with K = 9).
+    when K·F ≤ 4096 or G ≥ 2K. Measured with OpenBLAS, the chunk-wide product
+    wins for small images and many channels (8×8 outputs, K = 576: 2× faster
+    for δW); per-sample products win when K or F is small (first layers: 3–4×
+    faster for δW with K = 9), and neither matters much in between.
 
     Which output pixels are computed (the "grid", G per image):
 
@@ -182,75 +185,113 @@ class _Unfolding:
         N, C, H, W = input_shape
         (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
         self.input_shape, self.kernel, self.stride, self.padding = tuple(input_shape), kernel, stride, padding
-        self.dtype, self.F, self.K = np.dtype(dtype), out_channels, C * kh * kw
+        self.dtype, self.C, self.F, self.K = np.dtype(dtype), C, out_channels, C * kh * kw
         self.Hp, self.Wp = H + 2 * ph, W + 2 * pw
         self.Ho, self.Wo = (self.Hp - kh) // sh + 1, (self.Wp - kw) // sw + 1
         self.row_flat = stride == (1, 1) and self.K > out_channels
         self.Wg = self.Wp if self.row_flat else self.Wo
         self.G = self.Ho * self.Wg                                    # grid pixels per image
-        self.per_sample = 2 * self.G >= self.K
+        self.per_sample = self.K * out_channels <= 4096 or self.G >= 2 * self.K
         self.direct = self.per_sample and self.Wg == self.Wo          # Z and δZ serve as the grid
-        # The row-flat slabs of the last image read up to (kh−1)·Wp + kw − 1 values past its end.
-        self.tail = (kh - 1) * self.Wp + kw - 1 if self.row_flat else 0
+        # Row-flat extra columns read up to kw − 1 values past the end of their image: each
+        # image of the padded buffer is followed by that many zeros of its own.
+        self.tail = kw - 1 if self.row_flat else 0
         per_sample = self.K * self.G * self.dtype.itemsize
         n = max(1, min(N, CHUNK_BYTES // max(per_sample, 1)))
         self.chunks = [slice(start, min(start + n, N)) for start in range(0, N, n)]
 
-    # -- im2col and col2im ---------------------------------------------------------------------
-    def _padded(self, X: np.ndarray, scratch, name: str) -> np.ndarray:
-        """The chunk X (n×C×H×W) inside a zero border, as a flat scratch array (plus the zero tail)."""
-        n, C, H, W = X.shape
-        (ph, pw), Hp, Wp = self.padding, self.Hp, self.Wp
-        flat = scratch.array(name, (n * C * Hp * Wp + self.tail,), self.dtype)
-        image = flat[:n * C * Hp * Wp].reshape(n, C, Hp, Wp)
-        if ph:
-            image[:, :, :ph] = 0
-            image[:, :, ph + H:] = 0
-        if pw:
-            image[:, :, ph:ph + H, :pw] = 0
-            image[:, :, ph:ph + H, pw + W:] = 0
-        flat[n * C * Hp * Wp:] = 0
-        image[:, :, ph:ph + H, pw:pw + W] = X
-        return flat
+    # -- spreading a chunk's copies over the threads ---------------------------------------------
+    def _spread(self, work, rows: slice, channels: int, size: int) -> None:
+        """Run ``work(samples, local, part)`` over the chunk ``rows``, cut into one piece per thread.
 
-    def _slab_views(self, flat: np.ndarray, n: int):
-        """For each kernel offset (i, j): the n×C×Ho×Wg view of the padded chunk it reads."""
+        A piece is either a run of the chunk's samples (``samples`` the batch
+        rows, ``local`` the same within the chunk, ``part`` all channels) or,
+        when the chunk has fewer samples than threads, a run of ``channels``
+        (F or C) for all its samples. Pieces write disjoint parts of the
+        arrays, so they need no locks; below ``SPREAD_MIN`` values (``size``)
+        one thread does it all.
+        """
+        n, everything = rows.stop - rows.start, slice(None)
+        lanes = min(num_threads(), max(n, channels)) if size >= SPREAD_MIN else 1
+        if lanes <= 1:
+            work(rows, slice(0, n), everything)
+            return
+        if n >= lanes:
+            cuts = [n * k // lanes for k in range(lanes + 1)]
+            pieces = [(slice(rows.start + a, rows.start + b), slice(a, b), everything)
+                      for a, b in zip(cuts, cuts[1:])]
+        else:
+            cuts = [channels * k // lanes for k in range(lanes + 1)]
+            pieces = [(rows, slice(0, n), slice(a, b)) for a, b in zip(cuts, cuts[1:])]
+        map_chunks(lambda piece, _scratch: work(*piece), pieces)
+
+    # -- im2col and col2im ---------------------------------------------------------------------
+    def _padded_buffer(self, name: str, n: int):
+        """A scratch padded chunk: (n×C×(Hp·Wp + tail) array, its n×C×Hp×Wp image view)."""
+        flat = this_thread_scratch().array(name, (n, self.C, self.Hp * self.Wp + self.tail), self.dtype)
+        return flat, flat[:, :, :self.Hp * self.Wp].reshape(n, self.C, self.Hp, self.Wp)
+
+    def _slab_views(self, flat: np.ndarray):
+        """For each kernel offset (i, j): the n×C×Ho×Wg view of the padded chunk ``flat`` it reads.
+
+        Row-flat: image pixels q + i·Wp + j for q < Ho·Wp, a contiguous run per
+        image; the extra columns' reads end at most kw − 1 values past the
+        image, in its own zero tail. Otherwise: rows i + sh·ho, columns j + sw·wo.
+        """
         (kh, kw), (sh, sw) = self.kernel, self.stride
-        C, Hp, Wp, Ho, Wg = self.input_shape[1], self.Hp, self.Wp, self.Ho, self.Wg
-        size = n * C * Hp * Wp
-        image = flat[:size].reshape(n, C, Hp, Wp)
+        n, C, Hp, Wp, Ho, Wg = flat.shape[0], self.C, self.Hp, self.Wp, self.Ho, self.Wg
+        image = flat[:, :, :Hp * Wp].reshape(n, C, Hp, Wp)
         for i in range(kh):
             for j in range(kw):
                 if self.row_flat:
                     shift = i * Wp + j
-                    yield i, j, flat[shift:shift + size].reshape(n, C, Hp * Wp)[:, :, :Ho * Wg].reshape(n, C, Ho, Wg)
+                    yield i, j, flat[:, :, shift:shift + Ho * Wg].reshape(n, C, Ho, Wg)
                 else:
                     yield i, j, image[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wg - 1) + 1:sw]
 
-    def unfold(self, X: np.ndarray, scratch) -> np.ndarray:
-        """cols (K×n×G, a scratch array) of the chunk X (n×C×H×W)."""
-        n, C = X.shape[0], X.shape[1]
-        (kh, kw), Ho, Wg = self.kernel, self.Ho, self.Wg
-        flat = self._padded(X, scratch, "conv.Xpad")
-        cols = scratch.array("conv.cols", (kh, kw, C, n, Ho, Wg), self.dtype)
-        for i, j, view in self._slab_views(flat, n):
-            cols[i, j] = view.transpose(1, 0, 2, 3)
+    def unfold(self, X: np.ndarray, rows: slice) -> np.ndarray:
+        """cols (K×n×G, a scratch array) of the chunk X[rows] (n×C×H×W).
+
+        X is first copied into a zero-filled padded image (zeroing the whole
+        buffer, one contiguous fill, costs less than writing the left and right
+        borders, one or two values per image row); then one copy per offset.
+        """
+        n, (kh, kw), C, (ph, pw) = rows.stop - rows.start, self.kernel, self.C, self.padding
+        H, W = self.input_shape[2], self.input_shape[3]
+        flat, padded = self._padded_buffer("conv.Xpad", n)
+        cols = this_thread_scratch().array("conv.cols", (kh, kw, C, n, self.Ho, self.Wg), self.dtype)
+        views = list(self._slab_views(flat))
+
+        def piece(samples, local, part):
+            if ph or pw or self.tail:
+                flat[local, part] = 0
+            padded[local, part, ph:ph + H, pw:pw + W] = X[samples, part]
+            for i, j, view in views:
+                cols[i, j, part, local] = view[local, part].transpose(1, 0, 2, 3)
+
+        self._spread(piece, rows, C, cols.size)
         return cols.reshape(self.K, n, self.G)
 
-    def fold(self, dcols: np.ndarray, dX: np.ndarray, scratch) -> None:
-        """dX (the chunk's n×C×H×W slice of δX) = col2im(dcols): the adjoint of ``unfold``.
+    def fold(self, dcols: np.ndarray, dX: np.ndarray, rows: slice) -> None:
+        """δX[rows] (n×C×H×W) = col2im(dcols): the adjoint of ``unfold``.
 
         dXpad += each offset's rows of dcols on the view ``unfold`` copied them
         from (views of one offset never overlap; offsets add up), then the
         border is cut off.
         """
-        n, C, H, W = dX.shape
-        (kh, kw), (ph, pw), Ho, Wg = self.kernel, self.padding, self.Ho, self.Wg
-        flat = scratch.zeros("conv.dXpad", (n * C * self.Hp * self.Wp + self.tail,), self.dtype)
-        slabs = dcols.reshape(kh, kw, C, n, Ho, Wg)
-        for i, j, view in self._slab_views(flat, n):
-            view += slabs[i, j].transpose(1, 0, 2, 3)
-        dX[...] = flat[:n * C * self.Hp * self.Wp].reshape(n, C, self.Hp, self.Wp)[:, :, ph:ph + H, pw:pw + W]
+        n, (kh, kw), C, (ph, pw) = rows.stop - rows.start, self.kernel, self.C, self.padding
+        H, W = self.input_shape[2], self.input_shape[3]
+        flat, padded = self._padded_buffer("conv.dXpad", n)
+        slabs = dcols.reshape(kh, kw, C, n, self.Ho, self.Wg)
+        views = list(self._slab_views(flat))
+
+        def piece(samples, local, part):
+            flat[local, part] = 0
+            for i, j, view in views:
+                view[local, part] += slabs[i, j, part, local].transpose(1, 0, 2, 3)
+            dX[samples, part] = padded[local, part, ph:ph + H, pw:pw + W]
+
+        self._spread(piece, rows, C, dcols.size)
 
     # -- the products and the output grid ------------------------------------------------------
     def matmul(self, A: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:
@@ -266,40 +307,50 @@ class _Unfolding:
             return np.matmul(cols.transpose(1, 0, 2), dZ_grid.transpose(1, 2, 0)).sum(axis=0)
         return cols.reshape(self.K, -1) @ dZ_grid.reshape(self.F, -1).T
 
-    def output_grid(self, Z: np.ndarray, scratch) -> np.ndarray:
-        """Where the chunk's product W₂ cols goes (F×n×G): Z's own n×F×Ho×Wo slice when
-        ``direct``, else a scratch grid (n×F×G for per-sample products, F×n×G otherwise)."""
-        n = Z.shape[0]
-        if self.direct:
-            return Z.reshape(n, self.F, self.G).transpose(1, 0, 2)
+    def _grid_buffer(self, n: int) -> np.ndarray:
+        """A scratch F×n×Ho×Wg grid (stored n×F×… for per-sample products, F×n×… otherwise)."""
         if self.per_sample:
-            return scratch.array("conv.grid", (n, self.F, self.G), self.dtype).transpose(1, 0, 2)
-        return scratch.array("conv.grid", (self.F, n, self.G), self.dtype)
+            return this_thread_scratch().array("conv.grid", (n, self.F, self.Ho, self.Wg),
+                                               self.dtype).transpose(1, 0, 2, 3)
+        return this_thread_scratch().array("conv.grid", (self.F, n, self.Ho, self.Wg), self.dtype)
 
-    def finish(self, grid: np.ndarray, Z: np.ndarray, b) -> None:
-        """Z (the chunk's n×F×Ho×Wo slice) = the grid + b, without the grid's extra columns.
+    def output_grid(self, Z: np.ndarray, rows: slice) -> np.ndarray:
+        """Where the chunk's product W₂ cols goes (F×n×G): Z[rows] itself when ``direct``."""
+        n = rows.stop - rows.start
+        if self.direct:
+            return Z[rows].reshape(n, self.F, self.G).transpose(1, 0, 2)
+        return self._grid_buffer(n).reshape(self.F, n, self.G)
+
+    def finish(self, grid: np.ndarray, Z: np.ndarray, rows: slice, b) -> None:
+        """Z[rows] (n×F×Ho×Wo) = the grid + b, without the grid's extra columns.
 
         b is added on the grid, where each filter's values are long contiguous
         runs; broadcast over the cropped copy it would cost as much again.
         """
-        if b is not None:
-            grid += b[:, None, None]
-        if not self.direct:
-            n = Z.shape[0]
-            Z[...] = grid.reshape(self.F, n, self.Ho, self.Wg)[:, :, :, :self.Wo].transpose(1, 0, 2, 3)
+        n = rows.stop - rows.start
+        grid = grid.reshape(self.F, n, self.Ho, self.Wg)
 
-    def gradient_grid(self, dZ: np.ndarray, scratch) -> np.ndarray:
-        """δZ of the chunk (n×F×Ho×Wo) as the F×n×G grid of ``output_grid``, 0 on the extra columns."""
-        n = dZ.shape[0]
+        def piece(samples, local, part):
+            if b is not None:
+                grid[part, local] += b[part, None, None, None]
+            if not self.direct:
+                Z[samples, part] = grid[part, local, :, :self.Wo].transpose(1, 0, 2, 3)
+
+        self._spread(piece, rows, self.F, grid.size)
+
+    def gradient_grid(self, dZ: np.ndarray, rows: slice) -> np.ndarray:
+        """δZ[rows] (n×F×Ho×Wo) as the F×n×G grid of ``output_grid``, 0 on the extra columns."""
+        n = rows.stop - rows.start
         if self.direct:
-            return np.ascontiguousarray(dZ, dtype=self.dtype).reshape(n, self.F, self.G).transpose(1, 0, 2)
-        if self.per_sample:
-            grid = scratch.array("conv.grid", (n, self.F, self.Ho, self.Wg), self.dtype).transpose(1, 0, 2, 3)
-        else:
-            grid = scratch.array("conv.grid", (self.F, n, self.Ho, self.Wg), self.dtype)
-        grid[:, :, :, :self.Wo] = dZ.transpose(1, 0, 2, 3)
-        if self.Wg > self.Wo:
-            grid[:, :, :, self.Wo:] = 0
+            return np.ascontiguousarray(dZ[rows], dtype=self.dtype).reshape(n, self.F, self.G).transpose(1, 0, 2)
+        grid = self._grid_buffer(n)
+
+        def piece(samples, local, part):
+            grid[part, local, :, :self.Wo] = dZ[samples, part].transpose(1, 0, 2, 3)
+            if self.Wg > self.Wo:
+                grid[part, local, :, self.Wo:] = 0
+
+        self._spread(piece, rows, self.F, grid.size)
         return grid.reshape(self.F, n, self.G)
 
 
@@ -381,13 +432,11 @@ class Conv2D(Module):
         Z = np.empty(self.output_shape(X.shape), dtype=X.dtype)
         W2, b = self._W2(), None if self.b is None else self.b.data
 
-        def chunk(rows, scratch):
-            cols = unfolding.unfold(X[rows], scratch)                     # K×n×G
-            grid = unfolding.output_grid(Z[rows], scratch)                # F×n×G
+        for rows in unfolding.chunks:
+            cols = unfolding.unfold(X, rows)                              # K×n×G
+            grid = unfolding.output_grid(Z, rows)                         # F×n×G
             unfolding.matmul(W2, cols, out=grid)                          # W₂ cols
-            unfolding.finish(grid, Z[rows], b)                            # + b, onto the Ho×Wo outputs
-
-        map_chunks(chunk, unfolding.chunks)
+            unfolding.finish(grid, Z, rows, b)                            # + b, onto the Ho×Wo outputs
         self._X = X
         return Z
 
@@ -408,19 +457,15 @@ class Conv2D(Module):
         W2T = np.ascontiguousarray(self._W2().T)                          # W₂ᵀ, K×F
         dX = np.empty(X.shape, dtype=X.dtype) if self.input_grad else None
 
-        def chunk(rows, scratch):
-            dZ_grid = unfolding.gradient_grid(dZ[rows], scratch)          # F×n×G, 0 on extra columns
-            cols = unfolding.unfold(X[rows], scratch)                     # K×n×G, again
-            dW2T = unfolding.inner(cols, dZ_grid)                         # (δZ colsᵀ)ᵀ of this chunk, K×F
+        dW2T = np.zeros((self._unfolding.K, F), dtype=X.dtype)          # (δW₂)ᵀ: K×F
+        for rows in unfolding.chunks:
+            dZ_grid = unfolding.gradient_grid(dZ, rows)                   # F×n×G, 0 on extra columns
+            cols = unfolding.unfold(X, rows)                              # K×n×G, again
+            dW2T += unfolding.inner(cols, dZ_grid)                        # (δZ colsᵀ)ᵀ of this chunk
             if dX is not None:
                 unfolding.matmul(W2T, dZ_grid, out=cols)                  # dcols = W₂ᵀ δZ (cols is used up)
-                unfolding.fold(cols, dX[rows], scratch)                   # δX = col2im(dcols)
-            return dW2T
-
-        partial = map_chunks(chunk, unfolding.chunks)                     # one K×F sum per chunk, in order
-        if partial:
-            dW2T = np.sum(partial, axis=0).reshape(kh, kw, C, F)
-            self.W.grad += dW2T.transpose(3, 2, 0, 1)                     # (i, j, c, f) → W's (f, c, i, j)
+                unfolding.fold(cols, dX, rows)                            # δX = col2im(dcols)
+        self.W.grad += dW2T.reshape(kh, kw, C, F).transpose(3, 2, 0, 1)   # (i, j, c, f) → W's (f, c, i, j)
         return dX
 
     def extra_repr(self) -> str:
