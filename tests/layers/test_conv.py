@@ -76,14 +76,17 @@ def reference_conv(conv, X, dZ):
     return Z, dW, db, dX
 
 
-# (id, C, F, kernel, stride, padding, input shape, expected layout flags row_flat, per_sample, direct)
+# (id, C, F, kernel, stride, padding, input shape, expected layout flags: row_flat, per_sample,
+#  direct, and whether δX comes from the correlation of δZ with the flipped kernel or from col2im)
 LAYOUT_CASES = [
-    ("row-flat-per-sample", 4, 3, 3, 1, 1, (5, 4, 9, 8), (True, True, False)),
-    ("row-flat-chunk-wide", 16, 32, 3, 1, 1, (5, 16, 6, 5), (True, False, False)),
-    ("row-flat-5x5-unpadded", 6, 4, 5, 1, 0, (3, 6, 9, 10), (True, True, False)),
-    ("exact-direct-few-inputs", 1, 12, 3, 1, (1, 2), (5, 1, 7, 6), (False, True, True)),
-    ("strided-direct", 3, 4, 3, 2, 1, (5, 3, 9, 8), (False, True, True)),
-    ("strided-chunk-wide", 16, 32, 3, 2, 1, (5, 16, 7, 7), (False, False, False)),
+    ("row-flat-per-sample", 4, 3, 3, 1, 1, (5, 4, 9, 8), (True, True, False, True)),
+    ("row-flat-chunk-wide", 16, 32, 3, 1, 1, (5, 16, 6, 5), (True, False, False, False)),
+    ("row-flat-chunk-wide-correlated", 32, 32, 3, 1, 1, (3, 32, 6, 5), (True, False, False, True)),
+    ("row-flat-5x5-unpadded", 6, 4, 5, 1, 0, (3, 6, 9, 10), (True, True, False, True)),
+    ("row-flat-padding-beyond-kernel", 5, 3, (3, 2), 1, (1, 2), (3, 5, 6, 7), (True, True, False, False)),
+    ("exact-direct-few-inputs", 1, 12, 3, 1, (1, 2), (5, 1, 7, 6), (False, True, True, False)),
+    ("strided-direct", 3, 4, 3, 2, 1, (5, 3, 9, 8), (False, True, True, False)),
+    ("strided-chunk-wide", 16, 32, 3, 2, 1, (5, 16, 7, 7), (False, False, False, False)),
 ]
 
 
@@ -112,7 +115,7 @@ def test_every_layout_chunking_and_thread_count_computes_the_formulas(
         X = rng.normal(size=shape)
         Z = conv.forward(X)
         layout = conv._unfolding
-        assert (layout.row_flat, layout.per_sample, layout.direct) == flags
+        assert (layout.row_flat, layout.per_sample, layout.direct, conv._correlates_back()) == flags
         assert len(layout.chunks) == (shape[0] if chunk_bytes == 1 else len(layout.chunks))
         dZ = rng.normal(size=Z.shape)
         dX = conv.backward(dZ)
