@@ -138,6 +138,11 @@ def _fold(cols6: np.ndarray, input_shape, stride, padding) -> np.ndarray:
 #: the products run at full speed and the per-chunk Python overhead disappears.
 CHUNK_BYTES = 4 << 20
 
+#: In training mode a layer whose columns for the whole batch take at most this many bytes
+#: keeps them from forward for backward (small layers, such as a first layer on 1–3 channels,
+#: where unfolding again would be a large share of the work); larger layers unfold again.
+KEEP_COLS_BYTES = 16 << 20
+
 #: Below this many values a chunk's copies run on one thread: handing them over costs more.
 SPREAD_MIN = 1 << 16
 
@@ -249,8 +254,17 @@ class _Unfolding:
                 else:
                     yield i, j, image[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wg - 1) + 1:sw]
 
-    def unfold(self, X: np.ndarray, rows: slice) -> np.ndarray:
-        """cols (K×n×G, a scratch array) of the chunk X[rows] (n×C×H×W).
+    def kept_columns(self, previous) -> list:
+        """One K×n×G array per chunk, for columns kept from forward to backward: ``previous``
+        (the list the last step kept) when it fits, else new arrays. Reusing them spares the
+        operating system's zero-filling of fresh pages, which costs about as much as the copy."""
+        shapes = [(self.K, rows.stop - rows.start, self.G) for rows in self.chunks]
+        if previous is not None and [(a.shape, a.dtype) for a in previous] == [(s, self.dtype) for s in shapes]:
+            return previous
+        return [np.empty(shape, self.dtype) for shape in shapes]
+
+    def unfold(self, X: np.ndarray, rows: slice, out=None) -> np.ndarray:
+        """cols (K×n×G) of the chunk X[rows] (n×C×H×W): in ``out`` if given, else a scratch array.
 
         X is first copied into a zero-filled padded image (zeroing the whole
         buffer, one contiguous fill, costs less than writing the left and right
@@ -259,7 +273,8 @@ class _Unfolding:
         n, (kh, kw), C, (ph, pw) = rows.stop - rows.start, self.kernel, self.C, self.padding
         H, W = self.input_shape[2], self.input_shape[3]
         flat, padded = self._padded_buffer("conv.Xpad", n)
-        cols = this_thread_scratch().array("conv.cols", (kh, kw, C, n, self.Ho, self.Wg), self.dtype)
+        shape = (kh, kw, C, n, self.Ho, self.Wg)
+        cols = out.reshape(shape) if out is not None else this_thread_scratch().array("conv.cols", shape, self.dtype)
         views = list(self._slab_views(flat))
 
         def piece(samples, local, part):
@@ -271,6 +286,10 @@ class _Unfolding:
 
         self._spread(piece, rows, C, cols.size)
         return cols.reshape(self.K, n, self.G)
+
+    def scratch_columns(self, rows: slice) -> np.ndarray:
+        """A scratch K×n×G array for the chunk ``rows`` (for dcols when cols is kept)."""
+        return this_thread_scratch().array("conv.cols", (self.K, rows.stop - rows.start, self.G), self.dtype)
 
     def fold(self, dcols: np.ndarray, dX: np.ndarray, rows: slice) -> None:
         """δX[rows] (n×C×H×W) = col2im(dcols): the adjoint of ``unfold``.
@@ -379,11 +398,12 @@ class Conv2D(Module):
     ``input_grad=False`` skips δX (backward returns None) for a first layer
     whose input is data: it saves a matrix product and the col2im pass.
 
-    Cache: X, the input (backward unfolds it again, chunk by chunk, rather
-    than keeping K/C times its size in columns).
+    Cache: X, the input; backward unfolds it again, chunk by chunk, rather
+    than keeping K/C times its size in columns, except for small layers in
+    training mode (``KEEP_COLS_BYTES``), which keep their columns too.
     """
 
-    cache_names = ("_X",)
+    cache_names = ("_X", "_cols")
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  bias: bool = True, *, init="he", rng=None, dtype=np.float64, input_grad: bool = True):
@@ -398,7 +418,7 @@ class Conv2D(Module):
         self.W = self.add_parameter("W", initial_weights(
             init, shape, self.in_channels * kh * kw, self.out_channels * kh * kw, rng, dtype))
         self.b = self.add_parameter("b", np.zeros(self.out_channels, dtype=dtype)) if bias else None
-        self._X = None
+        self._X = self._cols = None
         self._unfolding = self._back_unfolding = None
 
     def output_shape(self, input_shape) -> tuple:
@@ -455,12 +475,14 @@ class Conv2D(Module):
         Z = np.empty(self.output_shape(X.shape), dtype=X.dtype)
         W2, b = self._W2(), None if self.b is None else self.b.data
 
-        for rows in unfolding.chunks:
-            cols = unfolding.unfold(X, rows)                              # K×n×G
+        keep = self.training and unfolding.K * X.shape[0] * unfolding.G * X.itemsize <= KEEP_COLS_BYTES
+        kept = unfolding.kept_columns(self._cols) if keep else None       # last step's arrays, reused
+        for k, rows in enumerate(unfolding.chunks):
+            cols = unfolding.unfold(X, rows, kept[k] if keep else None)   # K×n×G
             grid = unfolding.output_grid(Z, rows)                         # F×n×G
             unfolding.matmul(W2, cols, out=grid)                          # W₂ cols
             unfolding.finish(grid, Z, rows, b)                            # + b, onto the Ho×Wo outputs
-        self._X = X
+        self._X, self._cols = X, kept
         return Z
 
     def backward(self, dZ):
@@ -482,13 +504,14 @@ class Conv2D(Module):
         fold = dX is not None and not self._correlates_back()             # else δX by ``_correlate_back``
 
         dW2T = np.zeros((unfolding.K, F), dtype=X.dtype)                  # (δW₂)ᵀ: K×F
-        for rows in unfolding.chunks:
+        for k, rows in enumerate(unfolding.chunks):
             dZ_grid = unfolding.gradient_grid(dZ, rows)                   # F×n×G, 0 on extra columns
-            cols = unfolding.unfold(X, rows)                              # K×n×G, again
+            cols = self._cols[k] if self._cols else unfolding.unfold(X, rows)   # K×n×G, kept or again
             dW2T += unfolding.inner(cols, dZ_grid)                        # (δZ colsᵀ)ᵀ of this chunk
             if fold:
-                unfolding.matmul(W2T, dZ_grid, out=cols)                  # dcols = W₂ᵀ δZ (cols is used up)
-                unfolding.fold(cols, dX, rows)                            # δX = col2im(dcols)
+                dcols = unfolding.scratch_columns(rows) if self._cols else cols   # scratch cols: used up
+                unfolding.matmul(W2T, dZ_grid, out=dcols)                 # dcols = W₂ᵀ δZ
+                unfolding.fold(dcols, dX, rows)                           # δX = col2im(dcols)
         self.W.grad += dW2T.reshape(kh, kw, C, F).transpose(3, 2, 0, 1)   # (i, j, c, f) → W's (f, c, i, j)
         if dX is not None and not fold:
             self._correlate_back(dZ, dX)                                  # the same δX, stride 1
