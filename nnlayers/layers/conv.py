@@ -136,7 +136,7 @@ def _fold(cols6: np.ndarray, input_shape, stride, padding) -> np.ndarray:
 #: Target size in bytes of one chunk's columns (``cols`` of n samples): small enough to stay in
 #: the cores' caches between im2col and the matrix products that read it, large enough that
 #: the products run at full speed and the per-chunk Python overhead disappears.
-CHUNK_BYTES = 4 << 20
+CHUNK_BYTES = 3 << 20
 
 #: In training mode a layer whose columns for the whole batch take at most this many bytes
 #: keeps them from forward for backward (small layers, such as a first layer on 1–3 channels,
@@ -159,7 +159,7 @@ class _Unfolding:
     axes ordered F×kh×kw×C. Each matrix product of the layer is taken either
     once for the chunk (F×K · K×(n·G)) or once per sample (F×K · K×G, batched
     by ``np.matmul`` over strided views of the same arrays): ``per_sample``
-    when K·F ≤ 4096 or G ≥ 2K. Measured with OpenBLAS, the chunk-wide product
+    when K·F ≤ 4096 or G ≥ 4K. Measured with OpenBLAS, the chunk-wide product
     wins for small images and many channels (8×8 outputs, K = 576: 2× faster
     for δW); per-sample products win when K or F is small (first layers: 3–4×
     faster for δW with K = 9), and neither matters much in between.
@@ -196,14 +196,15 @@ class _Unfolding:
         self.row_flat = stride == (1, 1) and self.K > out_channels
         self.Wg = self.Wp if self.row_flat else self.Wo
         self.G = self.Ho * self.Wg                                    # grid pixels per image
-        self.per_sample = self.K * out_channels <= 4096 or self.G >= 2 * self.K
+        self.per_sample = self.K * out_channels <= 4096 or self.G >= 4 * self.K
         self.direct = self.per_sample and self.Wg == self.Wo          # Z and δZ serve as the grid
         # Row-flat extra columns read up to kw − 1 values past the end of their image: each
         # image of the padded buffer is followed by that many zeros of its own.
         self.tail = kw - 1 if self.row_flat else 0
         per_sample = self.K * self.G * self.dtype.itemsize
-        n = max(1, min(N, CHUNK_BYTES // max(per_sample, 1)))
-        self.chunks = [slice(start, min(start + n, N)) for start in range(0, N, n)]
+        count = -(-N // max(1, CHUNK_BYTES // max(per_sample, 1)))     # chunks of at most CHUNK_BYTES,
+        cuts = [N * k // count for k in range(count + 1)] if N else []  # all of about the same size
+        self.chunks = [slice(a, b) for a, b in zip(cuts, cuts[1:])]
 
     # -- spreading a chunk's copies over the threads ---------------------------------------------
     def _spread(self, work, rows: slice, channels: int, size: int) -> None:
