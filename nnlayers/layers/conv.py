@@ -166,7 +166,7 @@ class _Unfolding:
 
     Which output pixels are computed (the "grid", G per image):
 
-    * "row-flat" (stride 1, when K > F): Wg = Wp, the padded width. In the
+    * "row-flat" (stride 1, when K > 2F): Wg = Wp, the padded width. In the
       padded image flattened row by row, output pixel q = ho·Wp + w reads
       input pixel q + i·Wp + j, so an offset's slab is one contiguous run of
       Ho·Wp values per image and channel: long copies instead of one per
@@ -175,12 +175,13 @@ class _Unfolding:
       δZ = 0, so they add exact zeros to δW and δX. Only the width is padded
       out, never the height: a 5×5 kernel on a 14×14 input computes 10×14 for
       10×10 used, where the whole padded grid would be 14×14.
-    * "exact" (other strides, or K ≤ F): Wg = Wo, one strided copy per offset
+    * "exact" (other strides, or K ≤ 2F): Wg = Wo, one strided copy per offset
       and output row. With per-sample products the outputs then land straight
       in Z and δZ is read in place, so no grid is copied at all: cheaper when
-      the layer has few input channels (K ≤ F), where the copies of the
-      row-flat grid (F rows per output row, forward and backward) would
-      outnumber the short copies of the unfold (K per output row).
+      the layer has few input channels (K ≤ 2F), where the copies of the
+      row-flat grid (F rows per output row, in forward and again in backward)
+      would outnumber the short copies of the unfold (K per output row, once
+      when a small layer keeps its columns).
 
     Work arrays (the padded chunk, its columns, the output grid) come from the
     calling thread's ``Scratch`` and are reused from step to step.
@@ -193,7 +194,7 @@ class _Unfolding:
         self.dtype, self.C, self.F, self.K = np.dtype(dtype), C, out_channels, C * kh * kw
         self.Hp, self.Wp = H + 2 * ph, W + 2 * pw
         self.Ho, self.Wo = (self.Hp - kh) // sh + 1, (self.Wp - kw) // sw + 1
-        self.row_flat = stride == (1, 1) and self.K > out_channels
+        self.row_flat = stride == (1, 1) and self.K > 2 * out_channels
         self.Wg = self.Wp if self.row_flat else self.Wo
         self.G = self.Ho * self.Wg                                    # grid pixels per image
         self.per_sample = self.K * out_channels <= 4096 or self.G >= 4 * self.K
