@@ -1,7 +1,7 @@
 """Time training steps of nnlayers against a lean hand-written numpy loop and PyTorch (CPU).
 
     python scripts/bench.py [--threads 1|2] [--repeats 15] [--only vgg] [--json run.json]
-    python scripts/bench.py --full            # 1 and 2 threads, with and without OPENBLAS_CORETYPE
+    python scripts/bench.py --full            # 1 and 2 threads, with and without OPENBLAS_CORETYPE (~4 min)
     python scripts/bench.py --memory          # VGG-like, batch 128: process growth per framework
 
 Every candidate runs in the same process, interleaved round by round so that
@@ -19,8 +19,8 @@ convolution's achieved rate (forward + backward floating-point operations per
 second) beside numpy's float32 matrix-product rate measured on the spot.
 
 ``--threads`` sets the thread count of numpy's BLAS, of nnlayers' own helper
-threads and of PyTorch alike (it must be known before numpy starts, so it is
-read first). OPENBLAS_CORETYPE, if this machine sets it, pins OpenBLAS to an
+threads (unless NNLAYERS_NUM_THREADS is set) and of PyTorch alike (it must be
+known before numpy starts, so it is read first). OPENBLAS_CORETYPE, if this machine sets it, pins OpenBLAS to an
 older kernel; for numbers comparable with a stock numpy, unset it (and
 OPENBLAS_L2_SIZE) for the command alone: ``env -u OPENBLAS_CORETYPE -u
 OPENBLAS_L2_SIZE …``. ``--full`` runs all four combinations one after another
@@ -43,8 +43,12 @@ def _threads_from_argv(argv) -> str:
 
 
 THREADS = _threads_from_argv(sys.argv[1:])
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NNLAYERS_NUM_THREADS"):
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_name] = THREADS
+# nnlayers' own helper threads follow --threads unless NNLAYERS_NUM_THREADS says otherwise
+# (e.g. NNLAYERS_NUM_THREADS=1 with --threads 2: BLAS on two cores, every copy on one).
+NNLAYERS_THREADS_GIVEN = "NNLAYERS_NUM_THREADS" in os.environ
+os.environ.setdefault("NNLAYERS_NUM_THREADS", THREADS)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -56,6 +60,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import nnlayers as nl  # noqa: E402
+from nnlayers import _threads as nl_threads  # noqa: E402
 from nnlayers.examples import mnist  # noqa: E402
 from nnlayers.examples.xor import XOR_X, XOR_Y, xor_network  # noqa: E402
 
@@ -513,6 +518,8 @@ def full_table(args) -> int:
     started = time.perf_counter()
     for threads, coretype in configs:
         env = dict(os.environ)
+        if not NNLAYERS_THREADS_GIVEN:
+            env.pop("NNLAYERS_NUM_THREADS")  # each run's --threads decides
         if not coretype:
             env.pop("OPENBLAS_CORETYPE", None)
             env.pop("OPENBLAS_L2_SIZE", None)
@@ -551,7 +558,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", choices=("1", "2"), default="1",
                         help="BLAS, nnlayers and PyTorch threads (default 1)")
-    parser.add_argument("--repeats", type=int, default=15, help="timed rounds per case (default 15)")
+    parser.add_argument("--repeats", type=int, help="timed rounds per case (default 15; 9 with --full)")
     parser.add_argument("--block", type=float, default=0.2, help="seconds per timed block (default 0.2)")
     parser.add_argument("--only", action="append", help="run only these cases (a key such as vgg-64, or vgg)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
@@ -564,6 +571,7 @@ def main(argv=None) -> int:
     parser.add_argument("--memory-case", default="vgg-128", help=argparse.SUPPRESS)
     parser.add_argument("--memory-steps", type=int, default=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.repeats = args.repeats or (9 if args.full else 15)
 
     if args.memory_child:
         key, size = args.memory_case.rsplit("-", 1)
@@ -579,12 +587,13 @@ def main(argv=None) -> int:
     keys = selected(args.only)
     gemm = gemm_rate()
     blas = blas_description()
+    helpers = nl_threads.num_threads()
     print(f"numpy {np.__version__} ({blas}), torch {torch.__version__ if torch else 'not installed'}; "
-          f"{THREADS} thread(s); OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; "
-          f"median of {args.repeats} rounds")
+          f"{THREADS} thread(s) (nnlayers: {helpers}); "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; median of {args.repeats} rounds")
     print(f"numpy float32 GEMM (1024³): {gemm:.0f} GFLOP/s")
     report = {"numpy": np.__version__, "torch": torch.__version__ if torch else None, "blas": blas,
-              "threads": int(THREADS), "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+              "threads": int(THREADS), "nnlayers_threads": helpers, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
               "gemm_gflops": gemm, "repeats": args.repeats, "cases": {}}
     for key in keys:
         title, candidates = CASES[key]
