@@ -593,7 +593,8 @@ def main(argv=None) -> int:
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; median of {args.repeats} rounds")
     print(f"numpy float32 GEMM (1024³): {gemm:.0f} GFLOP/s")
     report = {"numpy": np.__version__, "torch": torch.__version__ if torch else None, "blas": blas,
-              "threads": int(THREADS), "nnlayers_threads": helpers, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+              "threads": int(THREADS), "nnlayers_threads": helpers,
+              "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
               "gemm_gflops": gemm, "repeats": args.repeats, "cases": {}}
     for key in keys:
         title, candidates = CASES[key]

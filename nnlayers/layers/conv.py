@@ -18,19 +18,23 @@ which adds each column entry back onto the input pixel it was copied from.
 The public ``im2col``/``col2im`` give one K×P block per sample (N×K×P) with
 rows in the usual (c, i, j) order, where W₂ = W.reshape(F, K).
 
-``Conv2D`` computes the same products with three speed-ups, all in
-``_Unfolding`` (the formulas in ``forward``/``backward`` are unchanged):
+``Conv2D`` computes the same products with these speed-ups, in ``_Unfolding``
+and two small methods (the formulas in ``forward``/``backward`` are unchanged):
 
 * rows ordered (i, j, c), kernel offset first, so that each offset's C rows
   are filled by one copy (and W₂ is W with its axes ordered F×kh×kw×C);
 * the batch is taken a few samples at a time, each chunk's columns going
   straight from im2col into the matrix product while still in the cache,
-  the work arrays reused from step to step, and the chunks spread over the
-  cores (``nnlayers._threads``); backward unfolds X again instead of keeping
-  the columns, K/C times the input's size, from forward;
+  the work arrays reused from step to step, and each chunk's copies spread
+  over the cores (``nnlayers._threads``); backward unfolds X again instead of
+  keeping the columns, K/C times the input's size, from forward (only small
+  layers keep them);
 * with stride 1, a "row-flat" layout in which each offset's copy is one
   contiguous run per image (at the price of computing Wp − Wo extra columns
-  per output row, which are dropped).
+  per output row, which are dropped);
+* with stride 1 and C ≥ F, δX as the correlation of δZ with the flipped
+  kernel (``Conv2D._correlate_back``): the same sum as col2im(W₂ᵀ δZ),
+  computed as a forward convolution.
 """
 from __future__ import annotations
 
