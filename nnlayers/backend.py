@@ -127,6 +127,8 @@ def _cupy():
 
 def to_device(array, device):
     """``array`` on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``): the same object if already there."""
+    if device == "cpu" and type(array) is np.ndarray:  # the CPU's every batch: no parsing
+        return array
     kind, index = _parse(device)
     here = device_of(array)
     if kind == "cpu":
