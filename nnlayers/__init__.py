@@ -1,24 +1,25 @@
 """nnlayers: neural networks from explicit layer objects on numpy.
 
 ``import nnlayers as nl`` gives the library: modules and layers, losses,
-optimizers, the trainer, gradient checking, weights files, summaries and
-``export_onnx`` (``nl.onnx``: the optional ``onnx`` package is imported on first use).
+optimizers and learning-rate schedules (``nl.schedules``), the trainer,
+gradient checking, weights files, summaries and ``export_onnx`` (``nl.onnx``: the
+optional ``onnx`` package is imported on first use).
 ``nl.datasets`` reads IDX/MNIST data; ``nl.plotting`` (matplotlib) and
 ``nl.examples`` (the derivation's worked examples) load on first use.
 """
 import importlib
 
-from . import backend, datasets, onnx
+from . import backend, datasets, onnx, schedules
 from ._notebook import show_figures_in_notebooks as _show_figures_in_notebooks
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_jacobian
 from .io import load, save
-from .layers import (AvgPool2D, Bias, Conv2D, Dropout, Elementwise, Flatten, Linear, MaxPool2D, ReLU, Sigmoid,
-                     Tanh, col2im, im2col, sigmoid)
+from .layers import (AvgPool2D, BatchNorm1d, BatchNorm2d, Bias, Conv2D, Dropout, Elementwise, Flatten,
+                     GlobalAvgPool2D, Linear, MaxPool2D, ReLU, Sigmoid, Tanh, col2im, im2col, sigmoid)
 from .losses import EuclideanLoss, Loss, SoftmaxCrossEntropy, log_softmax, softmax
 from .module import (Buffer, Module, Parameter, Residual, Sequential, ShapeError, WeightsFileError,
                      as_float_input, evaluation_mode)
 from .onnx import export_onnx
-from .optim import SGD, Adam, Optimizer
+from .optim import SGD, Adam, AdamW, Optimizer
 from .summary import Summary, summary
 from .training import History, Trainer, TrainingDivergedError, accuracy, minibatches
 
@@ -26,10 +27,10 @@ __version__ = "0.2.0"
 
 __all__ = [
     "Module", "Parameter", "Buffer", "Sequential", "Residual", "ShapeError", "as_float_input", "evaluation_mode",
-    "Linear", "Bias", "Elementwise", "Sigmoid", "Tanh", "ReLU", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten",
-    "Dropout", "sigmoid", "im2col", "col2im",
+    "Linear", "Bias", "Elementwise", "Sigmoid", "Tanh", "ReLU", "Conv2D", "MaxPool2D", "AvgPool2D",
+    "GlobalAvgPool2D", "BatchNorm1d", "BatchNorm2d", "Flatten", "Dropout", "sigmoid", "im2col", "col2im",
     "Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softmax",
-    "Optimizer", "SGD", "Adam",
+    "Optimizer", "SGD", "Adam", "AdamW", "schedules",
     "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches",
     "gradcheck", "numerical_jacobian", "GradcheckError", "GradcheckReport",
     "save", "load", "WeightsFileError", "summary", "Summary", "export_onnx", "onnx",

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["finite_float", "positive_float", "unit_fraction", "positive_int", "non_negative_int",
-           "destination_problem", "check_destinations", "check_show", "plural"]
+__all__ = ["finite_float", "positive_float", "non_negative_float", "unit_fraction", "positive_int",
+           "non_negative_int", "destination_problem", "check_destinations", "check_show", "plural"]
 
 
 def finite_float(text: str) -> float:
@@ -26,6 +26,14 @@ def positive_float(text: str) -> float:
     value = finite_float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A number ≥ 0: weight decay."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text!r}")
     return value
 
 

@@ -1,8 +1,9 @@
 """Optimizers: they see only ``Parameter`` objects and update ``data`` in place from ``grad``.
 
 Notation: θ a parameter, g = ∂L/∂θ its accumulated gradient, η the learning
-rate, t the step count starting at 1. Both optimizers follow PyTorch's
-definitions step for step, so results can be compared directly.
+rate, t the step count starting at 1. The optimizers follow PyTorch's
+definitions step for step, so results can be compared directly. A learning-rate
+schedule (``nnlayers/schedules.py``) sets ``optimizer.lr`` between steps.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from ._args import flag, non_negative_int, real
 from .backend import device_of, get_array_module, to_device, to_host
 from .module import Parameter
 
-__all__ = ["Optimizer", "SGD", "Adam"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
 
 class Optimizer:
@@ -27,6 +28,9 @@ class Optimizer:
 
     #: Attributes holding per-parameter state: a list of one array per parameter, or None if unused.
     state_names: tuple = ()
+
+    #: η₀ for learning-rate schedules: set to ``lr`` by the first schedule attached (``nnlayers/schedules.py``).
+    initial_lr = None
 
     def __init__(self, parameters, lr: float):
         self.parameters = list(parameters)
@@ -194,19 +198,22 @@ class Adam(Optimizer):
     """
 
     state_names = ("_m", "_v")
+    #: Weight decay added to the gradient (Adam) or applied to θ apart from it (AdamW).
+    decoupled = False
 
     def __init__(self, parameters, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
         super().__init__(parameters, lr)
+        name = type(self).__name__
         if not isinstance(betas, (tuple, list)):
-            raise TypeError(f"Adam: betas must be a pair of numbers in [0, 1), got {betas!r} "
+            raise TypeError(f"{name}: betas must be a pair of numbers in [0, 1), got {betas!r} "
                             f"({type(betas).__name__})")
         if len(betas) != 2:
-            raise ValueError(f"Adam: betas must be a pair of numbers in [0, 1), got {betas!r}")
-        self.betas = tuple(real(beta, f"betas[{i}]", "Adam", low=0.0, high=1.0, high_open=True)
+            raise ValueError(f"{name}: betas must be a pair of numbers in [0, 1), got {betas!r}")
+        self.betas = tuple(real(beta, f"betas[{i}]", name, low=0.0, high=1.0, high_open=True)
                            for i, beta in enumerate(betas))
-        self.eps = real(eps, "eps", "Adam", low=0.0)
-        self.weight_decay = real(weight_decay, "weight_decay", "Adam", low=0.0)
+        self.eps = real(eps, "eps", name, low=0.0)
+        self.weight_decay = real(weight_decay, "weight_decay", name, low=0.0)
         self._m = [np.zeros_like(p.data) for p in self.parameters]
         self._v = [np.zeros_like(p.data) for p in self.parameters]
 
@@ -222,7 +229,10 @@ class Adam(Optimizer):
             theta, g = parameter.data, parameter.grad
             m, v, scratch = self._m[i], self._v[i], self._scratch[i]
             if self.weight_decay:
-                g = g + self.weight_decay * theta          # g ← g + λθ
+                if self.decoupled:
+                    theta *= 1.0 - self.lr * self.weight_decay  # θ ← θ − ηλθ  (AdamW)
+                else:
+                    g = g + self.weight_decay * theta      # g ← g + λθ  (Adam)
             m *= beta1
             np.multiply(g, 1.0 - beta1, out=scratch)
             m += scratch                                   # m ← β₁m + (1 − β₁)g
@@ -240,4 +250,23 @@ class Adam(Optimizer):
 
     def extra_repr(self) -> str:
         return f"lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay}"
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``:
+
+    θ ← θ − η λ θ                    (decay applied to θ directly, not through g; λ = 0.01 by default)
+    m, v, m̂, v̂ as in Adam, from the gradient g alone
+    θ ← θ − η m̂ / (√v̂ + ε)
+
+    In Adam the decay term λθ passes through the 1/√v̂ scaling, so weights with
+    large gradients are barely decayed; here every weight shrinks by the same
+    factor 1 − ηλ per step, whatever its gradient history.
+    """
+
+    decoupled = True
+
+    def __init__(self, parameters, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2):
+        super().__init__(parameters, lr, betas, eps, weight_decay)
 

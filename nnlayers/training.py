@@ -70,7 +70,10 @@ def minibatches(n: int, batch_size: int | None, *, shuffle: bool = True, rng=Non
 @dataclass
 class History:
     """Per-epoch records of a ``fit``: training ``loss`` and ``val_loss``, each metric under
-    its name (``accuracy``, ``val_accuracy``), and wall-clock ``seconds`` per epoch.
+    its name (``accuracy``, ``val_accuracy``), wall-clock ``seconds`` per epoch, and ``lr``,
+    the learning rate at the start of each epoch (its first step's). ``best_epoch`` (1-based)
+    is the epoch with the best monitored value when ``fit`` watched one (``restore_best``,
+    ``patience``), else None.
 
     Losses are in the loss's own reduction over the whole set: the mean per
     sample for a mean loss (SoftmaxCrossEntropy), the total over all samples
@@ -82,6 +85,8 @@ class History:
     val_loss: list = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
     seconds: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    best_epoch: int | None = None
 
     def __getattr__(self, name):
         metrics = self.__dict__.get("metrics") or {}
@@ -146,9 +151,14 @@ class Trainer:
 
     ``metric`` is a callable ``metric(pred, target) -> float`` (e.g.
     ``nl.accuracy``) reported per epoch on training and validation data.
+
+    ``schedule`` is a learning-rate schedule on ``optimizer`` (``nl.schedules``),
+    stepped after every epoch (``schedule_every="epoch"``, its t counts epochs)
+    or after every optimizer step (``"batch"``, t counts batches).
     """
 
-    def __init__(self, model, loss, optimizer, *, metric=None, device=None):
+    def __init__(self, model, loss, optimizer, *, metric=None, schedule=None, schedule_every: str = "epoch",
+                 device=None):
         self.model = model
         self.device = device  # None: wherever the model's parameters are when fit/predict runs
         self.loss = loss
@@ -157,11 +167,29 @@ class Trainer:
             raise TypeError(f"Trainer: metric must be a function metric(pred, target) -> float, got {metric!r}")
         self.metric = metric
         self.metric_name = getattr(metric, "__name__", "metric") if metric is not None else None
+        if schedule is not None and getattr(schedule, "optimizer", None) is not optimizer:
+            raise ValueError(f"Trainer: the schedule {schedule!r} does not act on this trainer's optimizer")
+        if schedule_every not in ("epoch", "batch"):
+            raise ValueError(f"Trainer: schedule_every must be 'epoch' or 'batch', got {schedule_every!r}")
+        self.schedule = schedule
+        self.schedule_every = schedule_every
 
     # -- training --------------------------------------------------------------
     def fit(self, X, Y, epochs: int, batch_size: int | None = None, shuffle: bool = True, rng=None,
-            validation_data=None, progress: bool = True) -> History:
+            validation_data=None, progress: bool = True, *, restore_best: bool = False, monitor: str | None = None,
+            patience: int | None = None, callbacks=()) -> History:
         """Run ``epochs`` passes over (X, Y); returns the ``History``.
+
+        Keeping the best epoch: ``monitor`` names a record of the history
+        (``"val_loss"``, the default with validation data, else ``"loss"``; or
+        a metric such as ``"val_accuracy"``), lower is better for names ending
+        in ``loss``, higher for the others. With ``restore_best=True`` the
+        weights and buffers of the best epoch are put back when ``fit`` ends;
+        with ``patience=k`` training stops after k epochs without a strict
+        improvement. ``history.best_epoch`` says which epoch was best.
+        ``callbacks``: objects with ``on_epoch_end(epoch, history)``, called
+        after each epoch (after the schedule's step); one that returns True
+        stops training.
 
         ``batch_size=None`` trains on the full batch (never shuffled: its order
         changes nothing). Minibatches are reshuffled every epoch from ``rng``
@@ -202,6 +230,8 @@ class Trainer:
         n = len(X)
         full_batch = batch_size is None or batch_size >= n  # one batch: its order changes nothing
         batches_per_epoch = 1 if full_batch else math.ceil(n / batch_size)
+        tracker = _BestEpoch(self, monitor, restore_best, patience, validation_data is not None) \
+            if restore_best or patience is not None else None
         display = _Progress(progress, epochs, batches_per_epoch, self.metric_name)
         # Copies of all that a step changes: ``last`` before each step whose loss was finite, ``checked``
         # at the end of each epoch whose weights (and validation loss) were finite. With one step per
@@ -217,6 +247,7 @@ class Trainer:
         try:
             for epoch in range(1, epochs + 1):
                 started = time.perf_counter()
+                history.lr.append(self.optimizer.lr)
                 display.start_epoch(epoch)
                 loss_sum = metric_sum = 0.0
                 batches = [(X, Y)] if full_batch else (
@@ -239,6 +270,8 @@ class Trainer:
                     self.optimizer.step()
                     self.optimizer.zero_grad()
                     in_step = False
+                    if self.schedule is not None and self.schedule_every == "batch":
+                        self.schedule.step()
                     loss_sum += value * len(Xb) if per_sample else value
                     if self.metric is not None:
                         metric_sum += self.metric(pred, Yb) * len(Xb)
@@ -263,12 +296,16 @@ class Trainer:
                     checked.save(epoch)
                 history.seconds.append(time.perf_counter() - started)
                 display.end_epoch(history)
+                if self._end_epoch(epoch, history, tracker, callbacks):
+                    break
         except BaseException:
             if in_step:  # interrupted between the save and the update's end: undo the half step
                 (last if last.is_finite() else checked).restore()
             raise
         finally:
             display.close()
+        if tracker is not None:
+            tracker.finish(history)
         return history
 
     def _device(self) -> str:
@@ -289,6 +326,15 @@ class Trainer:
             f"{reason}; weights and optimizer state restored to {snapshot.label}. The data hold no NaN or "
             "inf (checked before training), so the updates grew too large: try a smaller learning rate.",
             history)
+
+    def _end_epoch(self, epoch: int, history: History, tracker, callbacks) -> bool:
+        """Step a per-epoch schedule, watch the best epoch, run the callbacks; True means stop."""
+        if self.schedule is not None and self.schedule_every == "epoch":
+            self.schedule.step()
+        stop = tracker.update(epoch, history) if tracker is not None else False
+        for callback in callbacks:
+            stop = bool(callback.on_epoch_end(epoch, history)) or stop
+        return stop
 
     # -- inference ---------------------------------------------------------------
     def predict(self, X, batch_size: int = 1024, *, host: bool = True) -> np.ndarray:
@@ -348,6 +394,46 @@ class Trainer:
         if reduction not in ("mean", "sum"):
             raise ValueError(f"{self.loss!r}: reduction must be 'mean' or 'sum', got {reduction!r}")
         return reduction == "mean"
+
+
+class _BestEpoch:
+    """The best epoch so far by one monitored record, its weights (with ``restore_best``),
+    and the patience count."""
+
+    def __init__(self, trainer: Trainer, monitor, restore_best: bool, patience, validating: bool):
+        if patience is not None:
+            positive_int(patience, "patience", "fit")
+        monitor = monitor or ("val_loss" if validating else "loss")
+        known = ["loss"] + (["val_loss"] if validating else [])
+        if trainer.metric_name:
+            known += [trainer.metric_name] + (["val_" + trainer.metric_name] if validating else [])
+        if monitor not in known:
+            raise ValueError(f"fit: cannot monitor {monitor!r}: this fit records {', '.join(known)}"
+                             + ("" if validating else " (pass validation_data for val_ records)"))
+        self.model, self.monitor, self.restore, self.patience = trainer.model, monitor, restore_best, patience
+        self.lower_is_better = monitor.endswith("loss")
+        self.best = None
+        self.best_epoch = None
+        self.best_state = None
+
+    def update(self, epoch: int, history: History) -> bool:
+        """Record this epoch; True when ``patience`` epochs have passed without improvement."""
+        record = history.loss if self.monitor == "loss" else history.val_loss if self.monitor == "val_loss" \
+            else history.metrics[self.monitor]
+        value = record[-1]
+        better = math.isfinite(value) and (self.best is None or (
+            value < self.best if self.lower_is_better else value > self.best))
+        if better:
+            self.best, self.best_epoch = value, epoch
+            if self.restore:
+                self.best_state = self.model.state_dict()
+        history.best_epoch = self.best_epoch
+        return self.patience is not None and epoch - (self.best_epoch or 0) >= self.patience
+
+    def finish(self, history: History) -> None:
+        """Put the best epoch's weights and buffers back (with ``restore_best``)."""
+        if self.restore and self.best_state is not None:
+            self.model.load_state_dict(self.best_state, source="the best epoch's weights")
 
 
 def _check_pair(X: np.ndarray, Y: np.ndarray, where: str) -> None:

@@ -48,6 +48,14 @@ LAYER_CASES = [
     ("maxpool-2", lambda: nl.MaxPool2D(2), distinct(2, 2, 4, 6)),
     ("maxpool-3-stride2-odd", lambda: nl.MaxPool2D(3, stride=2), distinct(1, 2, 7, 9)),
     ("avgpool-2x3", lambda: nl.AvgPool2D((2, 3)), normal(2, 2, 5, 7)),
+    ("global-avgpool", nl.GlobalAvgPool2D, normal(2, 3, 3, 4)),
+    ("conv-same-3x5", lambda: nl.Conv2D(2, 2, (3, 5), padding="same", rng=3), normal(2, 2, 4, 5)),
+    # BatchNorm in training mode (batch statistics; a batch needs ≥ 2 values per channel) and in eval mode
+    ("batchnorm1d-train", lambda: nl.BatchNorm1d(3), normal(4, 3)),
+    ("batchnorm1d-batch2", lambda: nl.BatchNorm1d(2), normal(2, 2)),
+    ("batchnorm2d-train", lambda: nl.BatchNorm2d(3), normal(2, 3, 3, 3)),
+    ("batchnorm2d-batch1", lambda: nl.BatchNorm2d(2), normal(1, 2, 2, 3)),
+    ("batchnorm2d-eval", lambda: nl.BatchNorm2d(2).eval(), normal(2, 2, 3, 3)),
     ("xor-network", lambda: xor_network(8, rng=3), normal(4, 2)),
     ("deep-mlp", lambda: nl.Sequential(nl.Linear(3, 4, rng=0), nl.Bias(4), nl.Tanh(),
                                        nl.Linear(4, 4, rng=1), nl.Bias(4), nl.Sigmoid(),
@@ -56,6 +64,10 @@ LAYER_CASES = [
      normal(3, 4)),
     ("residual-projection", lambda: nl.Residual(nl.Sequential(nl.Conv2D(2, 3, 3, padding=1, rng=0), nl.Tanh()),
                                                 shortcut=nl.Conv2D(2, 3, 1, bias=False, rng=1)), normal(2, 2, 4, 4)),
+    ("resnet-basic-block", lambda: nl.Residual(
+        nl.Sequential(nl.Conv2D(2, 3, 3, padding="same", bias=False, rng=0), nl.BatchNorm2d(3), nl.Tanh(),
+                      nl.Conv2D(3, 3, 3, padding="same", bias=False, rng=1), nl.BatchNorm2d(3)),
+        shortcut=nl.Sequential(nl.Conv2D(2, 3, 1, bias=False, rng=2), nl.BatchNorm2d(3))), normal(2, 2, 3, 3)),
     ("small-cnn", lambda: nl.Sequential(nl.Conv2D(1, 2, 3, padding=1, rng=0), nl.Tanh(), nl.AvgPool2D(2),
                                         nl.Flatten(), nl.Linear(8, 3, rng=1), nl.Bias(3)), normal(2, 1, 4, 4)),
 ]

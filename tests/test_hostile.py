@@ -622,6 +622,10 @@ def test_conv2d_takes_a_zero_sample_batch_like_every_other_layer(conv):
 def test_every_layer_takes_a_batch_of_zero_samples(make, make_input):
     X = make_input(np.random.default_rng(0))
     module = make()
+    if any(isinstance(m, (nl.BatchNorm1d, nl.BatchNorm2d)) and m.training for m in module.modules()):
+        with pytest.raises(ValueError, match="training mode needs more than one value per channel"):
+            module.forward(X[:0])                           # no batch statistics from no samples (as PyTorch)
+        module.eval()
     Z = module.forward(X[:0])
     assert Z.shape[0] == 0 and Z.shape[1:] == module.forward(X).shape[1:]
     module.forward(X[:0])

@@ -92,3 +92,17 @@ def test_learning_rate_can_change_between_steps():
     p32 = nl.Parameter(np.ones(2, np.float32), "w")
     nl.SGD([p32], lr=0.1).step()
     assert p32.data.dtype == np.float32
+
+
+def test_adamw_decays_theta_apart_from_the_gradient():
+    # Zero gradient: Adam's m and v stay 0, so the only change is θ ← θ(1 − ηλ) per step.
+    p = param(2.0)
+    values = run(nl.AdamW([p], lr=0.1, weight_decay=0.5), p, [0.0, 0.0])
+    assert values == pytest.approx([2.0 * 0.95, 2.0 * 0.95 ** 2], abs=1e-15)
+    # Adam adds λθ to g instead: with g = 0 its first step is a full η-sized step, −η·sign(λθ).
+    q = param(2.0)
+    assert run(nl.Adam([q], lr=0.1, weight_decay=0.5), q, [0.0]) == pytest.approx([1.9], abs=1e-8)
+    assert nl.AdamW([param()]).weight_decay == 0.01                     # PyTorch's default
+    assert repr(nl.AdamW([param()], lr=0.1)).startswith("AdamW(lr=0.1,")
+    with pytest.raises(ValueError, match=r"AdamW: betas\[0\] must be a number in \[0, 1\)"):
+        nl.AdamW([param()], betas=(1.0, 0.9))

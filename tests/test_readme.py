@@ -27,7 +27,7 @@ def run_blocks(blocks, namespace):
 def test_readme_python_blocks_run(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     blocks = readme_blocks()
-    assert len(blocks) == 6
+    assert len(blocks) == 7
     onnx_blocks = [code for code in blocks if "onnx" in code]
     assert len(onnx_blocks) == 2                                 # run by the test below
     namespace = {}
@@ -38,6 +38,11 @@ def test_readme_python_blocks_run(capsys, tmp_path, monkeypatch):
     assert namespace["report"].passed and namespace["layer_report"].passed
     assert [c.name for c in namespace["layer_report"].checks] == ["X", "0.W"]
     assert "X: ok" in capsys.readouterr().out
+    # Block 5: the best epoch's weights (and BatchNorm statistics) are the ones left in the model.
+    history, trainer = namespace["history"], namespace["trainer"]
+    assert history.best_epoch == int(np.argmax(history.val_accuracy)) + 1
+    assert trainer.evaluate(namespace["X_val"], namespace["Y_val"])[1] == max(history.val_accuracy) > 0.85
+    assert abs(history.lr[0] - 3e-4) < 1e-12 and history.lr[1] == 3e-3             # warm-up, then the peak
 
 
 def test_readme_onnx_blocks_run(tmp_path, monkeypatch):
@@ -46,7 +51,7 @@ def test_readme_onnx_blocks_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(nl.onnx, "EXPORTERS", dict(nl.onnx.EXPORTERS))   # the README's Cube stays in this test
     namespace = {}
-    run_blocks(readme_blocks(), namespace)
+    run_blocks([code for code in readme_blocks() if "nl.schedules" not in code], namespace)  # XOR's model
     model, X = namespace["model"], namespace["X"]
     np.testing.assert_allclose(namespace["outputs"], model.forward(X), rtol=1e-12)
     assert (tmp_path / "xor.onnx").stat().st_size > 0 and (tmp_path / "cube.onnx").stat().st_size > 0

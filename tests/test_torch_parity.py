@@ -245,6 +245,113 @@ def test_residual_matches_the_same_composition_in_torch(projection, rng):
         close(ours.shortcut.W.grad, shortcut.weight.grad)
 
 
+# -- BatchNorm, global pooling, 'same' padding ---------------------------------------------------
+
+BATCHNORM_CASES = [  # (ours, theirs, input shape, momentum)
+    ("BatchNorm1d", "BatchNorm1d", (6, 4), 0.1),
+    ("BatchNorm1d", "BatchNorm1d", (2, 3), 0.1),           # the smallest training batch
+    ("BatchNorm1d", "BatchNorm1d", (3, 2, 5), 0.3),        # N×C×L
+    ("BatchNorm2d", "BatchNorm2d", (4, 3, 5, 6), 0.1),
+    ("BatchNorm2d", "BatchNorm2d", (1, 2, 3, 3), 0.5),     # batch of one: statistics over H·W
+    ("BatchNorm2d", "BatchNorm2d", (3, 2, 4, 4), None),    # cumulative average
+]
+
+
+@pytest.mark.parametrize("ours, theirs, shape, momentum", BATCHNORM_CASES,
+                         ids=[f"{c[0]}-{'x'.join(map(str, c[2]))}-m{c[3]}" for c in BATCHNORM_CASES])
+def test_batchnorm_matches_torch_in_training_and_eval(ours, theirs, shape, momentum, rng):
+    C = shape[1]
+    layer = getattr(nl, ours)(C, momentum=momentum)
+    reference = getattr(torch.nn, theirs)(C, momentum=momentum, dtype=torch.float64)
+    gamma, beta = rng.uniform(0.5, 2.0, size=C), rng.normal(size=C)
+    layer.gamma.data[...], layer.beta.data[...] = gamma, beta
+    with torch.no_grad():
+        reference.weight.copy_(t(gamma))
+        reference.bias.copy_(t(beta))
+    for step in range(4):              # several training steps: outputs, gradients, running statistics
+        X = rng.normal(loc=1.5, scale=3.0, size=shape)
+        layer.zero_grad()
+        reference.zero_grad()
+        same_forward_and_backward(layer, reference, X, rng)
+        close(layer.gamma.grad, reference.weight.grad)
+        close(layer.beta.grad, reference.bias.grad)
+        close(layer.running_mean.data, reference.running_mean)
+        close(layer.running_var.data, reference.running_var)
+        assert int(layer.num_batches_tracked.data) == int(reference.num_batches_tracked) == step + 1
+    layer.eval()
+    reference.eval()
+    layer.zero_grad()
+    reference.zero_grad()
+    same_forward_and_backward(layer, reference, rng.normal(size=shape), rng)   # running statistics
+    close(layer.gamma.grad, reference.weight.grad)
+    close(layer.beta.grad, reference.bias.grad)
+
+
+def test_global_avgpool_and_same_padding_match_torch(rng):
+    X = rng.normal(size=(2, 3, 5, 7))
+    same_forward_and_backward(nl.GlobalAvgPool2D(), lambda Xt: Xt.mean(dim=(2, 3)), X, rng)
+    conv = nl.Conv2D(3, 4, (3, 5), padding="same", rng=0)
+    reference = torch.nn.Conv2d(3, 4, (3, 5), padding="same", dtype=torch.float64)
+    with torch.no_grad():
+        reference.weight.copy_(t(conv.W.data))
+        reference.bias.copy_(t(conv.b.data))
+    same_forward_and_backward(conv, reference, X, rng)
+    close(conv.W.grad, reference.weight.grad)
+
+
+class TorchBasicBlock(torch.nn.Module if torch else object):
+    """ResNet's basic block in PyTorch: conv-BN-ReLU-conv-BN, plus identity or 1×1 conv-BN, then ReLU."""
+
+    def __init__(self, C, F, stride):
+        super().__init__()
+        nn = torch.nn
+        self.block = nn.Sequential(nn.Conv2d(C, F, 3, stride, 1, bias=False), nn.BatchNorm2d(F), nn.ReLU(),
+                                   nn.Conv2d(F, F, 3, 1, 1, bias=False), nn.BatchNorm2d(F))
+        self.shortcut = (nn.Sequential(nn.Conv2d(C, F, 1, stride, bias=False), nn.BatchNorm2d(F))
+                         if (C, stride) != (F, 1) else None)
+
+    def forward(self, X):
+        return torch.relu((X if self.shortcut is None else self.shortcut(X)) + self.block(X))
+
+
+@pytest.mark.parametrize("C, F, stride", [(3, 3, 1), (2, 4, 2)], ids=["identity", "projection-stride2"])
+def test_resnet_basic_block_matches_torch(C, F, stride, rng):
+    from nnlayers.examples.mnist import basic_block
+    ours = basic_block(C, F, stride, rng=0, dtype=np.float64)
+    theirs = TorchBasicBlock(C, F, stride).double()
+    residual = ours[0]
+    pairs = [(residual.block[0], theirs.block[0]), (residual.block[1], theirs.block[1]),
+             (residual.block[3], theirs.block[3]), (residual.block[4], theirs.block[4])]
+    if theirs.shortcut is not None:
+        pairs += [(residual.shortcut[0], theirs.shortcut[0]), (residual.shortcut[1], theirs.shortcut[1])]
+    else:
+        assert residual.shortcut is None
+    with torch.no_grad():
+        for mine, their in pairs:
+            if isinstance(mine, nl.Conv2D):
+                their.weight.copy_(t(mine.W.data))
+            else:
+                mine.gamma.data[...] = rng.uniform(0.5, 1.5, size=mine.gamma.shape)
+                mine.beta.data[...] = rng.normal(size=mine.beta.shape)
+                their.weight.copy_(t(mine.gamma.data))
+                their.bias.copy_(t(mine.beta.data))
+    for step in range(3):
+        ours.zero_grad()
+        theirs.zero_grad()
+        same_forward_and_backward(ours, theirs, rng.normal(size=(3, C, 6, 6)), rng)
+        for mine, their in pairs:
+            if isinstance(mine, nl.Conv2D):
+                close(mine.W.grad, their.weight.grad)
+            else:
+                close(mine.gamma.grad, their.weight.grad)
+                close(mine.beta.grad, their.bias.grad)
+                close(mine.running_var.data, their.running_var)
+    ours.eval()
+    theirs.eval()
+    X = rng.normal(size=(2, C, 6, 6))
+    close(ours.forward(X), theirs(t(X)))
+
+
 # -- optimizers -----------------------------------------------------------------------------------
 
 SGD_SETTINGS = [
@@ -260,11 +367,17 @@ ADAM_SETTINGS = [
     dict(lr=0.01, weight_decay=0.1),
     dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6),
 ]
+ADAMW_SETTINGS = [
+    dict(),                                         # PyTorch's default decay, 0.01
+    dict(lr=0.01, weight_decay=0.5),
+    dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.0),
+]
+OPTIMIZER_CASES = ([(nl.SGD, "SGD", s) for s in SGD_SETTINGS] + [(nl.Adam, "Adam", s) for s in ADAM_SETTINGS]
+                   + [(nl.AdamW, "AdamW", s) for s in ADAMW_SETTINGS])
 
 
-@pytest.mark.parametrize("ours, theirs, settings",
-                         [(nl.SGD, "SGD", s) for s in SGD_SETTINGS] + [(nl.Adam, "Adam", s) for s in ADAM_SETTINGS],
-                         ids=[f"SGD-{s}" for s in SGD_SETTINGS] + [f"Adam-{s}" for s in ADAM_SETTINGS])
+@pytest.mark.parametrize("ours, theirs, settings", OPTIMIZER_CASES,
+                         ids=[f"{case[1]}-{case[2]}" for case in OPTIMIZER_CASES])
 def test_optimizer_steps_match_torch_optim(ours, theirs, settings, rng):
     shapes = [(3, 4), (4,), (2, 1, 3, 3)]
     start = [rng.normal(size=shape) for shape in shapes]
@@ -272,7 +385,7 @@ def test_optimizer_steps_match_torch_optim(ours, theirs, settings, rng):
     tensors = [t(value, grad=True) for value in start]
     optimizer = ours(parameters, **settings)
     reference = getattr(torch.optim, theirs)(tensors, **settings)
-    for step in range(5):
+    for step in range(60):
         for parameter, tensor in zip(parameters, tensors):
             g = rng.normal(size=parameter.shape)
             parameter.grad[...] = g
@@ -282,3 +395,65 @@ def test_optimizer_steps_match_torch_optim(ours, theirs, settings, rng):
         optimizer.zero_grad()
         for parameter, tensor in zip(parameters, tensors):
             close(parameter.data, tensor, rtol=1e-12, atol=1e-14)
+
+
+# -- learning-rate schedules ----------------------------------------------------------------------
+
+def schedule_pair(kind, ours_optimizer, torch_optimizer):
+    """The same schedule built in nnlayers and in torch.optim.lr_scheduler."""
+    S, L = nl.schedules, torch.optim.lr_scheduler
+    if kind == "step":
+        return S.StepLR(ours_optimizer, 7, gamma=0.5), L.StepLR(torch_optimizer, 7, gamma=0.5)
+    if kind == "cosine":
+        return S.CosineAnnealingLR(ours_optimizer, 50), L.CosineAnnealingLR(torch_optimizer, 50)
+    if kind == "cosine-eta-min-past-T":
+        return (S.CosineAnnealingLR(ours_optimizer, 20, eta_min=0.01),
+                L.CosineAnnealingLR(torch_optimizer, 20, eta_min=0.01))
+    if kind == "linear":
+        return S.LinearLR(ours_optimizer), L.LinearLR(torch_optimizer)
+    if kind == "linear-decay":
+        return (S.LinearLR(ours_optimizer, 1.0, 0.1, total_iters=30),
+                L.LinearLR(torch_optimizer, 1.0, 0.1, total_iters=30))
+    if kind == "warmup-cosine":
+        ours = S.SequentialLR(ours_optimizer, [S.LinearLR(ours_optimizer, 0.01, total_iters=8),
+                                               S.CosineAnnealingLR(ours_optimizer, 52)], milestones=[8])
+        theirs = L.SequentialLR(torch_optimizer, [L.LinearLR(torch_optimizer, 0.01, total_iters=8),
+                                                  L.CosineAnnealingLR(torch_optimizer, 52)], milestones=[8])
+        return ours, theirs
+    if kind == "warmup-step-cosine":
+        ours = S.SequentialLR(ours_optimizer, [S.LinearLR(ours_optimizer, 0.2, total_iters=5),
+                                               S.StepLR(ours_optimizer, 4, 0.7),
+                                               S.CosineAnnealingLR(ours_optimizer, 30, eta_min=1e-3)],
+                              milestones=[5, 20])
+        theirs = L.SequentialLR(torch_optimizer, [L.LinearLR(torch_optimizer, 0.2, total_iters=5),
+                                                  L.StepLR(torch_optimizer, 4, 0.7),
+                                                  L.CosineAnnealingLR(torch_optimizer, 30, eta_min=1e-3)],
+                                milestones=[5, 20])
+        return ours, theirs
+    raise ValueError(kind)
+
+
+SCHEDULE_KINDS = ["step", "cosine", "cosine-eta-min-past-T", "linear", "linear-decay", "warmup-cosine",
+                  "warmup-step-cosine"]
+
+
+@pytest.mark.parametrize("kind", SCHEDULE_KINDS)
+def test_schedules_match_torch_lr_scheduler(kind, rng):
+    """The learning rate after every one of 60 steps, and AdamW's weights trained under it."""
+    start = rng.normal(size=(3, 4))
+    parameter = nl.Parameter(start, "w")
+    tensor = t(start, grad=True)
+    optimizer = nl.AdamW([parameter], lr=0.05, weight_decay=0.1)
+    reference = torch.optim.AdamW([tensor], lr=0.05, weight_decay=0.1)
+    schedule, reference_schedule = schedule_pair(kind, optimizer, reference)
+    assert optimizer.lr == pytest.approx(reference.param_groups[0]["lr"], rel=1e-12)
+    for step in range(60):
+        g = rng.normal(size=start.shape)
+        parameter.grad[...] = g
+        tensor.grad = t(g)
+        optimizer.step()
+        reference.step()
+        schedule.step()
+        reference_schedule.step()
+        assert optimizer.lr == pytest.approx(reference.param_groups[0]["lr"], rel=1e-12, abs=1e-15), step
+        close(parameter.data, tensor, rtol=1e-11, atol=1e-13)

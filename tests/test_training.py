@@ -246,3 +246,118 @@ def test_progress_picks_notebook_bars_terminal_bars_or_lines(monkeypatch):
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     assert training._display_mode(io.StringIO()) == "bars"            # a notebook without ipywidgets
     assert training._Progress(False, 3, 2, None).mode == "off"
+
+
+# -- schedules, best epoch, early stopping, callbacks ----------------------------------------------
+
+class Snapshots:
+    """A callback keeping each epoch's state (weights and buffers) as the epoch ended."""
+
+    def __init__(self, model):
+        self.model, self.states = model, []
+
+    def on_epoch_end(self, epoch, history):
+        assert epoch == len(self.states) + 1 == history.epochs
+        self.states.append(self.model.state_dict())
+
+
+def drifting_problem(rng):
+    """A regression whose validation targets are the training targets negated: fitting the training
+    data makes the validation loss worse, so its best epoch comes early."""
+    X = rng.normal(size=(32, 3))
+    Y = X @ np.array([[1.0], [-2.0], [0.5]])
+    model = nl.Sequential(nl.Linear(3, 4, rng=0), nl.BatchNorm1d(4), nl.Tanh(), nl.Linear(4, 1, rng=1))
+    return model, X, Y, (X, -Y)
+
+
+def test_schedule_steps_per_epoch_and_history_records_lr():
+    model = xor_network(2, rng=0)
+    optimizer = nl.SGD(model.parameters(), lr=1.0)
+    schedule = nl.schedules.StepLR(optimizer, 2, gamma=0.5)
+    trainer = nl.Trainer(model, nl.EuclideanLoss(), optimizer, schedule=schedule)
+    history = trainer.fit(XOR_X, XOR_Y, epochs=5, batch_size=2, rng=0, progress=False)
+    assert history.lr == [1.0, 1.0, 0.5, 0.5, 0.25]
+    assert schedule.last_step == 5 and optimizer.lr == 0.25           # η(5) = 0.5^⌊5/2⌋
+
+
+def test_schedule_steps_per_batch(rng):
+    model = nl.Sequential(nl.Linear(2, 1, rng=0))
+    optimizer = nl.SGD(model.parameters(), lr=1.0)
+    schedule = nl.schedules.LinearLR(optimizer, start_factor=0.1, total_iters=10)
+    trainer = nl.Trainer(model, nl.EuclideanLoss(), optimizer, schedule=schedule, schedule_every="batch")
+    history = trainer.fit(rng.normal(size=(8, 2)), rng.normal(size=(8, 1)), epochs=3, batch_size=3, rng=0,
+                          progress=False)
+    assert schedule.last_step == 9                                    # 3 batches per epoch
+    assert history.lr == pytest.approx([0.1, 0.1 + 0.9 * 3 / 10, 0.1 + 0.9 * 6 / 10])
+
+
+def test_trainer_refuses_a_schedule_of_another_optimizer_and_a_bad_interval():
+    model = xor_network(2, rng=0)
+    optimizer = nl.SGD(model.parameters(), lr=1.0)
+    other = nl.schedules.StepLR(nl.SGD(model.parameters(), lr=1.0), 2)
+    with pytest.raises(ValueError, match="does not act on this trainer's optimizer"):
+        nl.Trainer(model, nl.EuclideanLoss(), optimizer, schedule=other)
+    with pytest.raises(ValueError, match="schedule_every must be 'epoch' or 'batch', got 'step'"):
+        nl.Trainer(model, nl.EuclideanLoss(), optimizer, schedule=nl.schedules.StepLR(optimizer, 2),
+                   schedule_every="step")
+
+
+def test_restore_best_puts_back_the_best_epochs_weights_and_buffers(rng):
+    model, X, Y, validation = drifting_problem(rng)
+    trainer = nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=0.002))
+    snapshots = Snapshots(model)
+    history = trainer.fit(X, Y, epochs=8, batch_size=8, rng=0, validation_data=validation, progress=False,
+                          restore_best=True, callbacks=[snapshots])
+    assert history.epochs == 8
+    best = int(np.argmin(history.val_loss)) + 1
+    assert history.best_epoch == best and best < 8                     # the last epoch was not the best
+    for name, value in model.state_dict().items():                     # BatchNorm's statistics too
+        np.testing.assert_array_equal(value, snapshots.states[best - 1][name], err_msg=name)
+    assert trainer.evaluate(*validation)[0] == pytest.approx(min(history.val_loss), rel=1e-12)
+
+
+def test_patience_stops_after_epochs_without_improvement(rng):
+    model, X, Y, validation = drifting_problem(rng)
+    trainer = nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=0.002))
+    snapshots = Snapshots(model)
+    history = trainer.fit(X, Y, epochs=50, batch_size=8, rng=0, validation_data=validation, progress=False,
+                          patience=2, callbacks=[snapshots])
+    assert history.epochs == history.best_epoch + 2 < 50
+    assert history.val_loss[history.best_epoch - 1] == min(history.val_loss)
+    for name, value in model.state_dict().items():                     # no restore: the last epoch's weights
+        np.testing.assert_array_equal(value, snapshots.states[-1][name])
+
+
+def test_monitor_a_metric_where_higher_is_better(rng):
+    X = rng.normal(size=(40, 2))
+    labels = (X[:, 0] > 0).astype(int)
+    model = nl.Sequential(nl.Linear(2, 2, rng=0))
+    trainer = nl.Trainer(model, nl.SoftmaxCrossEntropy(), nl.SGD(model.parameters(), lr=0.5), metric=nl.accuracy)
+    history = trainer.fit(X, labels, epochs=6, batch_size=10, rng=0, validation_data=(X, 1 - labels),
+                          progress=False, restore_best=True, monitor="val_accuracy")
+    assert history.best_epoch == int(np.argmax(history.val_accuracy)) + 1
+    assert trainer.evaluate(X, 1 - labels)[1] == max(history.val_accuracy)
+
+
+def test_a_callback_returning_true_stops_training():
+    class StopAtThree:
+        def on_epoch_end(self, epoch, history):
+            return epoch == 3
+
+    model = xor_network(2, rng=0)
+    trainer = nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=1.0))
+    history = trainer.fit(XOR_X, XOR_Y, epochs=10, progress=False, callbacks=[StopAtThree()])
+    assert history.epochs == 3 and history.best_epoch is None
+
+
+def test_monitor_and_patience_errors():
+    model = xor_network(2, rng=0)
+    trainer = nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=1.0))
+    with pytest.raises(ValueError, match=r"cannot monitor 'val_loss': this fit records loss \(pass validation_data"):
+        trainer.fit(XOR_X, XOR_Y, epochs=2, progress=False, restore_best=True, monitor="val_loss")
+    with pytest.raises(ValueError, match="cannot monitor 'accuracy'"):
+        trainer.fit(XOR_X, XOR_Y, epochs=2, progress=False, patience=1, monitor="accuracy")
+    with pytest.raises(ValueError, match="patience must be a positive integer"):
+        trainer.fit(XOR_X, XOR_Y, epochs=2, progress=False, patience=0)
+    history = trainer.fit(XOR_X, XOR_Y, epochs=3, progress=False, restore_best=True)   # monitors "loss"
+    assert history.best_epoch == int(np.argmin(history.loss)) + 1

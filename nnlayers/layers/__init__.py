@@ -3,8 +3,9 @@ from .activations import Elementwise, ReLU, Sigmoid, Tanh, sigmoid
 from .conv import Conv2D, col2im, im2col
 from .dropout import Dropout
 from .linear import Bias, Linear
-from .pooling import AvgPool2D, MaxPool2D
+from .norm import BatchNorm1d, BatchNorm2d
+from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .shape import Flatten
 
 __all__ = ["Linear", "Bias", "Elementwise", "Sigmoid", "sigmoid", "ReLU", "Tanh", "Conv2D", "im2col", "col2im",
-           "MaxPool2D", "AvgPool2D", "Flatten", "Dropout"]
+           "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "BatchNorm1d", "BatchNorm2d", "Flatten", "Dropout"]

@@ -179,6 +179,9 @@ class Conv2D(Module):
     (starting at zero). ``kernel_size``, ``stride`` and ``padding`` take an int
     or an (height, width) pair; padding adds zeros on both sides. Output
     N×F×Ho×Wo with Ho = ⌊(H + 2ph − kh)/sh⌋ + 1 (likewise Wo).
+    ``padding="same"`` keeps H×W: for odd kernels at stride 1 it is
+    (ph, pw) = (kh//2, kw//2), stored in ``padding`` (``padding_mode`` is then
+    ``"same"``, else None).
 
     Computed as im2col + one matrix product per sample (see the module
     docstring): with K = C·kh·kw, P = Ho·Wo and W₂ = W as an F×K matrix,
@@ -205,6 +208,13 @@ class Conv2D(Module):
         name = type(self).__name__
         self.in_channels = _positive_int(in_channels, "in_channels", name)
         self.out_channels = _positive_int(out_channels, "out_channels", name)
+        self.padding_mode = None
+        if isinstance(padding, str):
+            if padding != "same":
+                raise ValueError(f"{name}: padding must be 'same', an integer ≥ 0 or a pair of them, "
+                                 f"got {padding!r}")
+            self.padding_mode = "same"
+            padding = _same_padding(name, kernel_size, stride)
         self.kernel_size, self.stride, self.padding = _geometry_args(name, kernel_size, stride, padding)
         self.input_grad = _flag(input_grad, "input_grad", name)
         kh, kw = self.kernel_size
@@ -307,6 +317,16 @@ class Conv2D(Module):
         if not settings["input_grad"]:
             text += ", input_grad=False"
         return text
+
+
+def _same_padding(owner: str, kernel_size, stride) -> tuple:
+    """(kh//2, kw//2): the padding that keeps H×W, for odd kernels at stride 1 only."""
+    kernel, stride = _pair(kernel_size, "kernel_size", owner), _pair(stride, "stride", owner)
+    if stride != (1, 1) or kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
+        raise ValueError(f"{owner}: padding='same' needs an odd kernel_size and stride 1 (then the "
+                         f"padding is kernel_size//2 on each side), got kernel_size={_show(kernel)}, "
+                         f"stride={_show(stride)}")
+    return kernel[0] // 2, kernel[1] // 2
 
 
 def _geometry_args(owner: str, kernel_size, stride, padding):

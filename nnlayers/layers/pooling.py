@@ -1,4 +1,5 @@
-"""Pooling over kh×kw windows of N×C×H×W images: ``MaxPool2D`` and ``AvgPool2D``.
+"""Pooling over kh×kw windows of N×C×H×W images: ``MaxPool2D`` and ``AvgPool2D``; and
+``GlobalAvgPool2D``, the mean over each whole image (N×C×H×W → N×C).
 
 Window (ho, wo) covers rows ho·sh … ho·sh + kh − 1 and columns
 wo·sw … wo·sw + kw − 1; the stride defaults to the kernel size, and windows
@@ -24,7 +25,7 @@ import numpy as np
 from ..module import Module, ShapeError, as_float_input
 from .._args import pair as _pair, show as _show
 
-__all__ = ["MaxPool2D", "AvgPool2D"]
+__all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D"]
 
 
 class _Pool2D(Module):
@@ -212,6 +213,38 @@ class AvgPool2D(_Pool2D):
                 view[...] = dA
             else:
                 view += dA
+        return dX
+
+
+class GlobalAvgPool2D(Module):
+    """Z = the mean of each channel over the whole image: N×C×H×W → N×C (a ResNet's last pooling).
+
+        Zₙ,c = (1/(H·W)) Σₕ Σ_w Xₙ,c,h,w
+        δXₙ,c,h,w = δZₙ,c / (H·W)        (every pixel gets an equal share)
+
+    Cache: only the input shape.
+    """
+
+    cache_names = ("_input_shape",)
+
+    def __init__(self):
+        super().__init__()
+        self._input_shape = None
+
+    def forward(self, X):
+        """Zₙ,c = (1/(H·W)) Σₕ,w Xₙ,c,h,w  (N×C×H×W → N×C)."""
+        X = as_float_input(self, X)
+        if X.ndim != 4:
+            raise ShapeError(f"{self!r}: expected input of shape (N, C, H, W), got shape {X.shape}")
+        N, C, H, W = self._input_shape = X.shape
+        return np.einsum("ncl->nc", X.reshape(N, C, H * W)) * X.dtype.type(1.0 / (H * W))
+
+    def backward(self, dZ):
+        """δXₙ,c,h,w = δZₙ,c / (H·W)  (N×C → N×C×H×W)."""
+        N, C, H, W = shape = self.forward_cache(self._input_shape)
+        dZ = self.check_grad(dZ, (N, C))
+        dX = np.empty(shape, dtype=dZ.dtype if dZ.dtype.kind == "f" else np.float64)
+        np.multiply(dZ[:, :, None, None], 1.0 / (H * W), out=dX, casting="unsafe")  # broadcast over H, W
         return dX
 
 

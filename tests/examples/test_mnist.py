@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import nnlayers as nl
-from tests.helpers import run_script
+from tests.helpers import ROOT, run_script
 from nnlayers.examples import mnist
 
 
@@ -99,11 +99,80 @@ def test_train_mnist_script_one_epoch_on_a_slice(tmp_path, model):
     assert np.mean(predicted.argmax(axis=1) == split.test_labels[:400]) == pytest.approx(printed, abs=1e-4)
 
 
+def test_train_mnist_resnet_one_epoch_with_schedule_and_adamw(tmp_path):
+    weights = tmp_path / "resnet.npz"
+    result = run_script("train_mnist.py", "--model", "resnet", "--epochs", "1", "--limit", "192",
+                        "--augment", "none", "--batch-size", "32", "--save", weights)
+    assert result.returncode == 0, result.stderr
+    assert "adamw lr=0.002 weight decay 0.05, schedule cosine (warm-up 0 epochs)" in result.stdout
+    assert "GlobalAvgPool2D" in result.stdout and "BatchNorm2d" in result.stdout
+    printed = float(re.search(r"test accuracy: (\d\.\d{4}) \(\d+/192\)", result.stdout).group(1))
+    fresh = mnist.build("resnet", 10, rng=123)
+    nl.load(fresh, weights)                                              # running statistics included
+    split = mnist.load_split("sample")
+    predicted = nl.Trainer(fresh, nl.SoftmaxCrossEntropy(), nl.SGD(fresh.parameters(), lr=0.1)).predict(
+        mnist.prepare(split.test_images[:192], "resnet"))
+    assert np.mean(predicted.argmax(axis=1) == split.test_labels[:192]) == pytest.approx(printed, abs=1e-4)
+
+
+def test_train_mnist_cnn_bn_with_step_schedule_and_warmup():
+    result = run_script("train_mnist.py", "--model", "cnn-bn", "--epochs", "3", "--limit", "300", "--augment",
+                        "none", "--schedule", "step", "--warmup", "1", "--optimizer", "sgd", "--weight-decay",
+                        "1e-4", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert float(re.search(r"test accuracy: (\d\.\d{4})", result.stdout).group(1)) > 0.3
+
+
+def test_schedule_options_give_the_documented_learning_rates():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("train_mnist", ROOT / "scripts" / "train_mnist.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    args = script.parse_args(["--model", "resnet", "--epochs", "4", "--warmup", "1", "--lr", "0.01"])
+    assert (args.optimizer, args.schedule, args.weight_decay) == ("adamw", "cosine", 0.05)
+    model = mnist.build("mlp", rng=0)
+    optimizer = script.make_optimizer(args, model.parameters())
+    assert isinstance(optimizer, nl.AdamW) and optimizer.weight_decay == 0.05
+    schedule = script.make_schedule(args, optimizer, steps_per_epoch=10)
+    lrs = [optimizer.lr] + [schedule.step() or optimizer.lr for _ in range(40)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[10] == pytest.approx(0.01)      # warm-up from lr/100
+    assert lrs[25] == pytest.approx(0.005) and lrs[40] == pytest.approx(0.0, abs=1e-12)   # cosine to 0
+    step = script.parse_args(["--model", "cnn", "--schedule", "step", "--epochs", "6", "--lr", "0.1"])
+    assert (step.optimizer, step.warmup, step.weight_decay) == ("adam", 0, 0.0)
+    optimizer = script.make_optimizer(step, model.parameters())
+    schedule = script.make_schedule(step, optimizer, steps_per_epoch=5)
+    lrs = [optimizer.lr] + [schedule.step() or optimizer.lr for _ in range(30)]
+    assert lrs[9] == pytest.approx(0.1) and lrs[10] == pytest.approx(0.01) and lrs[20] == pytest.approx(0.001)
+    assert script.make_schedule(script.parse_args(["--model", "cnn"]), optimizer, 5) is None
+
+
+def test_reference_models_shapes_and_blocks(rng):
+    X = rng.random((2, 1, 28, 28)).astype(np.float32)
+    for name in ("cnn-bn", "resnet"):
+        model = mnist.build(name, 10, rng=0)
+        assert model.forward(X).shape == (2, 10) and model.forward(X).dtype == np.float32
+        assert any(isinstance(m, nl.BatchNorm2d) for m in model.modules())
+    resnet = mnist.build("resnet", 10, rng=0)
+    residuals = [m for m in resnet.modules() if isinstance(m, nl.Residual)]
+    assert len(residuals) == sum(mnist.RESNET_BLOCKS)
+    # The first block keeps its shape (identity shortcut); each later stage starts with a projection.
+    assert [r.shortcut is None for r in residuals] == [True] * mnist.RESNET_BLOCKS[0] + [
+        index != 0 for stage in mnist.RESNET_BLOCKS[1:] for index in range(stage)]
+    block = mnist.basic_block(4, 8, 2, rng=0, dtype=np.float64)
+    assert block.forward(rng.normal(size=(2, 4, 7, 7))).shape == (2, 8, 4, 4)
+    assert nl.gradcheck(mnist.basic_block(2, 3, 2, rng=0, dtype=np.float64), rng.normal(size=(2, 2, 4, 4))).passed
+    with pytest.raises(ValueError, match="unknown model 'vgg'; use one of mlp, cnn, cnn-bn, resnet"):
+        mnist.build("vgg")
+
+
 def test_train_mnist_script_errors(tmp_path):
     result = run_script("train_mnist.py", "--data", tmp_path, "--epochs", "1")
     assert result.returncode == 2 and "looked for" in result.stderr
     for args, message in ((["--epochs", "0"], "must be at least 1"), (["--seed", "-1"], "must be at least 0"),
-                          (["--lr", "inf"], "must be finite"), (["--val-fraction", "1"], "must be in [0, 1)")):
+                          (["--lr", "inf"], "must be finite"), (["--val-fraction", "1"], "must be in [0, 1)"),
+                          (["--weight-decay", "-1"], "must be at least 0"),
+                          (["--schedule", "linear"], "invalid choice: 'linear'"),
+                          (["--model", "resnet", "--epochs", "2", "--warmup", "2"], "leaves no epochs")):
         result = run_script("train_mnist.py", *args)
         assert result.returncode == 2 and message in result.stderr, args
 

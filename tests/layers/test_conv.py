@@ -213,6 +213,27 @@ def test_parameters_and_repr():
     assert nl.Conv2D(1, 2, 3, rng=0).b.shape == (2,)
 
 
+@pytest.mark.parametrize("kernel, padding", [(3, (1, 1)), (5, (2, 2)), ((1, 3), (0, 1)), (1, (0, 0))])
+def test_same_padding_keeps_the_image_size(kernel, padding, rng):
+    same = nl.Conv2D(2, 3, kernel, padding="same", rng=0)
+    explicit = nl.Conv2D(2, 3, kernel, padding=padding, rng=0)
+    assert same.padding == padding and same.padding_mode == "same" and explicit.padding_mode is None
+    X = rng.normal(size=(2, 2, 5, 6))
+    Z = same.forward(X)
+    assert Z.shape == (2, 3, 5, 6)
+    np.testing.assert_array_equal(Z, explicit.forward(X))
+    assert "padding='same'" in repr(same) and "padding='same'" not in repr(explicit)
+    assert nl.gradcheck(same, X).passed
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=2), dict(kernel_size=(3, 4)), dict(kernel_size=3, stride=2)])
+def test_same_padding_needs_odd_kernels_at_stride_one(kwargs):
+    with pytest.raises(ValueError, match=r"Conv2D: padding='same' needs an odd kernel_size and stride 1"):
+        nl.Conv2D(1, 1, padding="same", **kwargs)
+    with pytest.raises(ValueError, match=r"padding must be 'same', an integer ≥ 0 or a pair of them, got 'valid'"):
+        nl.Conv2D(1, 1, 3, padding="valid")
+
+
 # -- errors -----------------------------------------------------------------------------------
 
 def test_wrong_channels_names_the_layer_and_both_shapes():

@@ -171,3 +171,38 @@ def test_avgpool_backward_takes_an_integer_gradient():
     layer = nl.AvgPool2D(2)
     layer.forward(np.zeros((1, 1, 2, 2)))
     np.testing.assert_array_equal(layer.backward(np.array([[[[4]]]])), np.ones((1, 1, 2, 2)))   # 4 / (2·2)
+
+
+# -- GlobalAvgPool2D ----------------------------------------------------------------------------
+
+def test_global_avgpool_by_hand():
+    X = np.arange(12, dtype=float).reshape(1, 2, 2, 3)          # channel means 2.5 and 8.5
+    pool = nl.GlobalAvgPool2D()
+    np.testing.assert_array_equal(pool.forward(X), [[2.5, 8.5]])
+    dX = pool.backward(np.array([[6.0, -12.0]]))                 # each of the 6 pixels gets δZ / 6
+    np.testing.assert_array_equal(dX, np.concatenate([np.full((1, 1, 2, 3), 1.0), np.full((1, 1, 2, 3), -2.0)], 1))
+    assert repr(pool) == "GlobalAvgPool2D()"
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 1, 1, 1), (3, 2, 7, 1)])
+def test_global_avgpool_passes_gradcheck_and_keeps_float32(shape, rng):
+    assert nl.gradcheck(nl.GlobalAvgPool2D(), rng.normal(size=shape)).passed
+    pool = nl.GlobalAvgPool2D()
+    X = rng.normal(size=shape).astype(np.float32)
+    Z = pool.forward(X)
+    dX = pool.backward(np.ones(Z.shape, np.float32))
+    assert Z.shape == shape[:2] and Z.dtype == dX.dtype == np.float32
+    dX[...] = 7.0                                                # a writable array of its own
+    assert pool.backward(np.ones(Z.shape, np.float32)).max() == pytest.approx(1 / (shape[2] * shape[3]))
+
+
+def test_global_avgpool_errors():
+    pool = nl.GlobalAvgPool2D()
+    with pytest.raises(nl.ShapeError, match=r"GlobalAvgPool2D\(\): expected input of shape \(N, C, H, W\), "
+                                            r"got shape \(2, 3\)"):
+        pool.forward(np.zeros((2, 3)))
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        pool.backward(np.zeros((1, 1)))
+    pool.forward(np.zeros((2, 3, 4, 4)))
+    with pytest.raises(nl.ShapeError, match=r"expected dZ of shape \(2, 3\).*got shape \(2, 3, 1, 1\)"):
+        pool.backward(np.zeros((2, 3, 1, 1)))
