@@ -1,6 +1,8 @@
 """Time training steps of nnlayers against a lean hand-written numpy loop and PyTorch (CPU).
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python scripts/bench.py [--repeats 15] [--only xor]
+    python scripts/bench.py [--threads 1|2] [--repeats 15] [--only vgg] [--json run.json]
+    python scripts/bench.py --full            # 1 and 2 threads, with and without OPENBLAS_CORETYPE (~4 min)
+    python scripts/bench.py --memory          # VGG-like, batch 128: process growth per framework
 
 Every candidate runs in the same process, interleaved round by round so that
 any background load hits all of them alike; each round times a block of
@@ -9,32 +11,62 @@ A step is forward, loss, backward, optimizer step and zero_grad; no network
 computes the gradient of its input data (``input_grad=False`` on the first
 nnlayers layer, as PyTorch and the lean loop do not compute it either).
 
-OPENBLAS_CORETYPE, if this machine sets it, pins OpenBLAS to an older kernel;
-for numbers comparable with a stock numpy, unset it (and OPENBLAS_L2_SIZE)
-for this command alone: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE …``.
+The convolutional nets (the Fashion-MNIST reference CNN, LeNet-5, a
+CIFAR-sized VGG-like net and a ResNet basic-block stack, each at batch 64 and
+128) train with Adam in float32. For them the script also times every
+nnlayers layer's forward and backward pass on its own and gives each
+convolution's achieved rate (forward + backward floating-point operations per
+second) beside numpy's float32 matrix-product rate measured on the spot.
+
+``--threads`` sets the thread count of numpy's BLAS, of nnlayers' own helper
+threads (unless NNLAYERS_NUM_THREADS is set) and of PyTorch alike (it must be
+known before numpy starts, so it is read first). OPENBLAS_CORETYPE, if this machine sets it, pins OpenBLAS to an
+older kernel; for numbers comparable with a stock numpy, unset it (and
+OPENBLAS_L2_SIZE) for the command alone: ``env -u OPENBLAS_CORETYPE -u
+OPENBLAS_L2_SIZE …``. ``--full`` runs all four combinations one after another
+in fresh processes and prints one table of ratios.
 """
 from __future__ import annotations
 
 import os
+import sys
 
-# One BLAS thread, set before numpy or torch load their thread pools.
+
+def _threads_from_argv(argv) -> str:
+    """The value of --threads, read before argparse: BLAS thread pools are sized when numpy loads."""
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return "1"
+
+
+THREADS = _threads_from_argv(sys.argv[1:])
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
+    os.environ[_name] = THREADS
+# nnlayers' own helper threads follow --threads unless NNLAYERS_NUM_THREADS says otherwise
+# (e.g. NNLAYERS_NUM_THREADS=1 with --threads 2: BLAS on two cores, every copy on one).
+NNLAYERS_THREADS_GIVEN = "NNLAYERS_NUM_THREADS" in os.environ
+os.environ.setdefault("NNLAYERS_NUM_THREADS", THREADS)
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import nnlayers as nl  # noqa: E402
+from nnlayers import _threads as nl_threads  # noqa: E402
 from nnlayers.examples import mnist  # noqa: E402
 from nnlayers.examples.xor import XOR_X, XOR_Y, xor_network  # noqa: E402
 
 try:
     import torch
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(THREADS))
 except ImportError:  # the benchmark still compares nnlayers with plain numpy
     torch = None
 
@@ -43,9 +75,9 @@ except ImportError:  # the benchmark still compares nnlayers with plain numpy
 XOR_LR = 0.5
 
 
-def nnlayers_step(model, loss, X, Y, lr):
-    """One training step of the library, the derivation's loop."""
-    optimizer = nl.SGD(model.parameters(), lr=lr)
+def nnlayers_step(model, loss, X, Y, lr, optimizer=None):
+    """One training step of the library, the derivation's loop (plain SGD unless ``optimizer``)."""
+    optimizer = optimizer or nl.SGD(model.parameters(), lr=lr)
 
     def step():
         loss.forward(model.forward(X), Y)
@@ -102,15 +134,16 @@ def xor_torch():
 BATCH, LR = 64, 0.01
 
 
-def batch(shape):
+def batch(shape, size=BATCH):
     rng = np.random.default_rng(0)
-    return rng.random((BATCH, *shape), dtype=np.float32), rng.integers(0, 10, BATCH)
+    return rng.random((size, *shape), dtype=np.float32), rng.integers(0, 10, size)
 
 
-def torch_step(model, X, labels):
+def torch_step(model, X, labels, adam=False):
     X, labels = torch.from_numpy(X), torch.from_numpy(labels)
     loss = torch.nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    optimizer = (torch.optim.Adam(model.parameters(), lr=1e-3) if adam
+                 else torch.optim.SGD(model.parameters(), lr=LR))
 
     def step():
         loss(model(X), labels).backward()
@@ -143,6 +176,135 @@ def lenet_torch():
     return torch_step(model, *batch((1, 28, 28)))
 
 
+# -- the nets people train: float32, Adam (η = 10⁻³), softmax cross-entropy ---------------------
+# Each net is written twice, layer for layer: an nnlayers model and the PyTorch one.
+
+def fmnist_cnn_nnlayers():
+    """The Fashion-MNIST reference CNN of scripts/train_mnist.py (conv 16, pool, conv 32, pool, 128, 10)."""
+    return mnist.build("cnn", rng=0)
+
+
+def fmnist_cnn_torch():
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, 10))
+
+
+def lenet5_nnlayers():
+    """LeNet-5 on 28×28 (pad 2 first, as on MNIST): conv 6 5×5, pool, conv 16 5×5, pool, 120, 84, 10."""
+    f32 = np.float32
+    return nl.Sequential(
+        nl.Conv2D(1, 6, 5, padding=2, rng=0, dtype=f32, input_grad=False), nl.ReLU(), nl.MaxPool2D(2),
+        nl.Conv2D(6, 16, 5, rng=1, dtype=f32), nl.ReLU(), nl.MaxPool2D(2), nl.Flatten(),
+        nl.Linear(400, 120, init="he", rng=2, dtype=f32), nl.Bias(120, dtype=f32), nl.ReLU(),
+        nl.Linear(120, 84, init="he", rng=3, dtype=f32), nl.Bias(84, dtype=f32), nl.ReLU(),
+        nl.Linear(84, 10, rng=4, dtype=f32), nl.Bias(10, dtype=f32))
+
+
+def lenet5_torch():
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+
+
+def vgg_nnlayers():
+    """CIFAR-sized VGG-like: conv 32, 32, pool, 64, 64, pool (3×3, pad 1), then 4096 → 256 → 10."""
+    f32 = np.float32
+    conv = lambda c, f, seed, **kw: nl.Conv2D(c, f, 3, padding=1, rng=seed, dtype=f32, **kw)  # noqa: E731
+    return nl.Sequential(
+        conv(3, 32, 0, input_grad=False), nl.ReLU(), conv(32, 32, 1), nl.ReLU(), nl.MaxPool2D(2),
+        conv(32, 64, 2), nl.ReLU(), conv(64, 64, 3), nl.ReLU(), nl.MaxPool2D(2), nl.Flatten(),
+        nl.Linear(64 * 8 * 8, 256, init="he", rng=4, dtype=f32), nl.Bias(256, dtype=f32), nl.ReLU(),
+        nl.Linear(256, 10, rng=5, dtype=f32), nl.Bias(10, dtype=f32))
+
+
+def vgg_torch():
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(64 * 8 * 8, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
+# The ResNet stack uses BatchNorm when this branch of nnlayers has it; without it, both
+# frameworks run the same stack without normalisation (the title says which).
+BatchNorm2d = getattr(nl, "BatchNorm2d", None)
+RESNET_WIDTH = 32
+
+
+def _basic_block_nnlayers(width, seed):
+    """ReLU(X + BN(conv(ReLU(BN(conv(X)))))), 3×3 convolutions, identity shortcut."""
+    f32 = np.float32
+    conv = lambda s: nl.Conv2D(width, width, 3, padding=1, bias=BatchNorm2d is None,  # noqa: E731
+                               rng=s, dtype=f32)
+    norm = (lambda: [BatchNorm2d(width, dtype=f32)]) if BatchNorm2d else (lambda: [])  # noqa: E731
+    block = nl.Sequential(conv(seed), *norm(), nl.ReLU(), conv(seed + 1), *norm())
+    return [nl.Residual(block), nl.ReLU()]
+
+
+def resnet_nnlayers():
+    """3×32×32: conv 32 (+BN), ReLU, pool, two basic blocks of 32 channels at 16×16, avg-pool, 2048 → 10."""
+    f32 = np.float32
+    stem = [nl.Conv2D(3, RESNET_WIDTH, 3, padding=1, bias=BatchNorm2d is None, rng=0, dtype=f32,
+                      input_grad=False)]
+    stem += [BatchNorm2d(RESNET_WIDTH, dtype=f32)] if BatchNorm2d else []
+    return nl.Sequential(*stem, nl.ReLU(), nl.MaxPool2D(2),
+                         *_basic_block_nnlayers(RESNET_WIDTH, 1), *_basic_block_nnlayers(RESNET_WIDTH, 3),
+                         nl.AvgPool2D(2), nl.Flatten(), nl.Linear(RESNET_WIDTH * 8 * 8, 10, rng=5, dtype=f32),
+                         nl.Bias(10, dtype=f32))
+
+
+class _TorchBasicBlock(torch.nn.Module if torch else object):
+    def __init__(self, width):
+        super().__init__()
+        nn = torch.nn
+        norm = (lambda: [nn.BatchNorm2d(width)]) if BatchNorm2d else (lambda: [])  # noqa: E731
+        self.block = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=BatchNorm2d is None), *norm(),
+                                   nn.ReLU(), nn.Conv2d(width, width, 3, padding=1, bias=BatchNorm2d is None),
+                                   *norm())
+
+    def forward(self, X):
+        return torch.relu(X + self.block(X))
+
+
+def resnet_torch():
+    nn = torch.nn
+    stem = [nn.Conv2d(3, RESNET_WIDTH, 3, padding=1, bias=BatchNorm2d is None)]
+    stem += [nn.BatchNorm2d(RESNET_WIDTH)] if BatchNorm2d else []
+    return nn.Sequential(*stem, nn.ReLU(), nn.MaxPool2d(2), _TorchBasicBlock(RESNET_WIDTH),
+                         _TorchBasicBlock(RESNET_WIDTH), nn.AvgPool2d(2), nn.Flatten(),
+                         nn.Linear(RESNET_WIDTH * 8 * 8, 10))
+
+
+# key: (title, nnlayers builder, torch builder, input shape)
+NETS = {
+    "fmnist-cnn": ("Fashion-MNIST reference CNN (conv 16, pool, conv 32, pool, 128, 10; dropout)",
+                   fmnist_cnn_nnlayers, fmnist_cnn_torch, (1, 28, 28)),
+    "lenet5": ("LeNet-5 (5×5 conv 6, pool, 5×5 conv 16, pool, 120, 84, 10)",
+               lenet5_nnlayers, lenet5_torch, (1, 28, 28)),
+    "vgg": ("VGG-like 3×32×32 (conv 32, 32, pool, 64, 64, pool, 256, 10)", vgg_nnlayers, vgg_torch, (3, 32, 32)),
+    "resnet": (f"ResNet basic blocks 3×32×32 (conv 32, pool, 2 blocks of 32{', BN' if BatchNorm2d else ', no BN'}, "
+               "avg-pool, 10)", resnet_nnlayers, resnet_torch, (3, 32, 32)),
+}
+NET_BATCHES = (64, 128)
+
+
+def net_candidates(key, size):
+    _, make_ours, make_theirs, shape = NETS[key]
+
+    def ours():
+        model = make_ours()
+        return nnlayers_step(model, nl.SoftmaxCrossEntropy(), *batch(shape, size), None,
+                             optimizer=nl.Adam(model.parameters(), lr=1e-3))
+
+    def theirs():
+        torch.manual_seed(0)
+        return torch_step(make_theirs(), *batch(shape, size), adam=True)
+    return [("nnlayers", ours), ("PyTorch", theirs)]
+
+
 CASES = {
     "xor": ("XOR 2-8-1 sigmoid, float64, batch 4", [
         ("nnlayers", xor_nnlayers), ("lean numpy", xor_lean_numpy), ("PyTorch", xor_torch)]),
@@ -151,6 +313,21 @@ CASES = {
     "lenet": ("LeNet-like CNN (conv 8, pool, conv 16, pool, linear), float32, batch 64", [
         ("nnlayers", lenet_nnlayers), ("PyTorch", lenet_torch)]),
 }
+for _key, (_title, *_rest) in NETS.items():
+    for _size in NET_BATCHES:
+        CASES[f"{_key}-{_size}"] = (f"{_title}, Adam, float32, batch {_size}", net_candidates(_key, _size))
+
+
+def selected(only) -> list[str]:
+    """Case keys named by --only: a full key (vgg-64) or a net's name for both batches (vgg)."""
+    if not only:
+        return list(CASES)
+    keys = [key for key in CASES if key in only or key.rsplit("-", 1)[0] in only]
+    unknown = [name for name in only if not any(key == name or key.rsplit("-", 1)[0] == name for key in CASES)]
+    if unknown:
+        raise SystemExit(f"bench.py: unknown case {', '.join(unknown)}; choose from "
+                         f"{', '.join(list(CASES) + list(NETS))}")
+    return keys
 
 
 def measure(candidates, repeats: int, block_seconds: float) -> dict:
@@ -175,22 +352,250 @@ def measure(candidates, repeats: int, block_seconds: float) -> dict:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+# -- per-layer times and each convolution's rate -----------------------------------------------
+
+def leaf_layers(model):
+    """(path, module) for every module without children, in forward order."""
+    return [(path, module) for path, module in model.named_modules() if not module.named_children()]
+
+
+def conv_flops(conv, input_shape) -> int:
+    """Floating-point operations of one forward + backward: 2·N·F·K·P per matrix product
+    (Z, δW and, unless input_grad=False, δX), K = C·kh·kw and P = Ho·Wo."""
+    N, F, Ho, Wo = conv.output_shape(input_shape)
+    K = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+    return 2 * N * F * K * Ho * Wo * (3 if conv.input_grad else 2)
+
+
+def layer_profile(model, shape, size, steps: int = 7) -> list[dict]:
+    """Median forward and backward seconds of every leaf layer over ``steps`` training steps.
+
+    Each leaf's bound ``forward``/``backward`` is wrapped on the instance (the class is left
+    alone) to time it; the model is otherwise trained as in the benchmark (Adam, float32).
+    """
+    X, labels = batch(shape, size)
+    loss, optimizer = nl.SoftmaxCrossEntropy(), nl.Adam(model.parameters(), lr=1e-3)
+    leaves = leaf_layers(model)
+    times = {path: {"forward": [], "backward": []} for path, _ in leaves}
+    shapes = {}
+
+    def timed(path, module, phase):
+        call = getattr(module, phase)
+
+        def wrapper(A):
+            if phase == "forward":
+                shapes[path] = A.shape
+            started = time.perf_counter()
+            result = call(A)
+            times[path][phase].append(time.perf_counter() - started)
+            return result
+        return wrapper
+
+    for path, module in leaves:
+        module.forward, module.backward = timed(path, module, "forward"), timed(path, module, "backward")
+    try:
+        for _ in range(steps + 2):
+            loss.forward(model.forward(X), labels)
+            model.backward(loss.backward())
+            optimizer.step()
+            optimizer.zero_grad()
+    finally:
+        for _, module in leaves:
+            del module.forward, module.backward
+    rows = []
+    for path, module in leaves:
+        forward = statistics.median(times[path]["forward"][2:])
+        backward = statistics.median(times[path]["backward"][2:])
+        row = {"layer": path, "module": repr(module), "forward_s": forward, "backward_s": backward}
+        if isinstance(module, nl.Conv2D):
+            row["gflops"] = conv_flops(module, shapes[path]) / (forward + backward) / 1e9
+        rows.append(row)
+    return rows
+
+
+def gemm_rate(size: int = 1024, repeats: int = 9) -> float:
+    """numpy's float32 matrix-product rate (GFLOP/s): the median of ``repeats`` size³ products."""
+    rng = np.random.default_rng(0)
+    A, B = rng.random((size, size), dtype=np.float32), rng.random((size, size), dtype=np.float32)
+    A @ B
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        A @ B
+        seconds.append(time.perf_counter() - started)
+    return 2 * size ** 3 / statistics.median(seconds) / 1e9
+
+
+def blas_description() -> str:
+    """The BLAS library numpy calls and the kernel it picked at run time.
+
+    threadpoolctl reports it when installed; otherwise OpenBLAS itself is
+    asked (``openblas_get_corename``, under the prefixes numpy's wheels use)
+    through the library file mapped into this process.
+    """
+    try:
+        import threadpoolctl
+        infos = [info for info in threadpoolctl.threadpool_info() if info.get("user_api") == "blas"]
+        if infos:
+            return "; ".join(f"{info.get('internal_api')} {info.get('version')} kernel "
+                             f"{info.get('architecture')} ({info.get('num_threads')} threads)" for info in infos)
+    except ImportError:
+        pass
+    import ctypes
+    config = np.show_config(mode="dicts") if "mode" in np.show_config.__code__.co_varnames else {}
+    blas = config.get("Build Dependencies", {}).get("blas", {})
+    name = f"{blas.get('name', 'BLAS')} {blas.get('version', '')}".strip()
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+    except OSError:
+        paths = []
+    for path in paths:
+        library = ctypes.CDLL(path)
+        for symbol in ("openblas_get_corename", "scipy_openblas_get_corename64_", "openblas_get_corename64_",
+                       "scipy_openblas_get_corename"):
+            function = getattr(library, symbol, None)
+            if function is not None:
+                function.restype = ctypes.c_char_p
+                return f"{name} kernel {function().decode()}"
+    return f"{name} (kernel unknown)"
+
+
 def format_time(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs" if seconds < 1e-3 else f"{seconds * 1e3:.2f} ms"
 
 
+def print_layers(rows, gemm: float) -> None:
+    print(f"  {'layer':<34} {'forward':>10} {'backward':>10} {'GFLOP/s':>8} {'of GEMM':>8}")
+    for row in rows:
+        rate = row.get("gflops")
+        extra = f" {rate:8.1f} {rate / gemm:8.0%}" if rate is not None else ""
+        name = f"{row['layer']} {row['module']}"
+        name = name if len(name) <= 34 else name[:33] + "…"
+        print(f"  {name:<34} {format_time(row['forward_s']):>10} {format_time(row['backward_s']):>10}{extra}")
+
+
+# -- memory: growth of the process while training, one child process per framework ------------
+
+def memory_child(framework: str, key: str, size: int, steps: int) -> float:
+    """MiB by which the peak resident set grows over ``steps`` training steps (after setup)."""
+    import resource
+    _, make_ours, make_theirs, shape = NETS[key]
+    X, labels = batch(shape, size)
+    if framework == "nnlayers":
+        model = make_ours()
+        step = nnlayers_step(model, nl.SoftmaxCrossEntropy(), X, labels, None,
+                             optimizer=nl.Adam(model.parameters(), lr=1e-3))
+    else:
+        torch.manual_seed(0)
+        step = torch_step(make_theirs(), X, labels, adam=True)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(steps):
+        step()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+
+
+def memory_report(key: str, size: int, steps: int) -> dict:
+    growth = {}
+    for framework in ("nnlayers", "PyTorch"):
+        command = [sys.executable, __file__, "--threads", THREADS, "--memory-child", framework,
+                   "--memory-case", f"{key}-{size}", "--memory-steps", str(steps)]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        growth[framework] = float(output.split()[-1])
+    print(f"{NETS[key][0]}, batch {size}, {steps} Adam steps: peak resident set growth "
+          f"(ru_maxrss, one process each)")
+    for framework, mib in growth.items():
+        print(f"  {framework:<10} {mib:8.1f} MiB")
+    print(f"  nnlayers / PyTorch: {growth['nnlayers'] / growth['PyTorch']:.2f}")
+    return growth
+
+
+# -- the full table: both thread counts, both BLAS kernels, one fresh process each ---------------
+
+def full_table(args) -> int:
+    configs = [(threads, coretype) for coretype in (False, True) for threads in ("1", "2")]
+    results = {}
+    started = time.perf_counter()
+    for threads, coretype in configs:
+        env = dict(os.environ)
+        if not NNLAYERS_THREADS_GIVEN:
+            env.pop("NNLAYERS_NUM_THREADS")  # each run's --threads decides
+        if not coretype:
+            env.pop("OPENBLAS_CORETYPE", None)
+            env.pop("OPENBLAS_L2_SIZE", None)
+        elif "OPENBLAS_CORETYPE" not in env:
+            continue  # this machine pins no kernel: the stock run covers it
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "run.json")
+            command = [sys.executable, __file__, "--threads", threads, "--repeats", str(args.repeats),
+                       "--block", str(args.block), "--json", path, "--quiet-layers"]
+            for key in args.only or []:
+                command += ["--only", key]
+            print(f"\n=== {threads} thread(s), OPENBLAS_CORETYPE="
+                  f"{env.get('OPENBLAS_CORETYPE', 'unset')} ===", flush=True)
+            subprocess.run(command, check=True, env=env)
+            with open(path) as file:
+                results[(threads, env.get("OPENBLAS_CORETYPE", "unset"))] = json.load(file)
+    columns = list(results)
+    print(f"\nnnlayers / PyTorch, median step time ratios ({time.perf_counter() - started:.0f} s in all)")
+    header = "".join(f"{f'{t} thr, {core}':>18}" for t, core in columns)
+    print(f"  {'case':<16}{header}")
+    for key in next(iter(results.values()))["cases"]:
+        cells = []
+        for column in columns:
+            case = results[column]["cases"].get(key, {})
+            ratio = case.get("ratios", {}).get("PyTorch")
+            cells.append(f"{ratio:>18.2f}" if ratio is not None else f"{'–':>18}")
+        print(f"  {key:<16}{''.join(cells)}")
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump({f"{t} threads, OPENBLAS_CORETYPE={core}": result
+                       for (t, core), result in results.items()}, file, indent=1)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15, help="timed rounds per case (default 15)")
+    parser.add_argument("--threads", choices=("1", "2"), default="1",
+                        help="BLAS, nnlayers and PyTorch threads (default 1)")
+    parser.add_argument("--repeats", type=int, help="timed rounds per case (default 15; 9 with --full)")
     parser.add_argument("--block", type=float, default=0.2, help="seconds per timed block (default 0.2)")
-    parser.add_argument("--only", choices=sorted(CASES), action="append", help="run only these cases")
+    parser.add_argument("--only", action="append", help="run only these cases (a key such as vgg-64, or vgg)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--quiet-layers", action="store_true", help="no per-layer tables (JSON keeps them)")
+    parser.add_argument("--full", action="store_true",
+                        help="1 and 2 threads, with and without OPENBLAS_CORETYPE, in fresh processes")
+    parser.add_argument("--memory", action="store_true",
+                        help="peak memory growth of training the VGG-like net at batch 128, per framework")
+    parser.add_argument("--memory-child", choices=("nnlayers", "PyTorch"), help=argparse.SUPPRESS)
+    parser.add_argument("--memory-case", default="vgg-128", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-steps", type=int, default=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.repeats = args.repeats or (9 if args.full else 15)
 
-    print(f"numpy {np.__version__}, torch {torch.__version__ if torch else 'not installed'}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; "
-          f"median of {args.repeats} rounds")
-    for key in args.only or CASES:
+    if args.memory_child:
+        key, size = args.memory_case.rsplit("-", 1)
+        print(f"{memory_child(args.memory_child, key, int(size), args.memory_steps):.1f}")
+        return 0
+    if args.memory:
+        key, size = args.memory_case.rsplit("-", 1)
+        memory_report(key, int(size), args.memory_steps)
+        return 0
+    if args.full:
+        return full_table(args)
+
+    keys = selected(args.only)
+    gemm = gemm_rate()
+    blas = blas_description()
+    helpers = nl_threads.num_threads()
+    print(f"numpy {np.__version__} ({blas}), torch {torch.__version__ if torch else 'not installed'}; "
+          f"{THREADS} thread(s) (nnlayers: {helpers}); "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; median of {args.repeats} rounds")
+    print(f"numpy float32 GEMM (1024³): {gemm:.0f} GFLOP/s")
+    report = {"numpy": np.__version__, "torch": torch.__version__ if torch else None, "blas": blas,
+              "threads": int(THREADS), "nnlayers_threads": helpers, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+              "gemm_gflops": gemm, "repeats": args.repeats, "cases": {}}
+    for key in keys:
         title, candidates = CASES[key]
         if torch is None:
             candidates = [(name, make) for name, make in candidates if name != "PyTorch"]
@@ -200,6 +605,20 @@ def main(argv=None) -> int:
         print(f"  {'':<12} {'per step':>12} {'nnlayers / this':>16}")
         for name, seconds in medians.items():
             print(f"  {name:<12} {format_time(seconds):>12} {base / seconds:>16.2f}")
+        case = {"title": title, "seconds": medians,
+                "ratios": {name: base / seconds for name, seconds in medians.items() if name != "nnlayers"}}
+        net, _, size = key.rpartition("-")
+        if net in NETS:
+            case["layers"] = layer_profile(NETS[net][1](), NETS[net][3], int(size))
+            rates = [row["gflops"] for row in case["layers"] if "gflops" in row]
+            print(f"  conv forward+backward GFLOP/s: {', '.join(f'{r:.0f}' for r in rates)} "
+                  f"(GEMM {gemm:.0f}; {', '.join(f'{r / gemm:.0%}' for r in rates)})")
+            if not args.quiet_layers:
+                print_layers(case["layers"], gemm)
+        report["cases"][key] = case
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(report, file, indent=1)
     return 0
 
 

@@ -38,3 +38,15 @@ def importable(*names: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+def weights(model):
+    """Copies of the model's parameter arrays, to compare with later."""
+    return [p.data.copy() for p in model.parameters()]
+
+
+def assert_unchanged(model, before):
+    """Every parameter still holds exactly what ``weights(model)`` returned before."""
+    import numpy as np
+    for p, w in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.data, w)

@@ -28,7 +28,7 @@ import pytest
 import nnlayers as nl
 from nnlayers.datasets import IDXFormatError, load_idx
 from nnlayers.examples.xor import xor_network
-from tests.helpers import ROOT, require
+from tests.helpers import ROOT, assert_unchanged, require, weights
 from tests.test_gradcheck import LAYER_CASES
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -144,15 +144,6 @@ XOR_NAMES = ["0.W", "1.b", "3.W", "4.b"]
 
 def xor_state():
     return xor_network(4, rng=0).state_dict()
-
-
-def weights(model):
-    return [p.data.copy() for p in model.parameters()]
-
-
-def assert_unchanged(model, before):
-    for p, w in zip(model.parameters(), before):
-        np.testing.assert_array_equal(p.data, w)
 
 
 def test_npz_bomb_is_refused_from_its_headers_without_decompressing(tmp_path):

@@ -5,15 +5,7 @@ import pytest
 
 import nnlayers as nl
 from nnlayers.examples.xor import XOR_X, xor_network
-
-
-def weights(model):
-    return [p.data.copy() for p in model.parameters()]
-
-
-def assert_unchanged(model, before):
-    for p, w in zip(model.parameters(), before):
-        np.testing.assert_array_equal(p.data, w)
+from tests.helpers import assert_unchanged, weights
 
 
 def test_save_load_round_trip_gives_identical_predictions(tmp_path):

@@ -341,7 +341,7 @@ def test_clear_cache_drops_every_forward_cache(rng):
     model = nl.Sequential(nl.Conv2D(1, 2, 3, rng=0), nl.ReLU(), nl.MaxPool2D(2), nl.Flatten(),
                           nl.Dropout(0.5, rng=0), nl.Linear(8, 2, rng=0), nl.Bias(2), nl.Sigmoid())
     model.forward(rng.normal(size=(2, 1, 6, 6)))
-    assert model[0]._cols is not None
+    assert model[0]._X is not None
     assert model.clear_cache() is model
     for module in model.modules():
         for name in type(module).cache_names:
@@ -355,9 +355,9 @@ def test_predict_and_evaluate_leave_no_caches(rng):
     trainer = nl.Trainer(model, nl.SoftmaxCrossEntropy(), nl.Adam(model.parameters()))
     X, y = rng.normal(size=(20, 1, 8, 8)), rng.integers(0, 3, size=20)
     assert trainer.predict(X, batch_size=8).shape == (20, 3)
-    assert model[0]._cols is None and model[2]._X is None
+    assert model[0]._X is None and model[2]._X is None
     trainer.evaluate(X, y)
-    assert model[0]._cols is None
+    assert model[0]._X is None
 
 
 # -- Residual ------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ def test_summary_lists_shapes_and_counts():
     assert lines[7].endswith("7,840") and lines[8].endswith("10")
     assert lines[-1] == f"total parameters: {40 + 7840 + 10:,}  (input: (N, 1, 28, 28))"
     assert model.training                                              # mode restored
-    assert model[0]._cols is None                                      # the pass leaves no caches
+    assert model[0]._X is None                                        # the pass leaves no caches
     assert "forward" not in vars(model[0])                             # the watch is undone
     assert repr(table) == str(table) and table == str(table)
 

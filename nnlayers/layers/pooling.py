@@ -24,6 +24,7 @@ import numpy as np
 
 from ..module import Module, ShapeError, as_float_input
 from .._args import pair as _pair, show as _show
+from .._threads import map_chunks, num_threads
 
 __all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D"]
 
@@ -151,26 +152,35 @@ class MaxPool2D(_Pool2D):
     def forward(self, X):
         """Aₙ,c,h,wo = maxⱼ Xₙ,c,h,wo·sw+j;  Zₙ,c,ho,wo = maxᵢ Aₙ,c,ho·sh+i,wo  (first maxima: J, I)."""
         X = self._checked_input(X)
+        Z, self._I, self._J = _over_batch(self._max_pool, (X,))
+        self._input_shape = X.shape
+        return Z
+
+    def _max_pool(self, X):
+        """(Z, I, J) for the images X: the two passes of ``forward``."""
         N, C, Ho, Wo = self.output_shape(X.shape)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         rows = X[:, :, :sh * (Ho - 1) + kh]                   # rows some window uses
-        A, self._J = _max_first(_offset_views(rows, 3, kw, sw, Wo))
-        Z, self._I = _max_first(_offset_views(A, 2, kh, sh, Ho))
+        A, J = _max_first(_offset_views(rows, 3, kw, sw, Wo))
+        Z, I = _max_first(_offset_views(A, 2, kh, sh, Ho))
         if Z.size and np.isnan(Z.max()):  # NaN in some window (max propagates it): route δZ to the NaN
-            A, self._J = _max_first(_offset_views(rows, 3, kw, sw, Wo), nan_aware=True)
-            Z, self._I = _max_first(_offset_views(A, 2, kh, sh, Ho), nan_aware=True)
-        self._input_shape = X.shape
-        return Z if Z.base is None else Z.copy()             # a 1×1 kernel returns X's own values
+            A, J = _max_first(_offset_views(rows, 3, kw, sw, Wo), nan_aware=True)
+            Z, I = _max_first(_offset_views(A, 2, kh, sh, Ho), nan_aware=True)
+        return (Z if Z.base is None else Z.copy()), I, J      # a 1×1 kernel returns X's own values
 
     def backward(self, dZ):
         """δAₙ,c,ho·sh+i,wo += δZₙ,c,ho,wo ⊙ [I = i];   δXₙ,c,h,wo·sw+j += δAₙ,c,h,wo ⊙ [J = j]."""
         dZ = self.check_grad(dZ, self.output_shape(self.forward_cache(self._input_shape)))
-        dA, dX = _pool_buffers(self._input_shape, dZ, self.kernel_size, self.stride)
+        return _over_batch(self._route, (dZ, self._I, self._J), np.empty(self._input_shape, dtype=dZ.dtype))
+
+    def _route(self, dZ, I, J, dX):
+        """δX (into ``dX``) for the gradients dZ of some images, with their offsets I and J."""
+        dA = _pool_buffers(dX, dZ, self.kernel_size, self.stride)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         N, C, Ho, Wo = dZ.shape
-        _scatter(dZ, self._I, _offset_views(dA, 2, kh, sh, Ho), exact_cover=sh == kh)
+        _scatter(dZ, I, _offset_views(dA, 2, kh, sh, Ho), exact_cover=sh == kh)
         rows = dX[:, :, :dA.shape[2]]
-        _scatter(dA, self._J, _offset_views(rows, 3, kw, sw, Wo), exact_cover=sw == kw)
+        _scatter(dA, J, _offset_views(rows, 3, kw, sw, Wo), exact_cover=sw == kw)
         return dX
 
 
@@ -187,20 +197,27 @@ class AvgPool2D(_Pool2D):
     def forward(self, X):
         """Aₙ,c,h,wo = Σⱼ Xₙ,c,h,wo·sw+j;  Zₙ,c,ho,wo = (1/(kh·kw)) Σᵢ Aₙ,c,ho·sh+i,wo."""
         X = self._checked_input(X)
+        Z = _over_batch(self._average, (X,))
+        self._input_shape = X.shape
+        return Z
+
+    def _average(self, X):
         N, C, Ho, Wo = self.output_shape(X.shape)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         A = _sum(_offset_views(X[:, :, :sh * (Ho - 1) + kh], 3, kw, sw, Wo))
         Z = _sum(_offset_views(A, 2, kh, sh, Ho))
-        Z = np.multiply(Z, 1.0 / (kh * kw), dtype=Z.dtype)   # always a fresh array, dtype kept
-        self._input_shape = X.shape
-        return Z
+        return np.multiply(Z, 1.0 / (kh * kw), dtype=Z.dtype)   # always a fresh array, dtype kept
 
     def backward(self, dZ):
         """δAₙ,c,ho·sh+i,wo += δZₙ,c,ho,wo / (kh·kw) for each i;   δXₙ,c,h,wo·sw+j += δAₙ,c,h,wo for each j."""
         dZ = self.check_grad(dZ, self.output_shape(self.forward_cache(self._input_shape)))
+        dtype = dZ.dtype if dZ.dtype.kind == "f" else np.float64
+        return _over_batch(self._spread_back, (dZ,), np.empty(self._input_shape, dtype=dtype))
+
+    def _spread_back(self, dZ, dX):
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        dZ = np.multiply(dZ, 1.0 / (kh * kw), dtype=dZ.dtype if dZ.dtype.kind == "f" else np.float64)
-        dA, dX = _pool_buffers(self._input_shape, dZ, self.kernel_size, self.stride)
+        dZ = np.multiply(dZ, 1.0 / (kh * kw), dtype=dX.dtype)
+        dA = _pool_buffers(dX, dZ, self.kernel_size, self.stride)
         N, C, Ho, Wo = dZ.shape
         for view in _offset_views(dA, 2, kh, sh, Ho):
             if sh == kh:
@@ -248,6 +265,37 @@ class GlobalAvgPool2D(Module):
         return dX
 
 
+#: Batches of fewer values than this are pooled on one thread: handing work over costs more.
+SPREAD_MIN = 1 << 17
+
+
+def _over_batch(compute, arrays, out=None):
+    """``compute(*arrays)`` (or ``compute(*arrays, out)``, which fills ``out`` and is returned), with
+    the batch (axis 0 of each array; None passes as is) cut into one slice per thread and the
+    slices computed in parallel (numpy releases the GIL in its loops).
+
+    Without ``out`` the results, an array or a tuple of arrays (or None), are joined along the
+    batch axis in order. With one thread, or a batch under ``SPREAD_MIN`` values, it is one call.
+    """
+    N, threads = len(arrays[0]), num_threads()
+    lanes = min(threads, N) if arrays[0].size >= SPREAD_MIN else 1
+    if lanes <= 1:
+        return compute(*arrays) if out is None else compute(*arrays, out)
+    cuts = [N * k // lanes for k in range(lanes + 1)]
+    slices = [slice(a, b) for a, b in zip(cuts, cuts[1:])]
+
+    def piece(rows, _scratch):
+        inputs = [a if a is None else a[rows] for a in arrays]
+        return compute(*inputs) if out is None else compute(*inputs, out[rows])
+
+    parts = map_chunks(piece, slices)
+    if out is not None:
+        return out
+    if not isinstance(parts[0], tuple):
+        return np.concatenate(parts)
+    return tuple(None if items[0] is None else np.concatenate(items) for items in zip(*parts))
+
+
 def _sum(views):
     total = views[0].copy() if len(views) == 1 else np.add(views[0], views[1])
     for view in views[2:]:
@@ -255,18 +303,18 @@ def _sum(views):
     return total
 
 
-def _pool_buffers(input_shape, dZ, kernel, stride):
-    """δA (N×C×H′×Wo, the gradient after the row pass) and δX (N×C×H×W), zeroed only where needed.
+def _pool_buffers(dX, dZ, kernel, stride):
+    """δA (N×C×H′×Wo, the gradient after the row pass, returned) and δX (given), zeroed only where needed.
 
     H′ = sh·(Ho − 1) + kh rows are used by some window. A buffer needs zeros
     first unless stride = kernel along the pass's axis *and* the windows
     cover every element (then each element is written exactly once).
     """
-    N, C, H, W = input_shape
+    N, C, H, W = dX.shape
     (kh, kw), (sh, sw) = kernel, stride
     Ho, Wo = dZ.shape[2], dZ.shape[3]
     used_rows = sh * (Ho - 1) + kh
-    dA = (np.empty if sh == kh else np.zeros)((N, C, used_rows, Wo), dtype=dZ.dtype)
-    covered = sw == kw and used_rows == H and sw * (Wo - 1) + kw == W
-    dX = (np.empty if covered else np.zeros)((N, C, H, W), dtype=dZ.dtype)
-    return dA, dX
+    dA = (np.empty if sh == kh else np.zeros)((N, C, used_rows, Wo), dtype=dX.dtype)
+    if not (sw == kw and used_rows == H and sw * (Wo - 1) + kw == W):
+        dX.fill(0)
+    return dA

@@ -48,20 +48,116 @@ def test_conv2d_input_grad_false_skips_dx_but_not_dw(rng):
 
 
 @pytest.mark.parametrize("padding", [0, 1, (2, 0)])
-def test_both_layouts_agree(padding, rng):
-    """Stride 1 with δX uses the flat layout, without δX the plain one: same Z, same δW and δb."""
+def test_input_grad_false_gives_the_same_parameter_gradients(padding, rng):
     X = rng.normal(size=(3, 2, 6, 7))
-    flat, plain = (nl.Conv2D(2, 3, (3, 2), padding=padding, rng=0, input_grad=g) for g in (True, False))
-    flat.b.data[...] = plain.b.data[...] = [0.1, 0.2, -0.3]
-    Z = flat.forward(X)
-    np.testing.assert_allclose(plain.forward(X), Z, rtol=1e-13, atol=1e-13)
+    full, first = (nl.Conv2D(2, 3, (3, 2), padding=padding, rng=0, input_grad=g) for g in (True, False))
+    full.b.data[...] = first.b.data[...] = [0.1, 0.2, -0.3]
+    Z = full.forward(X)
+    np.testing.assert_array_equal(first.forward(X), Z)
     dZ = rng.normal(size=Z.shape)
-    flat.backward(dZ)
-    plain.backward(dZ)
-    np.testing.assert_allclose(plain.W.grad, flat.W.grad, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(plain.b.grad, flat.b.grad, rtol=1e-13, atol=1e-13)
-    plain.input_grad = True                         # switched on after forward: δX from the plain layout
-    np.testing.assert_allclose(plain.backward(dZ), flat.backward(dZ), rtol=1e-13, atol=1e-13)
+    full.backward(dZ)
+    first.backward(dZ)
+    np.testing.assert_array_equal(first.W.grad, full.W.grad)
+    np.testing.assert_array_equal(first.b.grad, full.b.grad)
+    first.input_grad = True                         # switched on after forward: δX all the same
+    np.testing.assert_array_equal(first.backward(dZ), full.backward(dZ))
+
+
+def reference_conv(conv, X, dZ):
+    """Z, δW, δb, δX from the public im2col/col2im, one sample at a time (the module docstring's formulas)."""
+    F, K = conv.out_channels, conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+    cols = nl.im2col(X, conv.kernel_size, conv.stride, conv.padding)          # N×K×P
+    W2 = conv.W.data.reshape(F, K)
+    Z = (W2 @ cols + conv.b.data[:, None]).reshape(dZ.shape)                  # Zₙ = W₂ colsₙ + b
+    dZ2 = dZ.reshape(dZ.shape[0], F, -1)
+    dW = sum(dZ2[n] @ cols[n].T for n in range(len(X))).reshape(conv.W.shape)   # Σₙ δZₙ colsₙᵀ
+    db = dZ.sum(axis=(0, 2, 3))
+    dX = nl.col2im(W2.T @ dZ2, X.shape, conv.kernel_size, conv.stride, conv.padding)
+    return Z, dW, db, dX
+
+
+# (id, C, F, kernel, stride, padding, input shape, expected layout flags: row_flat, per_sample,
+#  direct, and whether δX comes from the correlation of δZ with the flipped kernel or from col2im)
+LAYOUT_CASES = [
+    ("row-flat-per-sample", 4, 3, 3, 1, 1, (5, 4, 9, 8), (True, True, False, True)),
+    ("row-flat-chunk-wide", 16, 32, 3, 1, 1, (5, 16, 6, 5), (True, False, False, False)),
+    ("row-flat-chunk-wide-correlated", 32, 32, 3, 1, 1, (3, 32, 6, 5), (True, False, False, True)),
+    ("row-flat-5x5-unpadded", 6, 4, 5, 1, 0, (3, 6, 9, 10), (True, True, False, True)),
+    ("row-flat-padding-beyond-kernel", 5, 3, (3, 2), 1, (1, 2), (3, 5, 6, 7), (True, True, False, False)),
+    ("exact-direct-few-inputs", 1, 12, 3, 1, (1, 2), (5, 1, 7, 6), (False, True, True, False)),
+    ("strided-direct", 3, 4, 3, 2, 1, (5, 3, 9, 8), (False, True, True, False)),
+    ("strided-chunk-wide", 16, 32, 3, 2, 1, (5, 16, 7, 7), (False, False, False, False)),
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("chunk_bytes", [1, 2000, None], ids=["one-sample-chunks", "small-chunks", "default"])
+@pytest.mark.parametrize("C, F, kernel, stride, padding, shape, flags",
+                         [case[1:] for case in LAYOUT_CASES], ids=[case[0] for case in LAYOUT_CASES])
+def test_every_layout_chunking_and_thread_count_computes_the_formulas(
+        C, F, kernel, stride, padding, shape, flags, chunk_bytes, threads, rng, monkeypatch):
+    """Each internal layout (see ``_Unfolding``), cut into chunks of one sample, a few or all,
+    on one thread or spread over two (pieces by samples and by channels), gives the reference
+    numbers; every scratch array starts full of NaN, so a value read before it is written shows."""
+    from nnlayers import _threads
+    from nnlayers.layers import conv as conv_module
+    if chunk_bytes is not None:
+        monkeypatch.setattr(conv_module, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(conv_module, "SPREAD_MIN", 0)           # spread even these small chunks
+    monkeypatch.setattr(_threads, "_local", __import__("threading").local())   # fresh scratch
+    _threads.set_num_threads(threads)
+    try:
+        poisoned = _threads.scratch()
+        for name in ("conv.Xpad", "conv.cols", "conv.grid", "conv.dXpad"):
+            poisoned.array(name, (1 << 16,), np.float64).fill(np.nan)
+        conv = nl.Conv2D(C, F, kernel, stride, padding, rng=0)
+        conv.b.data[...] = rng.normal(size=F)
+        X = rng.normal(size=shape)
+        Z = conv.forward(X)
+        layout = conv._unfolding
+        assert (layout.row_flat, layout.per_sample, layout.direct, conv._correlates_back()) == flags
+        assert len(layout.chunks) == (shape[0] if chunk_bytes == 1 else len(layout.chunks))
+        dZ = rng.normal(size=Z.shape)
+        dX = conv.backward(dZ)
+    finally:
+        _threads.set_num_threads(_threads._default_threads())
+    expected = reference_conv(conv, X, dZ)
+    for ours, theirs in zip((Z, conv.W.grad, conv.b.grad, dX), expected):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_results_do_not_depend_on_the_thread_count(rng, monkeypatch):
+    """Threads only split copies; the products and the sum over chunks run in one order: same bits."""
+    from nnlayers import _threads
+    from nnlayers.layers import conv as conv_module
+    monkeypatch.setattr(conv_module, "CHUNK_BYTES", 50_000)
+    X = rng.normal(size=(9, 8, 12, 11)).astype(np.float32)
+    results = []
+    for threads in (1, 2, 3):
+        _threads.set_num_threads(threads)
+        try:
+            conv = nl.Conv2D(8, 16, 3, padding=1, rng=0, dtype=np.float32)
+            Z = conv.forward(X)
+            results.append((Z, conv.backward(np.cos(Z)), conv.W.grad))
+        finally:
+            _threads.set_num_threads(_threads._default_threads())
+    for other in results[1:]:
+        for ours, theirs in zip(results[0], other):
+            np.testing.assert_array_equal(ours, theirs)
+
+
+def test_outputs_are_fresh_arrays_not_work_buffers(rng):
+    """Work arrays are reused between calls; what forward and backward return never is."""
+    conv = nl.Conv2D(2, 3, 3, padding=1, rng=0)
+    X = rng.normal(size=(2, 2, 5, 5))
+    Z1 = conv.forward(X)
+    dX1 = conv.backward(np.ones_like(Z1))
+    saved = Z1.copy(), dX1.copy()
+    Z2 = conv.forward(2 * X)
+    dX2 = conv.backward(3 * np.ones_like(Z1))
+    np.testing.assert_array_equal(Z1, saved[0])
+    np.testing.assert_array_equal(dX1, saved[1])
+    assert not np.shares_memory(Z1, Z2) and not np.shares_memory(dX1, dX2)
 
 
 def test_conv2d_by_hand():

@@ -206,3 +206,30 @@ def test_global_avgpool_errors():
     pool.forward(np.zeros((2, 3, 4, 4)))
     with pytest.raises(nl.ShapeError, match=r"expected dZ of shape \(2, 3\).*got shape \(2, 3, 1, 1\)"):
         pool.backward(np.zeros((2, 3, 1, 1)))
+
+
+@pytest.mark.parametrize("layer", [lambda: nl.MaxPool2D(2), lambda: nl.MaxPool2D(3, stride=2),
+                                   lambda: nl.AvgPool2D((2, 3)), lambda: nl.AvgPool2D(3, stride=1)],
+                         ids=["max-2", "max-3-stride-2", "avg-2x3", "avg-3-overlapping"])
+def test_batch_spread_over_threads_gives_the_same_bits(layer, rng, monkeypatch):
+    """Pooling cuts the batch into one slice per thread: the same numbers as one thread,
+    with ties (flat image-like data) routed to the same elements."""
+    from nnlayers import _threads
+    from nnlayers.layers import pooling
+    monkeypatch.setattr(pooling, "SPREAD_MIN", 0)
+    X = rng.integers(0, 3, size=(5, 2, 9, 8)).astype(np.float64)
+    dZ = None
+    results = []
+    for threads in (1, 2, 3):
+        _threads.set_num_threads(threads)
+        try:
+            pool = layer()
+            Z = pool.forward(X)
+            dZ = rng.normal(size=Z.shape) if dZ is None else dZ
+            results.append((Z, pool.backward(dZ)))
+        finally:
+            _threads.set_num_threads(_threads._default_threads())
+    for Z, dX in results[1:]:
+        np.testing.assert_array_equal(Z, results[0][0])
+        np.testing.assert_array_equal(dX, results[0][1])
+    assert results[0][1].sum() == pytest.approx(dZ.sum())           # each window passes its whole δZ on

@@ -1,0 +1,139 @@
+"""Helper threads and scratch buffers for the array work outside BLAS (im2col, col2im, pooling).
+
+numpy releases the GIL inside its array loops and matrix products, so Python
+threads that work on different samples of a batch run on different cores.
+A layer cuts its batch into chunks and calls ``map_chunks(work, chunks)``;
+``work(chunk, scratch)`` runs once per chunk, on the calling thread or on a
+helper thread, and the results come back in chunk order (so sums over chunks
+add up in the same order whatever the thread count).
+
+``scratch`` hands out reusable work arrays, one set per thread: a layer asks
+for ``scratch.array("cols", shape, dtype)`` on every call and gets the same
+memory back each time (grown when a larger one is asked for), instead of
+allocating and freeing megabytes per step. Layers run one after another, so
+every layer on a thread shares that thread's set; an array from ``scratch``
+must therefore never be returned to the caller or cached, and its contents
+are undefined when handed out.
+
+The thread count is ``NNLAYERS_NUM_THREADS`` if set, else ``OMP_NUM_THREADS``
+(the variable that also sizes BLAS and PyTorch thread pools), else the number
+of cores this process may use; ``set_num_threads`` changes it at run time.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+
+import numpy as np
+
+__all__ = ["num_threads", "set_num_threads", "map_chunks", "Scratch"]
+
+_state = {"threads": None, "pool": None}
+_pool_lock = threading.Lock()
+_local = threading.local()
+
+
+def _default_threads() -> int:
+    for name in ("NNLAYERS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def num_threads() -> int:
+    """How many threads layers use for their array work outside BLAS (1: none besides the caller)."""
+    if _state["threads"] is None:
+        _state["threads"] = _default_threads()
+    return _state["threads"]
+
+
+def set_num_threads(count: int) -> None:
+    """Use ``count`` threads (the caller and ``count`` − 1 helpers) from now on."""
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ValueError(f"set_num_threads: count must be a positive integer, got {count!r}")
+    with _pool_lock:
+        _state["threads"] = int(count)
+        pool, _state["pool"] = _state["pool"], None
+    if pool is not None:
+        pool.shutdown(wait=False)
+
+
+class Scratch:
+    """Reusable work arrays of one thread, by name (see the module docstring)."""
+
+    def __init__(self):
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def array(self, name: str, shape, dtype) -> np.ndarray:
+        """A C-contiguous array of ``shape`` and ``dtype`` with undefined contents, reused across calls."""
+        dtype = np.dtype(dtype)
+        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self._buffers[name] = np.empty(max(size, 1), dtype=np.uint8)
+        return buffer[:size].view(dtype).reshape(shape)
+
+    def zeros(self, name: str, shape, dtype) -> np.ndarray:
+        array = self.array(name, shape, dtype)
+        array.fill(0)
+        return array
+
+    def nbytes(self) -> int:
+        return sum(buffer.size for buffer in self._buffers.values())
+
+
+def scratch() -> Scratch:
+    """This thread's scratch arrays."""
+    mine = getattr(_local, "scratch", None)
+    if mine is None:
+        mine = _local.scratch = Scratch()
+    return mine
+
+
+def _pool(helpers: int) -> ThreadPoolExecutor:
+    with _pool_lock:
+        if _state["pool"] is None:
+            _state["pool"] = ThreadPoolExecutor(helpers, thread_name_prefix="nnlayers")
+        return _state["pool"]
+
+
+def _forget_pool_after_fork() -> None:  # a forked child has none of the parent's threads
+    _state["pool"] = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+def map_chunks(work, chunks, threads: int | None = None) -> list:
+    """``[work(chunk, scratch) for chunk in chunks]``, spread over up to ``threads`` threads.
+
+    Chunk k goes to lane k mod (number of lanes), lane 0 being the calling
+    thread; each lane works through its chunks in order with its own scratch.
+    With one thread or one chunk everything runs on the caller, with no
+    hand-over cost.
+    """
+    threads = num_threads() if threads is None else threads
+    lanes = min(threads, len(chunks))
+    if lanes <= 1:
+        mine = scratch()
+        return [work(chunk, mine) for chunk in chunks]
+
+    def lane(first: int) -> list:
+        mine = scratch()
+        return [work(chunks[k], mine) for k in range(first, len(chunks), lanes)]
+
+    futures = [_pool(threads - 1).submit(lane, first) for first in range(1, lanes)]
+    results = [None] * len(chunks)
+    try:
+        results[0::lanes] = lane(0)
+    finally:
+        wait(futures)  # no lane may still be writing when the caller moves on, even after an error
+    for first, future in zip(range(1, lanes), futures):
+        results[first::lanes] = future.result()
+    return results

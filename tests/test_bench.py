@@ -1,0 +1,33 @@
+"""scripts/bench.py: a short run writes the table as JSON, with per-layer times and conv rates."""
+import json
+
+import pytest
+
+from tests.helpers import require, run_script
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+
+@pytest.fixture(autouse=True)
+def _needs_torch():
+    require(torch is not None, "PyTorch is not installed (pip install torch==2.13.0); the benchmark compares with it")
+
+
+def test_short_run_reports_ratios_layers_and_conv_rates(tmp_path):
+    out = tmp_path / "run.json"
+    done = run_script("bench.py", "--only", "xor", "--only", "lenet5-64", "--repeats", "1", "--block", "0.01",
+                      "--threads", "1", "--json", out)
+    assert done.returncode == 0, done.stderr
+    assert "kernel" in done.stdout.splitlines()[0]                   # the BLAS kernel in use
+    assert "GEMM (1024³)" in done.stdout and "conv forward+backward GFLOP/s" in done.stdout
+    report = json.loads(out.read_text())
+    assert report["threads"] == 1 and report["gemm_gflops"] > 0
+    assert list(report["cases"]) == ["xor", "lenet5-64"]
+    lenet = report["cases"]["lenet5-64"]
+    assert set(lenet["seconds"]) == {"nnlayers", "PyTorch"} and lenet["ratios"]["PyTorch"] > 0
+    convs = [row for row in lenet["layers"] if row["module"].startswith("Conv2D")]
+    assert len(convs) == 2 and all(row["gflops"] > 0 for row in convs)
+    assert all(row["forward_s"] > 0 and row["backward_s"] > 0 for row in lenet["layers"])
