@@ -21,6 +21,12 @@ def on_strict(array):
     return backend.to_device(array, "strict")
 
 
+def same(device_array, host_array, name=""):
+    """The device's result equals the CPU's: exactly where the arithmetic is the same, to rounding where
+    the device path sums in another order (Conv2D's batched im2col against the CPU's chunked layouts)."""
+    np.testing.assert_allclose(backend.to_host(device_array), host_array, rtol=1e-12, atol=1e-13, err_msg=name)
+
+
 @pytest.mark.parametrize("make, make_input", [case[1:] for case in LAYER_CASES], ids=[c[0] for c in LAYER_CASES])
 def test_every_layer_computes_on_the_device_of_its_input(make, make_input, rng):
     X = make_input(rng)
@@ -34,17 +40,17 @@ def test_every_layer_computes_on_the_device_of_its_input(make, make_input, rng):
     assert type(Z_device) is StrictArray
     if any(isinstance(m, nl.Dropout) and m.training for m in host.modules()):
         return  # the device draws its masks from its own generator: other values, same checks below
-    np.testing.assert_array_equal(backend.to_host(Z_device), Z_host)       # the same numpy arithmetic
+    same(Z_device, Z_host)
     dZ = rng.normal(size=Z_host.shape)
     dX_host, dX_device = host.backward(dZ), device.backward(on_strict(dZ))
     if dX_host is not None:
         assert type(dX_device) is StrictArray
-        np.testing.assert_array_equal(backend.to_host(dX_device), dX_host)
+        same(dX_device, dX_host)
     for (name, p_host), (_, p_device) in zip(host.named_parameters(), device.named_parameters()):
         assert type(p_device.data) is StrictArray and type(p_device.grad) is StrictArray, name
-        np.testing.assert_array_equal(backend.to_host(p_device.grad), p_host.grad, err_msg=name)
+        same(p_device.grad, p_host.grad, name)
     for (name, b_host), (_, b_device) in zip(host.named_buffers(), device.named_buffers()):
-        np.testing.assert_array_equal(backend.to_host(b_device.data), b_host.data, err_msg=name)
+        same(b_device.data, b_host.data, name)
 
 
 def test_the_strict_device_really_refuses_host_arrays():
@@ -162,3 +168,18 @@ def test_dropout_draws_masks_where_its_input_lives():
     assert type(a) is StrictArray
     np.testing.assert_array_equal(backend.to_host(a), backend.to_host(b))      # a seed gives the same masks
     assert not np.array_equal(backend.to_host(first.forward(X)), backend.to_host(a))   # a new mask each time
+
+
+def test_gpu_scripts_say_what_is_missing_without_a_gpu(tmp_path):
+    from tests.helpers import run_script
+    try:
+        import cupy  # noqa: F401
+        pytest.skip("CuPy is installed: the GPU scripts run instead (scripts/gpu_check.sh)")
+    except ImportError:
+        pass
+    bench = run_script("bench.py", "--device", "cuda", timeout=120)
+    assert bench.returncode == 2 and "No module named 'cupy'" in bench.stderr
+    train = run_script("train_mnist.py", "--device", "cuda", "--limit", "50", "--epochs", "1", "--quiet",
+                       cwd=tmp_path, timeout=120)
+    assert train.returncode == 2
+    assert "train_mnist: --device cuda: device 'cuda' needs CuPy: pip install -e '.[gpu]'" in train.stderr
