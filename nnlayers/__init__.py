@@ -9,7 +9,7 @@ optional ``onnx`` package is imported on first use).
 """
 import importlib
 
-from . import datasets, onnx, schedules
+from . import backend, datasets, onnx, schedules
 from ._notebook import show_figures_in_notebooks as _show_figures_in_notebooks
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_jacobian
 from .io import load, save
@@ -34,7 +34,7 @@ __all__ = [
     "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches",
     "gradcheck", "numerical_jacobian", "GradcheckError", "GradcheckReport",
     "save", "load", "WeightsFileError", "summary", "Summary", "export_onnx", "onnx",
-    "datasets", "examples", "plotting",
+    "backend", "datasets", "examples", "plotting",
 ]
 
 _show_figures_in_notebooks()  # in a Jupyter kernel only: Figures display as pictures (see _notebook.py)

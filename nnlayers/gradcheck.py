@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .backend import device_of, get_array_module, is_array, to_device, to_host
 from .init import as_rng
 from .losses import Loss
 from .module import Module
@@ -45,21 +46,21 @@ def numerical_jacobian(f, x, eps: float = DEFAULT_EPS) -> np.ndarray:
     ``f`` maps an array shaped like ``x`` to an array (or scalar). Works in
     float64 on a copy of ``x``; returns shape ``(f(x).size, x.size)``.
     """
-    x = np.array(x, dtype=np.float64)
+    x = get_array_module(x).array(x, dtype=np.float64)  # a copy, on x's device
     return _central_differences(x.reshape(-1), lambda: f(x), eps)
 
 
 def _central_differences(flat: np.ndarray, evaluate, eps: float) -> np.ndarray:
     """Jacobian of ``evaluate()`` with respect to ``flat``, a view perturbed in place and
     restored bit for bit after each element."""
-    n_out = np.asarray(evaluate()).size
+    n_out = to_host(evaluate()).size
     jacobian = np.empty((n_out, flat.size))
     for j in range(flat.size):
         original = flat[j]
         flat[j] = original + eps
-        plus = np.asarray(evaluate(), dtype=np.float64).reshape(-1)
+        plus = to_host(evaluate()).astype(np.float64).reshape(-1)
         flat[j] = original - eps
-        minus = np.asarray(evaluate(), dtype=np.float64).reshape(-1)
+        minus = to_host(evaluate()).astype(np.float64).reshape(-1)
         flat[j] = original
         jacobian[:, j] = (plus - minus) / (2 * eps)
     return jacobian
@@ -185,7 +186,7 @@ def _warn_if_not_float64(what: str, array: np.ndarray) -> None:
 
 
 def _check_module(module: Module, X, eps, rtol, atol, rng, check_input) -> list:
-    X = np.asarray(X)
+    X = X if is_array(X) else np.asarray(X)  # a GPU input stays on its device
     _warn_if_not_float64("the input", X)
     named = module.named_parameters()
     for name, parameter in named:
@@ -194,11 +195,11 @@ def _check_module(module: Module, X, eps, rtol, atol, rng, check_input) -> list:
     # Buffers (BatchNorm's running statistics) change on every training-mode forward: put them back.
     saved_buffers = [(buffer, buffer.data.copy()) for buffer in module.buffers()]
 
-    Z = np.asarray(module.forward(X))
-    G = rng.standard_normal(Z.shape)                       # random upstream gradient δZ
+    Z = module.forward(X)
+    G = to_device(rng.standard_normal(np.shape(Z)), device_of(Z))  # random upstream gradient δZ
 
     def objective(x) -> float:                             # L = Σ G ⊙ f(x; θ)
-        return float(np.sum(G * module.forward(x)))
+        return float((G * module.forward(x)).sum())
 
     checks = []
     try:
@@ -206,10 +207,10 @@ def _check_module(module: Module, X, eps, rtol, atol, rng, check_input) -> list:
         for _, parameter in named:
             parameter.grad.fill(0)
         dX = module.backward(G.astype(Z.dtype))
-        analytic = [parameter.grad.copy() for _, parameter in named]
+        analytic = [to_host(parameter.grad).copy() for _, parameter in named]
         if check_input and dX is not None:  # None: the module skips δX (input_grad=False)
             numeric = numerical_jacobian(objective, X, eps).reshape(X.shape)
-            checks.append(TensorCheck("X", np.asarray(dX), numeric, rtol, atol))
+            checks.append(TensorCheck("X", to_host(dX), numeric, rtol, atol))
         for (name, parameter), grad in zip(named, analytic):
             numeric = _parameter_numeric_gradient(parameter, lambda: objective(X), eps)
             checks.append(TensorCheck(name, grad, numeric, rtol, atol))
@@ -231,10 +232,10 @@ def _parameter_numeric_gradient(parameter, objective, eps) -> np.ndarray:
 
 
 def _check_loss(loss: Loss, pred, target, eps, rtol, atol) -> list:
-    pred = np.asarray(pred)
+    pred = pred if is_array(pred) else np.asarray(pred)
     _warn_if_not_float64("the prediction", pred)
     loss.forward(pred, target)
-    analytic = np.asarray(loss.backward())
+    analytic = to_host(loss.backward())
     numeric = numerical_jacobian(lambda p: loss.forward(p, target), pred, eps).reshape(pred.shape)
     loss.forward(pred, target)  # leave the loss's cache describing the caller's input
     return [TensorCheck("pred", analytic, numeric, rtol, atol)]

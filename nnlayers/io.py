@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ._args import shown_path
+from .backend import to_host
 from .atomic import atomic_write
 from .module import WeightsFileError, check_state_layout
 
@@ -41,10 +42,10 @@ def save(model, path) -> Path:
     The archive is written to a temporary file beside ``path``, flushed to
     disk, then renamed over it: a crash mid-save leaves any previous file whole.
     An array that ``load`` would refuse (not numbers) is refused before the
-    file is touched.
+    file is touched. A model on a GPU is saved as host arrays, so any device loads it.
     """
     path = Path(path)
-    state = model.state_dict()
+    state = {name: to_host(array) for name, array in model.state_dict().items()}  # files hold host arrays
     for name, array in state.items():  # refused before the file is touched: load would refuse it
         if array.dtype.kind not in "fiu":
             raise WeightsFileError(f"{shown_path(path)}: not saved, {name} holds {array.dtype} values, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backend import check_same_device, get_array_module, is_array
 from .module import ShapeError, as_float_input
 
 __all__ = ["Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softmax"]
@@ -66,8 +67,9 @@ class EuclideanLoss(Loss):
         """L = ½ Σ (Yᵖ − Y)²."""
         if type(pred) is not np.ndarray or pred.dtype.kind != "f":
             pred = as_float_input(self, pred)
-        if type(target) is not np.ndarray or target.dtype is not pred.dtype:
+        if type(target) is not type(pred) or target.dtype is not pred.dtype:
             target = as_float_input(self, target, pred.dtype)  # δYᵖ keeps the prediction's dtype
+            check_same_device(self, pred, target)
         if pred.shape != target.shape:
             raise ShapeError(f"{self!r}: prediction shape {pred.shape} and target shape "
                              f"{target.shape} differ")
@@ -150,16 +152,17 @@ class SoftmaxCrossEntropy(Loss):
             raise ShapeError(f"{self!r}: expected logits of shape (N, K) with N, K ≥ 1, got shape {X.shape}")
         N, K = X.shape
         labels, Y = self._read_target(target, N, K)
+        xp = get_array_module(X)
         with np.errstate(over="ignore"):                   # X − m below −1.8e308 is −inf: e^−inf = 0
             shifted = X - X.max(axis=1, keepdims=True)     # X − m, every entry ≤ 0
         E = np.exp(shifted)
         S = E.sum(axis=1)                                  # Σₖ e^(Xₙₖ − m)  (≥ 1)
         log_S = np.log(S)
         if labels is not None:
-            picked = shifted[np.arange(N), labels]         # Xₙ,yₙ − m
+            picked = shifted[xp.arange(N), labels]         # Xₙ,yₙ − m
             loss = float(np.sum(log_S - picked)) / N
         else:  # −Σₖ Yₙₖ log Pₙₖ = Σₖ Yₙₖ (log S − (X − m))ₙₖ, a class with Yₙₖ = 0 adding 0 (not 0·∞)
-            terms = np.multiply(Y, log_S[:, None] - shifted, out=np.zeros(Y.shape, np.result_type(Y, X)),
+            terms = np.multiply(Y, log_S[:, None] - shifted, out=xp.zeros(Y.shape, np.result_type(Y, X)),
                                 where=Y != 0)
             loss = float(np.sum(terms)) / N
         E /= S[:, None]                                    # P = e^(X − m) / S
@@ -174,7 +177,7 @@ class SoftmaxCrossEntropy(Loss):
         N = P.shape[0]
         if self._labels is not None:
             dX = P.copy()
-            dX[np.arange(N), self._labels] -= 1
+            dX[get_array_module(P).arange(N), self._labels] -= 1
         else:
             dX = np.subtract(P, self._Y, dtype=P.dtype)
         dX *= 1.0 / N
@@ -190,13 +193,13 @@ class SoftmaxCrossEntropy(Loss):
 
     def _read_target(self, target, N: int, K: int):
         """(labels, None) for N class indices, (None, Y) for N×K probability rows; else a clear error."""
-        target = np.asarray(target)
+        target = target if is_array(target) else np.asarray(target)
         if target.ndim == 1:
             if target.shape[0] != N:
                 raise ShapeError(f"{self!r}: got {N} rows of logits but {target.shape[0]} labels")
             kind = target.dtype.kind
             if kind == "f":
-                whole = np.isfinite(target) & (target == np.round(target))
+                whole = np.isfinite(target) & (target == target.round())
                 if not whole.all():
                     at = int(np.argmin(whole))
                     raise ValueError(f"{self!r}: labels must be whole numbers (class indices), "

@@ -42,6 +42,8 @@ import gc
 
 import numpy as np
 
+from .backend import check_same_device, device_of, get_array_module, is_array, to_device, to_host
+
 __all__ = ["Parameter", "Buffer", "Module", "Sequential", "Residual", "ShapeError", "WeightsFileError",
            "as_float_input", "evaluation_mode"]
 
@@ -65,10 +67,10 @@ class Parameter:
     __slots__ = ("data", "grad", "name")
 
     def __init__(self, data, name: str = ""):
-        self.data = np.array(data)  # an owned copy: a layer's weights are its own
+        self.data = get_array_module(data).array(data)  # an owned copy, on the device data is on
         if self.data.dtype.kind != "f":
             raise TypeError(f"Parameter {name!r} needs a floating-point array, got dtype {self.data.dtype}")
-        self.grad = np.zeros_like(self.data)
+        self.grad = get_array_module(self.data).zeros_like(self.data)
         self.name = name
 
     @property
@@ -97,7 +99,7 @@ class Buffer:
     __slots__ = ("data", "name")
 
     def __init__(self, data, name: str = ""):
-        self.data = np.array(data)  # owned, as a parameter's
+        self.data = get_array_module(data).array(data)  # owned, as a parameter's
         if self.data.dtype.kind not in "fiu":
             raise TypeError(f"Buffer {name!r} needs a numeric array, got dtype {self.data.dtype}")
         self.name = name
@@ -293,8 +295,30 @@ class Module:
         _check_names(targets, state, source)
         converted = {name: _converted(state[name], target.data, f"{source}: {name}", allow_nonfinite)
                      for name, target in targets.items()}
-        for name, target in targets.items():
-            np.copyto(target.data, converted[name])
+        for name, target in targets.items():  # checked on the host; copied to wherever the model lives
+            target.data[...] = to_device(converted[name], device_of(target.data))
+
+    # -- devices ------------------------------------------------------------------
+    def to(self, device) -> "Module":
+        """Move every parameter (with its gradient) and buffer to ``device`` and return the module.
+
+        ``"cpu"`` (numpy), ``"cuda"`` or ``"cuda:N"`` (CuPy; ``pip install -e '.[gpu]'``).
+        Layers then compute on that device: each uses the array module of its input.
+        Build optimizers after moving (or move theirs with ``optimizer.to``).
+        """
+        for parameter in self.parameters():
+            parameter.data = to_device(parameter.data, device)
+            parameter.grad = to_device(parameter.grad, device)
+        for buffer in self.buffers():
+            buffer.data = to_device(buffer.data, device)
+        return self
+
+    @property
+    def device(self) -> str:
+        """Where the parameters and buffers live: ``"cpu"`` or ``"cuda:N"`` (``"cpu"`` when it has none)."""
+        for array in [p.data for p in self.parameters()] + [b.data for b in self.buffers()]:
+            return device_of(array)
+        return "cpu"
 
     def clear_cache(self) -> "Module":
         """Drop every module's forward caches (``cache_names``), e.g. after inference, to free memory.
@@ -319,9 +343,16 @@ class Module:
         return self.train(False)
 
     # -- the kit for layer authors ----------------------------------------------
-    def float_input(self, X, dtype=None) -> np.ndarray:
-        """``X`` as a floating-point array (of ``dtype``, if given), or a TypeError naming this layer."""
-        return as_float_input(self, X, dtype)
+    def float_input(self, X, dtype=None, *, like=None) -> np.ndarray:
+        """``X`` as a floating-point array (of ``dtype``, if given), or a TypeError naming this layer.
+
+        With ``like`` (one of the layer's weight arrays), X on another device than
+        ``like`` is refused with a ``DeviceError`` naming the layer and both devices.
+        """
+        X = as_float_input(self, X, dtype)
+        if like is not None:
+            check_same_device(self, X, like)
+        return X
 
     def forward_cache(self, cached):
         """Return ``cached`` (what forward stored), or raise the backward-before-forward error if None."""
@@ -331,7 +362,7 @@ class Module:
 
     def check_grad(self, dZ, expected: tuple) -> np.ndarray:
         """Return ``dZ`` as an array, refusing a shape other than ``expected`` (the forward output's)."""
-        if type(dZ) is not np.ndarray:
+        if type(dZ) is not np.ndarray and not is_array(dZ):
             dZ = np.asarray(dZ)
         if dZ.shape != expected:
             raise ShapeError(f"{self!r}: backward expected dZ of shape {expected} "
@@ -408,7 +439,7 @@ def _check_entry(where: str, dtype: np.dtype, shape: tuple, target: np.ndarray) 
 def _converted(value, target: np.ndarray, where: str, allow_nonfinite: bool) -> np.ndarray:
     """``value`` as an array of ``target``'s dtype and shape, or a WeightsFileError saying why not."""
     try:
-        array = np.asarray(value)
+        array = to_host(value)  # a GPU model's state dict holds device arrays
     except ValueError as error:  # ragged nested lists
         raise WeightsFileError(f"{where} is not a rectangular array ({error})") from None
     _check_entry(where, array.dtype, array.shape, target)
@@ -485,7 +516,7 @@ def as_float_input(owner, X, dtype=None):
     another precision are converted too, so a float32 layer computes in
     float32. Anything non-numeric is refused.
     """
-    if type(X) is not np.ndarray:
+    if type(X) is not np.ndarray and not is_array(X):  # a GPU array stays where it is
         X = np.asarray(X)
     kind = X.dtype.kind
     if kind == "f" and (dtype is None or X.dtype == dtype):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._args import flag, non_negative_int, real
+from .backend import device_of, get_array_module, to_device, to_host
 from .module import Parameter
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
@@ -59,7 +60,7 @@ class Optimizer:
         self._lr = real(value, "lr", type(self).__name__, low=0.0)
         # η also as a 0-d array of each parameter's dtype: numpy multiplies an array by one
         # faster than by a Python float, which counts in small networks' steps.
-        self._lr_arrays = [np.asarray(self._lr, dtype=p.data.dtype) for p in self.parameters]
+        self._lr_arrays = [get_array_module(p.data).asarray(self._lr, dtype=p.data.dtype) for p in self.parameters]
 
     def zero_grad(self) -> None:
         for parameter in self.parameters:
@@ -103,7 +104,7 @@ class Optimizer:
                                  f"got {len(given)}")
             converted[name] = []
             for position, (value, array) in enumerate(zip(given, arrays)):
-                value = np.asarray(value)
+                value = to_host(value)
                 if value.dtype.kind not in "fiu":
                     raise TypeError(f"{owner}: {name}[{position}] must hold numbers, got dtype {value.dtype}")
                 if value.shape != array.shape:
@@ -112,8 +113,17 @@ class Optimizer:
                 converted[name].append(value)
         for name, arrays in live.items():
             for array, value in zip(arrays, converted[name]):
-                np.copyto(array, value, casting="unsafe")
+                array[...] = to_device(value, device_of(array))
         self.steps = steps
+
+    def to(self, device) -> "Optimizer":
+        """Move the optimizer's state (momentum, moments) to ``device``, as ``Module.to`` moves the
+        parameters; an optimizer built after ``model.to(device)`` needs no move."""
+        for name, arrays in self._state():
+            setattr(self, name, [to_device(array, device) for array in arrays])
+        self._scratch = [to_device(array, device) for array in self._scratch]
+        self.lr = self._lr  # η again, as 0-d arrays on the parameters' device
+        return self
 
     def _state(self) -> list:
         """(attribute name, list of live arrays) for each state in use; the Trainer's snapshots copy

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .backend import to_device
 from .module import evaluation_mode
 
 __all__ = ["summary", "Summary"]
@@ -96,7 +97,7 @@ def summary(model, input_shape, dtype=np.float64) -> Summary:
         for _, module in named:
             watch(module)
         with evaluation_mode(model):
-            model.forward(np.zeros((1, *input_shape), dtype=dtype))
+            model.forward(to_device(np.zeros((1, *input_shape), dtype=dtype), model.device))
     finally:
         for module in watched:
             del module.forward                      # the class's method shows through again

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from ._args import flag, non_negative_int, positive_int
+from .backend import get_array_module, is_array, to_device, to_host
 from .init import as_rng
 from .module import evaluation_mode
 from .optim import Optimizer
@@ -41,8 +42,8 @@ def accuracy(pred, target) -> float:
     ``target`` is N integer labels or N×K one-hot rows. A single output column
     (N×1, e.g. a sigmoid) counts pred ≥ 0.5 as class 1.
     """
-    pred = np.asarray(pred)
-    target = np.asarray(target)
+    pred = pred if is_array(pred) else np.asarray(pred)          # a GPU array stays on its device
+    target = target if is_array(target) else np.asarray(target)
     if pred.ndim == 2 and pred.shape[1] == 1:
         predicted = (pred[:, 0] >= 0.5).astype(np.int64)
         labels = target.reshape(-1) >= 0.5 if target.dtype.kind == "f" else target.reshape(-1)
@@ -51,7 +52,7 @@ def accuracy(pred, target) -> float:
         labels = target.argmax(axis=1) if target.ndim == 2 else target
     if len(labels) != len(predicted):
         raise ValueError(f"accuracy: {len(predicted)} predictions but {len(labels)} labels")
-    return float(np.mean(predicted == labels)) if len(labels) else float("nan")
+    return float((predicted == labels).mean()) if len(labels) else float("nan")
 
 
 def minibatches(n: int, batch_size: int | None, *, shuffle: bool = True, rng=None):
@@ -156,8 +157,10 @@ class Trainer:
     or after every optimizer step (``"batch"``, t counts batches).
     """
 
-    def __init__(self, model, loss, optimizer, *, metric=None, schedule=None, schedule_every: str = "epoch"):
+    def __init__(self, model, loss, optimizer, *, metric=None, schedule=None, schedule_every: str = "epoch",
+                 device=None):
         self.model = model
+        self.device = device  # None: wherever the model's parameters are when fit/predict runs
         self.loss = loss
         self.optimizer = optimizer
         if metric is not None and not callable(metric):
@@ -202,7 +205,7 @@ class Trainer:
         says where and when. An exception in the middle of a step (Ctrl-C, a
         warning turned into an error) undoes that step before it propagates.
         """
-        X, Y = np.asarray(X), np.asarray(Y)
+        X, Y = np.asarray(X), np.asarray(Y)  # data stay on the host; each batch moves to the device
         _check_pair(X, Y, "fit")
         positive_int(epochs, "epochs", "fit")
         if batch_size is not None:
@@ -223,6 +226,7 @@ class Trainer:
         if bad is not None:
             raise ValueError(f"fit: {bad} holds NaN or inf before training")
         rng = as_rng(rng)
+        device = self._device()
         n = len(X)
         full_batch = batch_size is None or batch_size >= n  # one batch: its order changes nothing
         batches_per_epoch = 1 if full_batch else math.ceil(n / batch_size)
@@ -249,6 +253,7 @@ class Trainer:
                 batches = [(X, Y)] if full_batch else (
                     (X[index], Y[index]) for index in minibatches(n, batch_size, shuffle=shuffle, rng=rng))
                 for batch, (Xb, Yb) in enumerate(batches, 1):
+                    Xb, Yb = to_device(Xb, device), to_device(Yb, device)
                     pred = self.model.forward(Xb)
                     if step == 0:  # all the targets, before any weight changes
                         self._check_targets(Y, pred, "fit: Y")
@@ -303,6 +308,9 @@ class Trainer:
             tracker.finish(history)
         return history
 
+    def _device(self) -> str:
+        return self.model.device if self.device is None else self.device
+
     def _check_targets(self, Y, pred, where: str) -> None:
         """All of Y against the loss, so that a bad target is named by its position in Y."""
         try:
@@ -329,8 +337,11 @@ class Trainer:
         return stop
 
     # -- inference ---------------------------------------------------------------
-    def predict(self, X, batch_size: int = 1024) -> np.ndarray:
+    def predict(self, X, batch_size: int = 1024, *, host: bool = True) -> np.ndarray:
         """Model outputs for X, computed in batches in eval mode (each module's mode is restored after).
+
+        Each batch runs on the model's device; the outputs come back as a host
+        (numpy) array unless ``host=False``, which leaves them on the device.
 
         Zero samples give the output's shape with N = 0, e.g. (0, K). Forward
         caches are dropped afterwards (``Module.clear_cache``), so a large
@@ -340,12 +351,15 @@ class Trainer:
         if X.ndim == 0:
             raise ValueError(f"predict: X needs a first (sample) axis, got shape {X.shape}")
         starts = range(0, len(X), batch_size) if len(X) else [0]   # no samples: one empty batch
+        device = self._device()
         try:
             with evaluation_mode(self.model):
-                outputs = [self.model.forward(X[start:start + batch_size]) for start in starts]
+                outputs = [self.model.forward(to_device(X[start:start + batch_size], device)) for start in starts]
         finally:
             self.model.clear_cache()  # inference needs no backward: free what forward kept
-        return np.concatenate(outputs) if len(outputs) > 1 else np.asarray(outputs[0])
+        if host:
+            outputs = [to_host(output) for output in outputs]
+        return get_array_module(outputs[0]).concatenate(outputs) if len(outputs) > 1 else outputs[0]
 
     def evaluate(self, X, Y, batch_size: int = 1024) -> tuple[float, float | None]:
         """(loss, metric or None) over all of (X, Y), in eval mode.
@@ -359,10 +373,12 @@ class Trainer:
         positive_int(batch_size, "batch_size", "evaluate")
         per_sample = self._loss_is_mean()
         loss_sum = metric_sum = 0.0
+        device = self._device()
         try:
             with evaluation_mode(self.model):
                 for start in range(0, len(X), batch_size):
-                    Xb, Yb = X[start:start + batch_size], Y[start:start + batch_size]
+                    Xb = to_device(X[start:start + batch_size], device)
+                    Yb = to_device(Y[start:start + batch_size], device)
                     pred = self.model.forward(Xb)
                     value = self.loss.forward(pred, Yb)
                     loss_sum += value * len(Xb) if per_sample else value

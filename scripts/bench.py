@@ -554,6 +554,70 @@ def full_table(args) -> int:
     return 0
 
 
+# -- on a GPU: the same steps with CuPy against PyTorch's CUDA build ----------------------------
+
+GPU_NETS = ("fmnist-cnn", "vgg", "resnet")
+
+
+def gpu_candidates(key, size):
+    """nnlayers on CuPy and PyTorch on CUDA, the same net, batch and Adam step; each step ends in a
+    device synchronisation so that the clock measures the work, not its queueing."""
+    import cupy
+    _, make_ours, make_theirs, shape = NETS[key]
+    X, labels = batch(shape, size)
+
+    def ours():
+        model = make_ours().to("cuda")
+        step = nnlayers_step(model, nl.SoftmaxCrossEntropy(), cupy.asarray(X), cupy.asarray(labels), None,
+                             optimizer=nl.Adam(model.parameters(), lr=1e-3))
+
+        def synchronised():
+            step()
+            cupy.cuda.Device().synchronize()
+        return synchronised
+
+    def theirs():
+        torch.manual_seed(0)
+        model = make_theirs().cuda()
+        loss, optimizer = torch.nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=1e-3)
+        Xt, yt = torch.from_numpy(X).cuda(), torch.from_numpy(labels).cuda()
+
+        def step():
+            loss(model(Xt), yt).backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            torch.cuda.synchronize()
+        return step
+    return [("nnlayers", ours), ("PyTorch", theirs)]
+
+
+def gpu_table(args) -> int:
+    try:
+        import cupy
+        name = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    except Exception as error:  # no CuPy or no GPU
+        print(f"bench.py --device cuda: {error}", file=sys.stderr)
+        return 2
+    if torch is None or not torch.cuda.is_available():
+        print("bench.py --device cuda: PyTorch with CUDA is needed for the comparison", file=sys.stderr)
+        return 2
+    print(f"GPU {name}; cupy {cupy.__version__}, torch {torch.__version__}; median of {args.repeats} rounds, "
+          "float32, Adam, each step synchronised")
+    print(f"  {'case':<16} {'nnlayers':>12} {'PyTorch':>12} {'nnlayers / PyTorch':>20}")
+    report = {}
+    for key in GPU_NETS:
+        for size in NET_BATCHES:
+            medians = measure(gpu_candidates(key, size), args.repeats, args.block)
+            ratio = medians["nnlayers"] / medians["PyTorch"]
+            report[f"{key}-{size}"] = {**medians, "ratio": ratio}
+            print(f"  {key + '-' + str(size):<16} {format_time(medians['nnlayers']):>12} "
+                  f"{format_time(medians['PyTorch']):>12} {ratio:>20.2f}")
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump({"device": name, "cases": report}, file, indent=1)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", choices=("1", "2"), default="1",
@@ -567,6 +631,9 @@ def main(argv=None) -> int:
                         help="1 and 2 threads, with and without OPENBLAS_CORETYPE, in fresh processes")
     parser.add_argument("--memory", action="store_true",
                         help="peak memory growth of training the VGG-like net at batch 128, per framework")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: the reference CNN, VGG-like net and ResNet stack on a GPU (CuPy) against "
+                             "PyTorch on the same GPU")
     parser.add_argument("--memory-child", choices=("nnlayers", "PyTorch"), help=argparse.SUPPRESS)
     parser.add_argument("--memory-case", default="vgg-128", help=argparse.SUPPRESS)
     parser.add_argument("--memory-steps", type=int, default=5, help=argparse.SUPPRESS)
@@ -581,6 +648,8 @@ def main(argv=None) -> int:
         key, size = args.memory_case.rsplit("-", 1)
         memory_report(key, int(size), args.memory_steps)
         return 0
+    if args.device == "cuda":
+        return gpu_table(args)
     if args.full:
         return full_table(args)
 

@@ -74,6 +74,9 @@ def parse_args(argv):
     parser.add_argument("--plot", metavar="PATH", help="save curves, confusion matrix and mistakes as PNG")
     parser.add_argument("--show", action="store_true", help="also show the plot in a window")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--device", default="cpu",
+                        help="where to train: cpu (default), cuda or cuda:N (a GPU through CuPy: "
+                             "pip install -e '.[gpu]')")
     args = parser.parse_args(argv)
     check_destinations(parser, save=args.save, plot=args.plot)     # before training, not after it
     args.show = check_show(args.show, saving=bool(args.plot))
@@ -122,6 +125,11 @@ def main(argv=None) -> int:
 
     height, width = train_images.shape[1:]
     model = mnist.build(args.model, classes, height=height, width=width, rng=rng, dtype=dtype)
+    try:
+        model.to(args.device)          # before the optimizer, whose state is made where the weights are
+    except (ValueError, nl.backend.DeviceError) as error:
+        print(f"train_mnist: --device {args.device}: {error}", file=sys.stderr)
+        return 2
     optimizer = make_optimizer(args, model.parameters())
     schedule = make_schedule(args, optimizer, steps_per_epoch=math.ceil(len(X) / args.batch_size))
     trainer = nl.Trainer(model, nl.SoftmaxCrossEntropy(), optimizer, metric=nl.accuracy, schedule=schedule,

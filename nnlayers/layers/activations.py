@@ -63,7 +63,7 @@ class Elementwise(Module):
 
     def forward(self, X):
         """Z = f(X); caches f′(X)."""
-        if type(X) is not np.ndarray or X.dtype.kind != "f":  # the common case skips a call
+        if type(X) is not np.ndarray or X.dtype.kind != "f":  # the common case (numpy) skips a call
             X = as_float_input(self, X)
         Z = self.function(X)
         D = self.derivative(X, Z)
@@ -106,7 +106,7 @@ class ReLU(Elementwise):
         """Z = max(X, 0)."""
         # Against an array of zeros, not the scalar 0: numpy (2.4) runs maximum with a scalar
         # operand in a loop without SIMD, about 2.5× slower on float32. Same values, same dtype.
-        return np.maximum(X, np.zeros_like(X))
+        return np.maximum(X, np.zeros_like(X))       # ufuncs dispatch to the array's backend
 
     def derivative(self, X, Z):
         """ReLU′ = [Z > 0] (a mask)."""

@@ -42,6 +42,7 @@ import numpy as np
 
 from ..init import initial_weights
 from ..module import Module, ShapeError, as_float_input
+from ..backend import get_array_module
 from .._args import flag as _flag, pair as _pair, positive_int as _positive_int, show as _show
 from .._threads import map_chunks, num_threads, scratch as this_thread_scratch
 
@@ -98,7 +99,7 @@ def _padded(X: np.ndarray, padding) -> np.ndarray:
     if not (ph or pw):
         return X
     N, C, H, W = X.shape
-    Xpad = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=X.dtype)
+    Xpad = get_array_module(X).zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=X.dtype)
     Xpad[:, :, ph:ph + H, pw:pw + W] = X
     return Xpad
 
@@ -109,7 +110,7 @@ def _unfold(X: np.ndarray, kernel, stride, padding) -> np.ndarray:
     Xpad = _padded(X, padding)
     N, C, Hp, Wp = Xpad.shape
     Ho, Wo = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
-    cols = np.empty((N, kh, kw, C, Ho, Wo), dtype=X.dtype)
+    cols = get_array_module(X).empty((N, kh, kw, C, Ho, Wo), dtype=X.dtype)
     for i in range(kh):
         for j in range(kw):
             cols[:, i, j] = Xpad[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw]
@@ -126,7 +127,7 @@ def _fold(cols6: np.ndarray, input_shape, stride, padding) -> np.ndarray:
     (sh, sw), (ph, pw) = stride, padding
     N, C, H, W = input_shape
     kh, kw, _, Ho, Wo = cols6.shape[1:]
-    dXpad = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols6.dtype)
+    dXpad = get_array_module(cols6).zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols6.dtype)
     for i in range(kh):
         for j in range(kw):
             dXpad[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw] += cols6[:, i, j]
@@ -412,7 +413,7 @@ class Conv2D(Module):
     training mode (``KEEP_COLS_BYTES``), which keep their columns too.
     """
 
-    cache_names = ("_X", "_cols")
+    cache_names = ("_X", "_cols", "_device_cols")
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  bias: bool = True, *, init="he", rng=None, dtype=np.float64, input_grad: bool = True):
@@ -435,7 +436,7 @@ class Conv2D(Module):
             init, shape, self.in_channels * kh * kw, self.out_channels * kh * kw, rng, dtype))
         self.b = self.add_parameter("b", np.zeros(self.out_channels, dtype=dtype)) \
             if _flag(bias, "bias", name) else None
-        self._X = self._cols = None
+        self._X = self._cols = self._device_cols = None
         self._unfolding = self._back_unfolding = None
 
     def output_shape(self, input_shape) -> tuple:
@@ -483,11 +484,13 @@ class Conv2D(Module):
 
     def forward(self, X):
         """Z = W₂ cols + b, cols = im2col(X)  (F×K · K×(N·P) → N×F×Ho×Wo), a chunk of samples at a time."""
-        X = as_float_input(self, X, self.W.data.dtype)
+        X = self.float_input(X, self.W.data.dtype, like=self.W.data)
         if X.ndim != 4 or X.shape[1] != self.in_channels:
             raise ShapeError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), "
                              f"got shape {X.shape}")
         _check_fits(repr(self), X.shape, self.kernel_size, self.padding)
+        if type(X) is not np.ndarray:                                     # on a GPU: the plain im2col
+            return self._forward_on_device(X)
         unfolding = self._layout(X)
         Z = np.empty(self.output_shape(X.shape), dtype=X.dtype)
         W2, b = self._W2(), None if self.b is None else self.b.data
@@ -515,6 +518,8 @@ class Conv2D(Module):
         (kh, kw), C = self.kernel_size, self.in_channels
         if self.b is not None:
             self.b.grad += dZ.sum(axis=0).reshape(F, Ho * Wo).sum(axis=1)   # Σₙ first: whole-row adds
+        if type(X) is not np.ndarray:
+            return self._backward_on_device(dZ)
         unfolding = self._layout(X)
         W2T = np.ascontiguousarray(self._W2().T)                          # W₂ᵀ, K×F (for col2im)
         dX = np.empty(X.shape, dtype=X.dtype) if self.input_grad else None
@@ -533,6 +538,35 @@ class Conv2D(Module):
         if dX is not None and not fold:
             self._correlate_back(dZ, dX)                                  # the same δX, stride 1
         return dX
+
+    # -- on another device (a GPU through CuPy): the same formulas, one product per sample -----------
+    def _forward_on_device(self, X):
+        """Zₙ = W₂ colsₙ + b with colsₙ = im2col(Xₙ) (rows (i, j, c)), in X's array module.
+
+        The CPU path's chunking, threads and layouts are for two cores; a GPU
+        takes the whole batch's columns in one batched product.
+        """
+        N, F, Ho, Wo = out_shape = self.output_shape(X.shape)
+        K = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        cols = _unfold(X, self.kernel_size, self.stride, self.padding).reshape(N, K, Ho * Wo)
+        Z = (self._W2() @ cols).reshape(out_shape)                        # W₂ colsₙ, every n
+        if self.b is not None:
+            Z += self.b.data[:, None, None]
+        self._X, self._cols, self._device_cols = X, None, cols
+        return Z
+
+    def _backward_on_device(self, dZ):
+        """δW₂ += Σₙ δZₙ colsₙᵀ;  δX = col2im(W₂ᵀ δZₙ)  (δb is added by ``backward``)."""
+        cols = self.forward_cache(self._device_cols)
+        N, F, Ho, Wo = dZ.shape
+        (kh, kw), C = self.kernel_size, self.in_channels
+        dZ_cols = dZ.reshape(N, F, Ho * Wo)
+        dW2 = (dZ_cols @ cols.transpose(0, 2, 1)).sum(axis=0)             # Σₙ δZₙ colsₙᵀ  (F×K)
+        self.W.grad += dW2.reshape(F, kh, kw, C).transpose(0, 3, 1, 2)
+        if not self.input_grad:
+            return None
+        dcols = self._W2().T @ dZ_cols                                    # W₂ᵀ δZₙ, every n
+        return _fold(dcols.reshape(N, kh, kw, C, Ho, Wo), self._X.shape, self.stride, self.padding)
 
     def settings(self) -> dict:
         # padding="same" (issue 9) keeps its name here, as the user wrote it; self.padding is the pair it became.

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._args import real
+from ..backend import get_array_module
 from ..init import as_rng
 from ..module import Module, as_float_input
 
@@ -21,7 +22,8 @@ class Dropout(Module):
     Evaluation mode (``eval()``): Z = X, and backward passes δZ through.
 
     A new mask M is drawn from ``rng`` (an int seed, a ``numpy.random.Generator``
-    or None) on every training-mode forward, so two forwards of the same X
+    or None; on a GPU, from that backend's generator seeded from ``rng``) on every
+    training-mode forward, so two forwards of the same X
     differ. The same seed gives the same sequence of masks. To gradient-check
     the training path, the mask must be the same on every forward: restore
     the generator before each one, e.g. in a subclass::
@@ -40,6 +42,7 @@ class Dropout(Module):
         super().__init__()
         self.p = real(p, "p", "Dropout", low=0.0, high=1.0, high_open=True)
         self.rng = as_rng(rng)
+        self._device_rng = None  # (array module, the rng it was seeded from, its generator)
         self._M = None
         self._shape = None
 
@@ -51,9 +54,20 @@ class Dropout(Module):
             self._M = None
             return X
         uniform_dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-        keep = self.rng.random(X.shape, dtype=uniform_dtype) >= self.p   # [U ≥ p]: probability 1 − p
+        keep = self._generator(X).random(X.shape, dtype=uniform_dtype) >= self.p   # [U ≥ p]: probability 1 − p
         self._M = M = np.multiply(keep, 1.0 / (1.0 - self.p), dtype=X.dtype)
         return X * M
+
+    def _generator(self, X):
+        """``rng`` for numpy input; for a GPU input, that backend's generator, seeded once from ``rng``
+        (so a seed gives the same sequence of masks on each device, drawn where X lives)."""
+        xp = get_array_module(X)
+        if xp is np:
+            return self.rng
+        if self._device_rng is None or self._device_rng[:2] != (xp, self.rng):
+            seed = int(self.rng.integers(2 ** 63))
+            self._device_rng = (xp, self.rng, xp.random.default_rng(seed))
+        return self._device_rng[2]
 
     def backward(self, dZ):
         """Training: δX = M ⊙ δZ.  Evaluation: δX = δZ  (same shape as X)."""

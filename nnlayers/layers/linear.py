@@ -40,13 +40,14 @@ class Linear(Module):
 
     def forward(self, X):
         """Z = X W  (N×in · in×out → N×out)."""
-        if type(X) is not np.ndarray or X.dtype is not self.W.data.dtype:  # the common case skips a call
-            X = as_float_input(self, X, self.W.data.dtype)
+        W = self.W.data
+        if type(X) is not type(W) or X.dtype is not W.dtype:  # the common case skips a call
+            X = self.float_input(X, W.dtype, like=W)
         if X.ndim != 2 or X.shape[1] != self.in_features:
             raise ShapeError(f"{self!r}: expected input with {self.in_features} features, "
                              f"shape (N, {self.in_features}), got shape {X.shape}")
         self._X = X
-        return X @ self.W.data
+        return X @ W
 
     def backward(self, dZ):
         """δW += Xᵀ δZ  (in×N · N×out → in×out);  returns δX = δZ Wᵀ  (N×out · out×in → N×in)."""
@@ -54,7 +55,7 @@ class Linear(Module):
         if X is None:
             raise self._no_forward_error()
         shape = (X.shape[0], self.out_features)
-        if type(dZ) is not np.ndarray or dZ.shape != shape:
+        if type(dZ) is not type(X) or dZ.shape != shape:
             dZ = self.check_grad(dZ, shape)
         self.W.grad += X.T @ dZ
         return dZ @ self.W.data.T if self.input_grad else None
@@ -84,21 +85,23 @@ class Bias(Module):
 
     def forward(self, X):
         """Z = X + b  (N×F + 1×F → N×F)."""
-        if type(X) is not np.ndarray or X.dtype is not self.b.data.dtype:
-            X = as_float_input(self, X, self.b.data.dtype)
+        b = self.b.data
+        if type(X) is not type(b) or X.dtype is not b.dtype:
+            X = self.float_input(X, b.dtype, like=b)
         if X.ndim != 2 or X.shape[1] != self.features:
             raise ShapeError(f"{self!r}: expected input with {self.features} features, "
                              f"shape (N, {self.features}), got shape {X.shape}")
         self._shape = X.shape
-        return X + self.b.data
+        return X + b
 
     def backward(self, dZ):
         """δb += Σₖ δZₖ,:  (sum over the N rows → 1×F);  returns δX = δZ  (N×F)."""
         if self._shape is None:
             raise self._no_forward_error()
-        if type(dZ) is not np.ndarray or dZ.shape != self._shape:
+        grad = self.b.grad
+        if type(dZ) is not type(grad) or dZ.shape != self._shape:
             dZ = self.check_grad(dZ, self._shape)
-        self.b.grad += np.add.reduce(dZ, axis=0, keepdims=True)
+        grad += dZ.sum(axis=0, keepdims=True)
         return dZ  # δX = δZ: passed on as is, since no layer modifies a gradient it receives
 
     def settings(self) -> dict:

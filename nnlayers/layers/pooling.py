@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..module import Module, ShapeError, as_float_input
+from ..backend import get_array_module
 from .._args import pair as _pair, show as _show
 from .._threads import map_chunks, num_threads
 
@@ -113,7 +114,7 @@ def _scatter(dM, I, target_views, exact_cover: bool) -> None:
         else:
             target_views[0] += dM
         return
-    mask = np.empty(I.shape, dtype=np.bool_)
+    mask = get_array_module(I).empty(I.shape, dtype=np.bool_)
     for o, target in enumerate(target_views):
         np.equal(I, o, out=mask)
         if exact_cover:
@@ -171,7 +172,8 @@ class MaxPool2D(_Pool2D):
     def backward(self, dZ):
         """δAₙ,c,ho·sh+i,wo += δZₙ,c,ho,wo ⊙ [I = i];   δXₙ,c,h,wo·sw+j += δAₙ,c,h,wo ⊙ [J = j]."""
         dZ = self.check_grad(dZ, self.output_shape(self.forward_cache(self._input_shape)))
-        return _over_batch(self._route, (dZ, self._I, self._J), np.empty(self._input_shape, dtype=dZ.dtype))
+        dX = get_array_module(dZ).empty(self._input_shape, dtype=dZ.dtype)
+        return _over_batch(self._route, (dZ, self._I, self._J), dX)
 
     def _route(self, dZ, I, J, dX):
         """δX (into ``dX``) for the gradients dZ of some images, with their offsets I and J."""
@@ -212,7 +214,7 @@ class AvgPool2D(_Pool2D):
         """δAₙ,c,ho·sh+i,wo += δZₙ,c,ho,wo / (kh·kw) for each i;   δXₙ,c,h,wo·sw+j += δAₙ,c,h,wo for each j."""
         dZ = self.check_grad(dZ, self.output_shape(self.forward_cache(self._input_shape)))
         dtype = dZ.dtype if dZ.dtype.kind == "f" else np.float64
-        return _over_batch(self._spread_back, (dZ,), np.empty(self._input_shape, dtype=dtype))
+        return _over_batch(self._spread_back, (dZ,), get_array_module(dZ).empty(self._input_shape, dtype=dtype))
 
     def _spread_back(self, dZ, dX):
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
@@ -260,7 +262,7 @@ class GlobalAvgPool2D(Module):
         """δXₙ,c,h,w = δZₙ,c / (H·W)  (N×C → N×C×H×W)."""
         N, C, H, W = shape = self.forward_cache(self._input_shape)
         dZ = self.check_grad(dZ, (N, C))
-        dX = np.empty(shape, dtype=dZ.dtype if dZ.dtype.kind == "f" else np.float64)
+        dX = get_array_module(dZ).empty(shape, dtype=dZ.dtype if dZ.dtype.kind == "f" else np.float64)
         np.multiply(dZ[:, :, None, None], 1.0 / (H * W), out=dX, casting="unsafe")  # broadcast over H, W
         return dX
 
@@ -278,7 +280,8 @@ def _over_batch(compute, arrays, out=None):
     batch axis in order. With one thread, or a batch under ``SPREAD_MIN`` values, it is one call.
     """
     N, threads = len(arrays[0]), num_threads()
-    lanes = min(threads, N) if arrays[0].size >= SPREAD_MIN else 1
+    host = type(arrays[0]) is np.ndarray                  # a GPU array is one call: the device spreads it
+    lanes = min(threads, N) if host and arrays[0].size >= SPREAD_MIN else 1
     if lanes <= 1:
         return compute(*arrays) if out is None else compute(*arrays, out)
     cuts = [N * k // lanes for k in range(lanes + 1)]
@@ -314,7 +317,8 @@ def _pool_buffers(dX, dZ, kernel, stride):
     (kh, kw), (sh, sw) = kernel, stride
     Ho, Wo = dZ.shape[2], dZ.shape[3]
     used_rows = sh * (Ho - 1) + kh
-    dA = (np.empty if sh == kh else np.zeros)((N, C, used_rows, Wo), dtype=dX.dtype)
+    xp = get_array_module(dX)
+    dA = (xp.empty if sh == kh else xp.zeros)((N, C, used_rows, Wo), dtype=dX.dtype)
     if not (sw == kw and used_rows == H and sw * (Wo - 1) + kw == W):
         dX.fill(0)
     return dA
