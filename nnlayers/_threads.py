@@ -15,9 +15,12 @@ every layer on a thread shares that thread's set; an array from ``scratch``
 must therefore never be returned to the caller or cached, and its contents
 are undefined when handed out.
 
-The thread count is ``NNLAYERS_NUM_THREADS`` if set, else ``OMP_NUM_THREADS``
-(the variable that also sizes BLAS and PyTorch thread pools), else the number
-of cores this process may use; ``set_num_threads`` changes it at run time.
+The thread count is ``NNLAYERS_NUM_THREADS`` if set, else 1 (the caller alone);
+``set_num_threads`` changes it at run time. One is the default because it measured
+faster on two cores: with OpenBLAS on both cores, its helper thread keeps
+spinning after each product exactly when these copies want that core, and the
+training steps of the reference CNN, the VGG-like net and the ResNet stack took
+10–30 % longer with two helper threads than with one (README, "Speed").
 """
 from __future__ import annotations
 
@@ -35,14 +38,8 @@ _local = threading.local()
 
 
 def _default_threads() -> int:
-    for name in ("NNLAYERS_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(name, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    value = os.environ.get("NNLAYERS_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
 def num_threads() -> int:

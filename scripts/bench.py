@@ -45,10 +45,8 @@ def _threads_from_argv(argv) -> str:
 THREADS = _threads_from_argv(sys.argv[1:])
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_name] = THREADS
-# nnlayers' own helper threads follow --threads unless NNLAYERS_NUM_THREADS says otherwise
-# (e.g. NNLAYERS_NUM_THREADS=1 with --threads 2: BLAS on two cores, every copy on one).
-NNLAYERS_THREADS_GIVEN = "NNLAYERS_NUM_THREADS" in os.environ
-os.environ.setdefault("NNLAYERS_NUM_THREADS", THREADS)
+# nnlayers' own helper threads (im2col copies, pooling) keep the library's default, one, unless
+# NNLAYERS_NUM_THREADS says otherwise (e.g. NNLAYERS_NUM_THREADS=2 with --threads 2 to compare).
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -518,8 +516,6 @@ def full_table(args) -> int:
     started = time.perf_counter()
     for threads, coretype in configs:
         env = dict(os.environ)
-        if not NNLAYERS_THREADS_GIVEN:
-            env.pop("NNLAYERS_NUM_THREADS")  # each run's --threads decides
         if not coretype:
             env.pop("OPENBLAS_CORETYPE", None)
             env.pop("OPENBLAS_L2_SIZE", None)
