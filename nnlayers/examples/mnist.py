@@ -195,7 +195,8 @@ def build(model: str, classes: int = 10, *, height: int = 28, width: int = 28, r
     * ``"mlp"``: (H·W)-256-classes with ReLU and Dropout(0.2);
     * ``"cnn"``: ``cnn`` with 16 and 32 filters and a 128-unit hidden layer with Dropout(0.25);
     * ``"cnn-bn"``: the same with BatchNorm2d after each convolution;
-    * ``"resnet"``: ``resnet`` with RESNET_WIDTHS filters and RESNET_BLOCKS basic blocks per stage.
+    * ``"resnet"``: ``resnet`` with a pooled stem, RESNET_WIDTHS filters and RESNET_BLOCKS basic blocks
+      per stage (stages at 14×14, 7×7 and 4×4 for 28×28 images).
     """
     if model == "mlp":
         return mlp(height * width, 256, classes, dropout=0.2, rng=rng, dtype=dtype)
@@ -205,12 +206,14 @@ def build(model: str, classes: int = 10, *, height: int = 28, width: int = 28, r
         return cnn(1, height, classes, width=16, hidden=128, dropout=0.25, batch_norm=model == "cnn-bn",
                    rng=rng, dtype=dtype)
     if model == "resnet":
-        return resnet(1, classes, widths=RESNET_WIDTHS, blocks=RESNET_BLOCKS, rng=rng, dtype=dtype)
+        return resnet(1, classes, widths=RESNET_WIDTHS, blocks=RESNET_BLOCKS, stem_pool=True, rng=rng, dtype=dtype)
     raise ValueError(f"unknown model {model!r}; use one of {', '.join(MODELS)}")
 
 
-#: The reference ResNet's size, chosen to train on full Fashion-MNIST within 20 minutes on two cores.
-RESNET_WIDTHS = (16, 32, 64)
+#: The reference ResNet's size, chosen to train on full Fashion-MNIST within 20 minutes on two cores:
+#: the pooled stem (stages at 14×14, 7×7, 4×4) learned faster on a validation split than the same
+#: blocks at 28×28 (16, 32, 64 filters), at two thirds of the time per image.
+RESNET_WIDTHS = (24, 48, 96)
 RESNET_BLOCKS = (1, 1, 1)
 
 
