@@ -50,3 +50,19 @@ def assert_unchanged(model, before):
     import numpy as np
     for p, w in zip(model.parameters(), before):
         np.testing.assert_array_equal(p.data, w)
+
+
+def twin_layers(make, rng):
+    """Two modules from ``make`` with the same (perturbed, so biases matter) parameters: one to keep on
+    the CPU, one to move to another device."""
+    host, other = make(), make()
+    for p_host, p_other in zip(host.parameters(), other.parameters()):
+        p_host.data += rng.normal(scale=0.1, size=p_host.shape)
+        p_other.data[...] = p_host.data
+    return host, other
+
+
+def draws_at_random(module) -> bool:
+    """Whether ``module`` holds a Dropout in training mode (its masks differ between devices)."""
+    from nnlayers import Dropout
+    return any(isinstance(m, Dropout) and m.training for m in module.modules())
