@@ -502,7 +502,7 @@ class Conv2D(Module):
             grid = unfolding.output_grid(Z, rows)                         # F×n×G
             unfolding.matmul(W2, cols, out=grid)                          # W₂ cols
             unfolding.finish(grid, Z, rows, b)                            # + b, onto the Ho×Wo outputs
-        self._X, self._cols = X, kept
+        self._X, self._cols, self._device_cols = X, kept, None          # no stale GPU columns after a move
         return Z
 
     def backward(self, dZ):
