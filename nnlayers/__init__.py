@@ -1,7 +1,8 @@
 """nnlayers: neural networks from explicit layer objects on numpy.
 
 ``import nnlayers as nl`` gives the library: modules and layers, losses,
-optimizers and learning-rate schedules (``nl.schedules``), the trainer,
+optimizers and learning-rate schedules (``nl.schedules``), the trainer and
+random data augmentation for it (``nl.augment``),
 gradient checking, weights files, summaries and ``export_onnx`` (``nl.onnx``: the
 optional ``onnx`` package is imported on first use).
 ``nl.datasets`` reads IDX/MNIST data; ``nl.plotting`` (matplotlib) and
@@ -9,7 +10,7 @@ optional ``onnx`` package is imported on first use).
 """
 import importlib
 
-from . import backend, datasets, onnx, schedules
+from . import augment, backend, datasets, onnx, schedules
 from ._notebook import show_figures_in_notebooks as _show_figures_in_notebooks
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_jacobian
 from .io import load, save
@@ -30,7 +31,7 @@ __all__ = [
     "Linear", "Bias", "Elementwise", "Sigmoid", "Tanh", "ReLU", "Conv2D", "MaxPool2D", "AvgPool2D",
     "GlobalAvgPool2D", "BatchNorm1d", "BatchNorm2d", "Flatten", "Dropout", "sigmoid", "im2col", "col2im",
     "Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softmax",
-    "Optimizer", "SGD", "Adam", "AdamW", "schedules",
+    "Optimizer", "SGD", "Adam", "AdamW", "schedules", "augment",
     "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches",
     "gradcheck", "numerical_jacobian", "GradcheckError", "GradcheckReport",
     "save", "load", "WeightsFileError", "summary", "Summary", "export_onnx", "onnx",

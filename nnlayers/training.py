@@ -177,7 +177,7 @@ class Trainer:
     # -- training --------------------------------------------------------------
     def fit(self, X, Y, epochs: int, batch_size: int | None = None, shuffle: bool = True, rng=None,
             validation_data=None, progress: bool = True, *, restore_best: bool = False, monitor: str | None = None,
-            patience: int | None = None, callbacks=()) -> History:
+            patience: int | None = None, callbacks=(), augment=None) -> History:
         """Run ``epochs`` passes over (X, Y); returns the ``History``.
 
         Keeping the best epoch: ``monitor`` names a record of the history
@@ -190,6 +190,10 @@ class Trainer:
         ``callbacks``: objects with ``on_epoch_end(epoch, history)``, called
         after each epoch (after the schedule's step); one that returns True
         stops training.
+
+        ``augment``: a transform ``augment(X_batch, rng) -> X_batch`` (``nl.augment``)
+        applied to every training batch before its forward pass, with fit's
+        ``rng``; the validation data are never augmented.
 
         ``batch_size=None`` trains on the full batch (never shuffled: its order
         changes nothing). Minibatches are reshuffled every epoch from ``rng``
@@ -213,6 +217,8 @@ class Trainer:
         shuffle = flag(shuffle, "shuffle", "fit")
         progress = flag(progress, "progress", "fit")
         _check_finite(X, Y, "fit")
+        if augment is not None and not callable(augment):
+            raise TypeError(f"fit: augment must be a transform augment(X_batch, rng) -> X_batch, got {augment!r}")
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError(f"fit: validation_data must be a pair (X_val, Y_val), got "
@@ -253,6 +259,8 @@ class Trainer:
                 batches = [(X, Y)] if full_batch else (
                     (X[index], Y[index]) for index in minibatches(n, batch_size, shuffle=shuffle, rng=rng))
                 for batch, (Xb, Yb) in enumerate(batches, 1):
+                    if augment is not None:
+                        Xb = _augmented(augment, Xb, rng)
                     Xb, Yb = to_device(Xb, device), to_device(Yb, device)
                     pred = self.model.forward(Xb)
                     if step == 0:  # all the targets, before any weight changes
@@ -434,6 +442,14 @@ class _BestEpoch:
         """Put the best epoch's weights and buffers back (with ``restore_best``)."""
         if self.restore and self.best_state is not None:
             self.model.load_state_dict(self.best_state, source="the best epoch's weights")
+
+
+def _augmented(augment, X: np.ndarray, rng) -> np.ndarray:
+    new = augment(X, rng)
+    if getattr(new, "shape", None) != X.shape:
+        raise ValueError(f"fit: augment {augment!r} turned a batch of shape {X.shape} into "
+                         f"{getattr(new, 'shape', type(new).__name__)}; it must keep the shape")
+    return new
 
 
 def _check_pair(X: np.ndarray, Y: np.ndarray, where: str) -> None:

@@ -7,6 +7,8 @@
 Every candidate runs in the same process, interleaved round by round so that
 any background load hits all of them alike; each round times a block of
 steps, and the table reports the median time per step and ratios of medians.
+With two threads each block starts after a pause (``SETTLE_SECONDS``) in
+which the thread pools of the candidate before it stop spinning.
 A step is forward, loss, backward, optimizer step and zero_grad; no network
 computes the gradient of its input data (``input_grad=False`` on the first
 nnlayers layer, as PyTorch and the lean loop do not compute it either).
@@ -328,8 +330,18 @@ def selected(only) -> list[str]:
     return keys
 
 
+#: With more than one thread, a pause before each timed block. After its work, an idle thread
+#: pool keeps spinning on the cores for a while (OpenBLAS's workers about 0.1 s, PyTorch's OpenMP
+#: threads up to 0.2 s) and would slow down whichever candidate runs next: measured here without the
+#: pause, PyTorch's VGG-like step at 2 threads took 61 ms right after nnlayers' steps and 48–52 ms when
+#: OpenBLAS's threads were told to sleep at once (OPENBLAS_THREAD_TIMEOUT=4).
+SETTLE_SECONDS = 0.5
+
+
 def measure(candidates, repeats: int, block_seconds: float) -> dict:
-    """Median seconds per step for each candidate, interleaving candidates round by round."""
+    """Median seconds per step for each candidate, interleaving candidates round by round
+    (with more than one thread, after a pause that lets the other candidates' threads go idle)."""
+    settle = SETTLE_SECONDS if THREADS != "1" else 0.0
     steps = {name: make() for name, make in candidates}
     blocks = {}
     for name, step in steps.items():  # warm up, and size each block to about block_seconds
@@ -343,6 +355,7 @@ def measure(candidates, repeats: int, block_seconds: float) -> dict:
     times = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():
+            time.sleep(settle)
             started = time.perf_counter()
             for _ in range(blocks[name]):
                 step()
@@ -655,12 +668,14 @@ def main(argv=None) -> int:
     helpers = nl_threads.num_threads()
     print(f"numpy {np.__version__} ({blas}), torch {torch.__version__ if torch else 'not installed'}; "
           f"{THREADS} thread(s) (nnlayers: {helpers}); "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; median of {args.repeats} rounds")
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; median of {args.repeats} rounds"
+          f"{f', {SETTLE_SECONDS} s pause before each block' if THREADS != '1' else ''}")
     print(f"numpy float32 GEMM (1024³): {gemm:.0f} GFLOP/s")
     report = {"numpy": np.__version__, "torch": torch.__version__ if torch else None, "blas": blas,
               "threads": int(THREADS), "nnlayers_threads": helpers,
               "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
-              "gemm_gflops": gemm, "repeats": args.repeats, "cases": {}}
+              "gemm_gflops": gemm, "repeats": args.repeats,
+              "settle_seconds": SETTLE_SECONDS if THREADS != "1" else 0.0, "cases": {}}
     for key in keys:
         title, candidates = CASES[key]
         if torch is None:

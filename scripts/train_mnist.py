@@ -60,10 +60,11 @@ def parse_args(argv):
     parser.add_argument("--momentum", type=unit_fraction, default=0.9, help="SGD momentum (default 0.9)")
     parser.add_argument("--val-fraction", type=unit_fraction, default=0.1,
                         help="share of the training set held out for validation curves (default 0.1)")
-    parser.add_argument("--augment", choices=sorted(mnist.AUGMENTATIONS),
-                        help="'shift' adds training copies moved one pixel each way (5× the data), "
-                             "'flip' mirrored copies (2×, for clothes, not digits); "
-                             "default shift for the sample, none for a folder")
+    parser.add_argument("--augment", choices=sorted(mnist.AUGMENTATIONS) + list(mnist.RANDOM_AUGMENTATIONS),
+                        help="fixed copies: 'shift' adds training copies moved one pixel each way (5× the "
+                             "data), 'flip' mirrored copies (2×, for clothes, not digits); drawn afresh for "
+                             f"every batch: 'crop' shifts each image by up to {mnist.CROP_PADDING} pixel(s), 'crop-flip' also "
+                             "mirrors half of them; default shift for the sample, none for a folder")
     parser.add_argument("--limit", type=positive_int, help="use at most this many train and test images")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="weights, shuffling and validation split (default 0)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
@@ -118,7 +119,11 @@ def main(argv=None) -> int:
     n_val = int(round(args.val_fraction * len(train_images)))
     val, train = order[:n_val], order[n_val:]
     images, labels = train_images[train], train_labels[train]
-    images, labels = mnist.augment(images, labels, args.augment)
+    transform = None
+    if args.augment in mnist.RANDOM_AUGMENTATIONS:
+        transform = mnist.random_augmentation(args.augment, args.model, *train_images.shape[1:])
+    else:
+        images, labels = mnist.augment(images, labels, args.augment)
     X = mnist.prepare(images, args.model, dtype)
     X_val = mnist.prepare(train_images[val], args.model, dtype)
     X_test = mnist.prepare(test_images, args.model, dtype)
@@ -136,7 +141,9 @@ def main(argv=None) -> int:
                          schedule_every="batch")
 
     if not args.quiet:
-        print(f"{split.source}: {len(train)} training images ({len(X)} with augmentation '{args.augment}'), "
+        augmented = (f"augmentation '{args.augment}' drawn for every batch" if transform is not None
+                     else f"{len(X)} with augmentation '{args.augment}'")
+        print(f"{split.source}: {len(train)} training images ({augmented}), "
               f"{len(X_val)} validation, {len(X_test)} test")
         print(nl.summary(model, X.shape[1:], dtype=dtype))
         print(f"{args.optimizer} lr={args.lr} weight decay {args.weight_decay}, schedule {args.schedule} "
@@ -145,7 +152,7 @@ def main(argv=None) -> int:
     try:
         history = trainer.fit(X, labels, epochs=args.epochs, batch_size=args.batch_size, rng=rng,
                               validation_data=(X_val, train_labels[val]) if len(val) else None,
-                              progress=not args.quiet)
+                              progress=not args.quiet, augment=transform)
     except nl.TrainingDivergedError as error:
         print(f"error: training diverged: {error}", file=sys.stderr)
         return 1

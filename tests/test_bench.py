@@ -1,5 +1,6 @@
 """scripts/bench.py: a short run writes the table as JSON, with per-layer times and conv rates."""
 import json
+import time
 
 import pytest
 
@@ -31,3 +32,17 @@ def test_short_run_reports_ratios_layers_and_conv_rates(tmp_path):
     convs = [row for row in lenet["layers"] if row["module"].startswith("Conv2D")]
     assert len(convs) == 2 and all(row["gflops"] > 0 for row in convs)
     assert all(row["forward_s"] > 0 and row["backward_s"] > 0 for row in lenet["layers"])
+
+
+def test_two_threads_pause_before_every_timed_block(tmp_path):
+    # At two threads one framework's spinning thread pool would slow the next candidate down.
+    out = tmp_path / "run.json"
+    started = time.perf_counter()
+    done = run_script("bench.py", "--only", "xor", "--repeats", "2", "--block", "0.01", "--threads", "2",
+                      "--json", out)
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["threads"] == 2 and report["settle_seconds"] == 0.5
+    assert "0.5 s pause before each block" in done.stdout.splitlines()[0]
+    assert elapsed > 2 * 3 * 0.5                       # 2 rounds × 3 candidates (nnlayers, lean numpy, PyTorch)

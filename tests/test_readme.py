@@ -27,7 +27,7 @@ def run_blocks(blocks, namespace):
 def test_readme_python_blocks_run(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     blocks = readme_blocks()
-    assert len(blocks) == 7
+    assert len(blocks) == 8
     onnx_blocks = [code for code in blocks if "onnx" in code]
     assert len(onnx_blocks) == 2                                 # run by the test below
     namespace = {}
@@ -37,12 +37,28 @@ def test_readme_python_blocks_run(capsys, tmp_path, monkeypatch):
     assert np.abs(learned[1] - namespace["Y"]).max() < 0.1
     assert namespace["report"].passed and namespace["layer_report"].passed
     assert [c.name for c in namespace["layer_report"].checks] == ["X", "0.W"]
-    assert "X: ok" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "X: ok" in printed
+    # Block 3: image 1 of the README's batch shifted by at most a pixel, zero-filled, perhaps mirrored.
+    shown = np.array([[float(v) for v in line.strip(" []").split()] for line in
+                      re.search(r"(\[\[[^\]]*\](?:\s*\[[^\]]*\])*\])", printed).group(1).splitlines()])
+    image = np.arange(17.0, 33.0).reshape(4, 4)
+    assert any(np.array_equal(shown, candidate) for candidate in shifted_variants(image))
     # Block 5: the best epoch's weights (and BatchNorm statistics) are the ones left in the model.
     history, trainer = namespace["history"], namespace["trainer"]
     assert history.best_epoch == int(np.argmax(history.val_accuracy)) + 1
     assert trainer.evaluate(namespace["X_val"], namespace["Y_val"])[1] == max(history.val_accuracy) > 0.85
     assert abs(history.lr[0] - 3e-4) < 1e-12 and history.lr[1] == 3e-3             # warm-up, then the peak
+
+
+def shifted_variants(image):
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            moved = np.zeros_like(image)
+            moved[max(0, -dy):4 - max(0, dy), max(0, -dx):4 - max(0, dx)] = \
+                image[max(0, dy):4 - max(0, -dy), max(0, dx):4 - max(0, -dx)]
+            yield moved
+            yield moved[:, ::-1]
 
 
 def test_readme_onnx_blocks_run(tmp_path, monkeypatch):

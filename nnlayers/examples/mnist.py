@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import augment as random_transforms
 from .. import datasets
 from ..init import as_rng
 from ..layers import (BatchNorm2d, Bias, Conv2D, Dropout, Flatten, GlobalAvgPool2D, Linear, MaxPool2D, ReLU)
 from ..module import Residual, Sequential
 
-__all__ = ["Split", "load_split", "shifted_copies", "mirrored_copies", "augment", "prepare", "mlp", "cnn", "basic_block", "resnet", "build", "MODELS", "confusion_matrix", "SAMPLE_SPLIT_SEED"]
+__all__ = ["Split", "load_split", "shifted_copies", "mirrored_copies", "augment", "random_augmentation", "prepare", "mlp", "cnn", "basic_block", "resnet", "build", "MODELS", "confusion_matrix", "SAMPLE_SPLIT_SEED"]
 
 #: The shipped sample is split 8,000 / 2,000 with this seed, so its test digits never change.
 SAMPLE_SPLIT_SEED = 2026
@@ -76,6 +77,37 @@ def augment(images: np.ndarray, labels: np.ndarray, kind: str):
     if kind not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {kind!r}; use one of {sorted(AUGMENTATIONS)}")
     return AUGMENTATIONS[kind](images, labels)
+
+
+#: Augmentations drawn afresh for every training batch (``Trainer.fit(augment=...)``): random shifts
+#: of up to CROP_PADDING pixels (zero-filled), and the same with random left-right mirroring (for clothes).
+RANDOM_AUGMENTATIONS = ("crop", "crop-flip")
+CROP_PADDING = 1
+
+
+def random_augmentation(kind: str, model: str, height: int = 28, width: int = 28):
+    """The per-batch transform named ``kind`` (``RANDOM_AUGMENTATIONS``) for inputs prepared for
+    ``model``: the MLP's N×(H·W) rows are cropped and flipped as the H×W images they are."""
+    if kind not in RANDOM_AUGMENTATIONS:
+        raise ValueError(f"unknown random augmentation {kind!r}; use one of {', '.join(RANDOM_AUGMENTATIONS)}")
+    T = random_transforms
+    crop = T.RandomCrop(CROP_PADDING)
+    transform = crop if kind == "crop" else T.Compose(crop, T.RandomHorizontalFlip())
+    return _AsImages(transform, height, width) if model == "mlp" else transform
+
+
+class _AsImages:
+    """Apply an image transform to rows of flattened H×W images."""
+
+    def __init__(self, transform, height: int, width: int):
+        self.transform, self.height, self.width = transform, height, width
+
+    def __call__(self, X, rng):
+        images = self.transform(X.reshape(len(X), self.height, self.width), rng)
+        return images.reshape(X.shape)
+
+    def __repr__(self) -> str:
+        return f"{self.transform!r} on {self.height}×{self.width} rows"
 
 
 #: The reference models ``build`` knows, by name.
@@ -212,8 +244,9 @@ def build(model: str, classes: int = 10, *, height: int = 28, width: int = 28, r
 
 #: The reference ResNet's size, chosen to train on full Fashion-MNIST within 20 minutes on two cores:
 #: the pooled stem (stages at 14×14, 7×7, 4×4) learned faster on a validation split than the same
-#: blocks at 28×28 (16, 32, 64 filters), at two thirds of the time per image.
-RESNET_WIDTHS = (24, 48, 96)
+#: blocks at 28×28 (16, 32, 64 filters), at two thirds of the time per image; with 'crop-flip'
+#: augmentation, 32/64/96 filters reached 0.939 on the validation split where 24/48/96 reached 0.937.
+RESNET_WIDTHS = (32, 64, 96)
 RESNET_BLOCKS = (1, 1, 1)
 
 

@@ -67,6 +67,17 @@ def test_mirrored_copies_and_augment_names():
         mnist.augment(images, labels, "rotate")
 
 
+def test_random_augmentation_crops_images_and_mlp_rows_alike():
+    images = np.random.default_rng(0).random((6, 28, 28)).astype(np.float32)
+    as_images = mnist.random_augmentation("crop-flip", "cnn")(images[:, None], np.random.default_rng(1))
+    as_rows = mnist.random_augmentation("crop-flip", "mlp")(images.reshape(6, 784), np.random.default_rng(1))
+    assert as_rows.shape == (6, 784)
+    np.testing.assert_array_equal(as_rows.reshape(6, 1, 28, 28), as_images)
+    assert not np.array_equal(as_images[:, 0], images)
+    with pytest.raises(ValueError, match="unknown random augmentation 'flip'"):
+        mnist.random_augmentation("flip", "cnn")
+
+
 def test_shifted_copies():
     images = np.zeros((2, 5, 5), np.uint8)
     images[:, 2, 2] = [10, 20]
@@ -113,6 +124,15 @@ def test_train_mnist_resnet_one_epoch_with_schedule_and_adamw(tmp_path):
     predicted = nl.Trainer(fresh, nl.SoftmaxCrossEntropy(), nl.SGD(fresh.parameters(), lr=0.1)).predict(
         mnist.prepare(split.test_images[:192], "resnet"))
     assert np.mean(predicted.argmax(axis=1) == split.test_labels[:192]) == pytest.approx(printed, abs=1e-4)
+
+
+@pytest.mark.parametrize("model", ["mlp", "resnet"])
+def test_train_mnist_with_augmentation_drawn_per_batch(model):
+    result = run_script("train_mnist.py", "--model", model, "--epochs", "1", "--limit", "128", "--augment",
+                        "crop-flip", "--batch-size", "32")
+    assert result.returncode == 0, result.stderr
+    assert "115 training images (augmentation 'crop-flip' drawn for every batch)" in result.stdout
+    assert re.search(r"test accuracy: \d\.\d{4} \(\d+/128\)", result.stdout)
 
 
 def test_train_mnist_cnn_bn_with_step_schedule_and_warmup():
