@@ -22,17 +22,34 @@ __all__ = ["RandomCrop", "RandomHorizontalFlip", "Compose"]
 def _image_batch(X, where: str) -> np.ndarray:
     X = np.asarray(X)
     if X.ndim < 3:
-        raise ValueError(f"{where}: expected a batch of images (N×H×W or N×C×H×W), got shape {X.shape}")
+        raise ValueError(f"{where}: expected a batch of images (N×H×W or N×C×H×W), got shape {X.shape}; "
+                         "reshape rows of flattened images to N×H×W first")
     return X
 
 
-class RandomCrop:
-    """Shift each image by up to ``padding`` pixels in each direction, filling with ``fill``.
+def _holds(dtype: np.dtype, value: float) -> bool:
+    """Whether ``value`` is exactly a value of ``dtype`` (any value for floating-point types)."""
+    if dtype.kind == "b":
+        return value in (0.0, 1.0)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return value.is_integer() and info.min <= value <= info.max
+    return True
 
-    The image is padded by ``padding`` on every side and a window of its own
-    size is cut out at a random offset, each of the (2·padding + 1)² offsets
-    equally likely (torchvision's ``RandomCrop(size, padding)`` with size = the
-    image size). Each sample in the batch draws its own offset.
+
+class RandomCrop:
+    """Shift each image by up to ``padding`` = p pixels in each direction, filling with ``fill``.
+
+    The image is padded by p on every side and a window of its own size is
+    cut out at a random offset (aₙ, bₙ), each of the (2p + 1)² offsets
+    equally likely and drawn per sample (torchvision's ``RandomCrop(size,
+    padding)`` with size = the image size)::
+
+        outₙ,…,i,j = Xpadₙ,…,i+aₙ,j+bₙ      aₙ, bₙ ~ U{0, …, 2p}
+
+    p must be smaller than the image's height and width (a larger shift
+    could move the whole picture out of view), and ``fill`` must be a value
+    of the images' dtype (e.g. 0–255 for uint8 images).
     """
 
     def __init__(self, padding: int = 2, fill: float = 0.0):
@@ -42,9 +59,14 @@ class RandomCrop:
     def __call__(self, X, rng: np.random.Generator) -> np.ndarray:
         X = _image_batch(X, "RandomCrop")
         p = self.padding
+        height, width = X.shape[-2:]
+        if p >= min(height, width):
+            raise ValueError(f"RandomCrop: padding {p} must be smaller than the images' {height}×{width} "
+                             "(a shift that large can move a whole image out of view)")
+        if not _holds(X.dtype, self.fill):
+            raise ValueError(f"RandomCrop: fill {self.fill} is not a value of the images' dtype {X.dtype}")
         if p == 0:
             return X.copy()
-        height, width = X.shape[-2:]
         pad = [(0, 0)] * (X.ndim - 2) + [(p, p), (p, p)]
         padded = np.pad(X, pad, constant_values=self.fill)
         # windows[n, ..., i, j] is the H×W view starting at row i, column j of the padded image n
@@ -84,6 +106,8 @@ class Compose:
         self.transforms = transforms
 
     def __call__(self, X, rng: np.random.Generator) -> np.ndarray:
+        if not self.transforms:
+            return np.array(X, copy=True)
         for transform in self.transforms:
             X = transform(X, rng)
         return X

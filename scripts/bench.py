@@ -333,8 +333,8 @@ def selected(only) -> list[str]:
 #: With more than one thread, a pause before each timed block. After its work, an idle thread
 #: pool keeps spinning on the cores for a while (OpenBLAS's workers about 0.1 s, PyTorch's OpenMP
 #: threads up to 0.2 s) and would slow down whichever candidate runs next: measured here without the
-#: pause, PyTorch's VGG-like step at 2 threads took 61 ms right after nnlayers' steps and 48–52 ms when
-#: OpenBLAS's threads were told to sleep at once (OPENBLAS_THREAD_TIMEOUT=4).
+#: pause, PyTorch's VGG-like step at 2 threads took 61 ms right after nnlayers' steps and 48–55 ms when
+#: OpenBLAS's threads were told to sleep at once (OPENBLAS_THREAD_TIMEOUT=4) or given this pause.
 SETTLE_SECONDS = 0.5
 
 

@@ -38,9 +38,16 @@ def test_random_crop_shifts_each_image_whole_with_zero_fill_and_draws_every_offs
     offsets = [offset_of(out[n], X[n], 2) for n in range(len(X))]          # all channels moved together
     counts = {key: offsets.count(key) for key in set(offsets)}
     assert len(counts) == 25 and min(counts.values()) >= 5                # 400 draws over 25 offsets
-    # a fixed example: the pixel at (0, 0) lands at (2, 1) for the shift dy = -2, dx = -1
-    image = np.arange(1, 13, dtype=float).reshape(1, 3, 4)
-    np.testing.assert_array_equal(all_crops(image, 2)[-2, -1][0, 2], [0, 1, 2, 3])
+
+
+def test_random_crop_draws_row_then_column_offsets_from_the_rng():
+    image = np.arange(1.0, 13.0).reshape(1, 1, 3, 4)
+    rows, columns = np.random.default_rng(5).integers(0, 5, size=(2, 1))  # what RandomCrop(2) draws
+    out = RandomCrop(2)(image, np.random.default_rng(5))
+    padded = np.zeros((1, 1, 7, 8))
+    padded[..., 2:5, 2:6] = image
+    np.testing.assert_array_equal(out, padded[..., rows[0]:rows[0] + 3, columns[0]:columns[0] + 4])
+    assert (rows[0], columns[0]) != (2, 2)                                 # this seed moves the image
 
 
 def test_random_crop_on_n_h_w_batches_fill_and_no_padding():
@@ -87,6 +94,25 @@ def test_bad_arguments_are_refused():
         Compose(RandomCrop(1), 3)
     with pytest.raises(ValueError, match=r"RandomCrop: expected a batch of images .* got shape \(4, 784\)"):
         RandomCrop(1)(np.zeros((4, 784)), np.random.default_rng())
+    with pytest.raises(ValueError, match="RandomCrop: padding 4 must be smaller than the images' 4×5"):
+        RandomCrop(4)(np.zeros((2, 4, 5)), np.random.default_rng())
+    images = np.full((2, 4, 4), 7, np.uint8)
+    for fill in (-1.0, 256.0, 0.5):
+        with pytest.raises(ValueError, match=f"RandomCrop: fill {fill} is not a value of the images' dtype uint8"):
+            RandomCrop(1, fill=fill)(images, np.random.default_rng())
+    out = RandomCrop(1, fill=255)(images, np.random.default_rng(0))
+    assert out.dtype == np.uint8 and set(np.unique(out)) <= {7, 255}
+
+
+def test_empty_batches_and_an_empty_compose_give_new_arrays():
+    rng = np.random.default_rng(0)
+    for transform in (RandomCrop(1), RandomHorizontalFlip(), Compose()):
+        empty = transform(np.zeros((0, 1, 4, 4), np.float32), rng)
+        assert empty.shape == (0, 1, 4, 4) and empty.dtype == np.float32
+    X = np.ones((2, 3, 3))
+    same = Compose()(X, rng)
+    np.testing.assert_array_equal(same, X)
+    assert not np.shares_memory(same, X)
 
 
 def small_cnn(seed):
@@ -107,17 +133,19 @@ def test_fit_augments_training_batches_only_reproducibly_from_its_rng():
     def run(augment):
         model = small_cnn(5)
         trainer = nl.Trainer(model, nl.SoftmaxCrossEntropy(), nl.SGD(model.parameters(), lr=0.1))
-        trainer.fit(X, Y, epochs=2, batch_size=16, rng=6, validation_data=(X_val, Y_val), progress=False,
-                    augment=augment)
+        trainer.fit(X, Y, epochs=2, batch_size=16, shuffle=False, rng=6, validation_data=(X_val, Y_val),
+                    progress=False, augment=augment)
         return model
 
     first = run(recording)
     assert [len(b) for b in seen] == [16, 16, 8] * 2                    # every training batch, nothing else
-    assert all(any(np.array_equal(b[0], x) for x in X) for b in seen)   # training samples, never X_val
+    starts = [0, 16, 32] * 2                                            # unshuffled: the batches in order
+    assert all(np.array_equal(b, X[i:i + len(b)]) for b, i in zip(seen, starts))   # never X_val
     again, plain = run(RandomCrop(1)), run(None)
     for a, b, c in zip(first.parameters(), again.parameters(), plain.parameters()):
         np.testing.assert_array_equal(a.data, b.data)                   # same seed, same crops
         assert not np.array_equal(a.data, c.data)                       # the crops changed training
+    # (without shuffling, fit draws from rng for the crops only: the same draws, no crop, match ``plain``)
 
 
 def test_fit_refuses_an_augment_that_is_not_a_transform_or_changes_the_shape():
