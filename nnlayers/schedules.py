@@ -13,6 +13,8 @@ PyTorch keeps ``initial_lr``), so several schedules on one optimizer share it::
     CosineAnnealingLR  η(t) = η_min + (η₀ − η_min) · (1 + cos(π t / T_max)) / 2
     LinearLR           η(t) = η₀ · (s + (e − s) · min(t, T) / T)      (s, e: start and end factors)
     SequentialLR       schedule i from milestone i − 1 on, restarted there at t = 0
+    OneCycleLR         up from η_max/d to η_max over the first p·T steps, then down to η_max/(d·d_f)
+                       (cosine or linear), with the momentum (or Adam's β₁) cycling the other way
 
 A warm-up then cosine decay over ``total`` steps, for example::
 
@@ -32,7 +34,7 @@ import math
 from ._args import positive_int as _positive_int
 from .optim import Optimizer
 
-__all__ = ["Schedule", "StepLR", "CosineAnnealingLR", "LinearLR", "SequentialLR"]
+__all__ = ["Schedule", "StepLR", "CosineAnnealingLR", "LinearLR", "SequentialLR", "OneCycleLR"]
 
 
 class Schedule:
@@ -165,6 +167,108 @@ class SequentialLR(Schedule):
 
     def extra_repr(self) -> str:
         return f"{self.schedules!r}, milestones={self.milestones}"
+
+
+class OneCycleLR(Schedule):
+    """The 1cycle policy (Smith & Topin, 2019), as ``torch.optim.lr_scheduler.OneCycleLR``, over
+    ``total_steps`` = T steps (stepped once per batch). With η₀ = max_lr / div_factor and
+    η_min = η₀ / final_div_factor, the phases run between these step counts::
+
+        two phases:    0 → p·T − 1: η₀ → max_lr;    p·T − 1 → T − 1: max_lr → η_min
+        three phases:  0 → p·T − 1: η₀ → max_lr;    p·T − 1 → 2p·T − 2: max_lr → η₀;
+                       2p·T − 2 → T − 1: η₀ → η_min
+
+    (p = ``pct_start``) and within a phase from a to b, at the fraction s of it,
+
+        cos:     η = b + (a − b) · (1 + cos(π s)) / 2
+        linear:  η = a + (b − a) · s
+
+    With ``cycle_momentum`` the momentum (SGD's ``momentum``, or β₁ of Adam's ``betas``) runs the
+    other way, from ``max_momentum`` down to ``base_momentum`` while η rises, and back (and stays
+    at ``max_momentum`` in the third phase). The
+    optimizer's own lr is not used; it starts at η₀. Stepping past T raises ValueError, as PyTorch does.
+    At t = T, after the last of the T optimizer steps, η stays at η_min, where PyTorch extrapolates
+    the last phase (with ``"linear"`` to a negative rate, which nnlayers' optimizers refuse).
+    """
+
+    def __init__(self, optimizer: Optimizer, max_lr: float, total_steps: int, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", cycle_momentum: bool = True, base_momentum: float = 0.85,
+                 max_momentum: float = 0.95, div_factor: float = 25.0, final_div_factor: float = 1e4,
+                 three_phase: bool = False):
+        name = type(self).__name__
+        self.max_lr = _number(max_lr, "max_lr", name, 0.0)
+        self.total_steps = _positive_int(total_steps, "total_steps", name)
+        self.pct_start = _number(pct_start, "pct_start", name, 0.0)
+        if not 0.0 <= self.pct_start <= 1.0:
+            raise ValueError(f"{name}: pct_start must be a number in [0, 1], got {pct_start!r}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"{name}: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        self.anneal_strategy = anneal_strategy
+        self.div_factor = _number(div_factor, "div_factor", name, 0.0)
+        self.final_div_factor = _number(final_div_factor, "final_div_factor", name, 0.0)
+        self.three_phase = bool(three_phase)
+        self.initial_lr = self.max_lr / self.div_factor
+        self.min_lr = self.initial_lr / self.final_div_factor
+        self.cycle_momentum = bool(cycle_momentum)
+        self.base_momentum = _number(base_momentum, "base_momentum", name, 0.0)
+        self.max_momentum = _number(max_momentum, "max_momentum", name, 0.0)
+        # Each phase: the step it ends at, then η and the momentum at its start and at its end.
+        T, p, low, high = self.total_steps, self.pct_start, self.base_momentum, self.max_momentum
+        if self.three_phase:
+            self._phases = [(p * T - 1, self.initial_lr, self.max_lr, high, low),
+                            (2 * p * T - 2, self.max_lr, self.initial_lr, low, high),
+                            (T - 1, self.initial_lr, self.min_lr, high, high)]
+        else:
+            self._phases = [(p * T - 1, self.initial_lr, self.max_lr, high, low),
+                            (T - 1, self.max_lr, self.min_lr, low, high)]
+        if self.cycle_momentum:
+            if hasattr(optimizer, "betas"):
+                self._momentum_name = "betas"
+            elif getattr(optimizer, "momentum", 0):
+                self._momentum_name = "momentum"
+            else:
+                raise ValueError(f"{name}: cycle_momentum needs an optimizer with betas (Adam, AdamW) or "
+                                 f"with momentum > 0 (SGD), got {optimizer!r}; pass cycle_momentum=False")
+        super().__init__(optimizer)
+
+    def _position(self, t: int):
+        """(phase, fraction s of it) at step t."""
+        if t > self.total_steps:
+            raise ValueError(f"OneCycleLR: step {t} is past total_steps={self.total_steps}")
+        start = 0.0
+        for index, phase in enumerate(self._phases):
+            end = phase[0]
+            if t <= end or index == len(self._phases) - 1:
+                return phase, min((t - start) / (end - start), 1.0)
+            start = end
+
+    def _anneal(self, a: float, b: float, s: float) -> float:
+        if self.anneal_strategy == "cos":
+            return b + (a - b) / 2.0 * (math.cos(math.pi * s) + 1)
+        return a + (b - a) * s
+
+    def lr_at(self, t: int) -> float:
+        (_, a, b, _, _), s = self._position(t)
+        return self._anneal(a, b, s)
+
+    def momentum_at(self, t: int) -> float:
+        """The momentum (or β₁) at step t: max_momentum → base_momentum while η rises, and back
+        (in the third phase of ``three_phase`` it stays at max_momentum)."""
+        (_, _, _, a, b), s = self._position(t)
+        return self._anneal(a, b, s)
+
+    def _apply(self, t: int) -> None:
+        super()._apply(t)
+        if self.cycle_momentum:
+            momentum = self.momentum_at(t)
+            if self._momentum_name == "betas":
+                self.optimizer.betas = (momentum, self.optimizer.betas[1])
+            else:
+                self.optimizer.momentum = momentum
+
+    def extra_repr(self) -> str:
+        return (f"max_lr={self.max_lr}, total_steps={self.total_steps}, pct_start={self.pct_start}, "
+                f"anneal_strategy={self.anneal_strategy!r}, three_phase={self.three_phase}")
 
 
 def _number(value, name: str, owner: str, minimum: float) -> float:

@@ -51,9 +51,11 @@ def parse_args(argv):
                         help="default adam; adamw for cnn-bn and resnet")
     parser.add_argument("--weight-decay", type=non_negative_float,
                         help="L2 penalty (adam, sgd; default 0) or decoupled decay (adamw; default 0.05)")
-    parser.add_argument("--schedule", choices=("cosine", "step", "none"),
-                        help="learning rate per batch: cosine decay to 0, or step (×0.1 after each third of "
-                             "the epochs); default none, cosine for cnn-bn and resnet")
+    parser.add_argument("--schedule", choices=("cosine", "step", "onecycle", "none"),
+                        help="learning rate per batch: cosine decay to 0, step (×0.1 after each third of "
+                             "the epochs), or onecycle (up to --lr over the --warmup epochs, or the first "
+                             "30%%, then down, with the momentum cycling); default none, cosine for cnn-bn "
+                             "and resnet")
     parser.add_argument("--warmup", type=non_negative_int,
                         help="epochs of linear warm-up from lr/100 before the schedule "
                              "(default 0; 1 for cnn-bn and resnet)")
@@ -187,8 +189,14 @@ def make_optimizer(args, parameters):
 
 def make_schedule(args, optimizer, steps_per_epoch: int):
     """The learning rate per batch: ``--warmup`` epochs rising linearly from lr/100, then ``--schedule``
-    over the remaining epochs (None when neither is asked for)."""
+    over the remaining epochs (None when neither is asked for); for ``onecycle``, its own rise to lr
+    over the ``--warmup`` epochs (30 % of the steps without one), with the momentum cycling unless
+    plain SGD has none."""
     S = nl.schedules
+    if args.schedule == "onecycle":
+        return S.OneCycleLR(optimizer, args.lr, args.epochs * steps_per_epoch,
+                            pct_start=args.warmup / args.epochs if args.warmup else 0.3,
+                            cycle_momentum=not (args.optimizer == "sgd" and args.momentum == 0))
     warmup, rest = args.warmup * steps_per_epoch, (args.epochs - args.warmup) * steps_per_epoch
     ramp = S.LinearLR(optimizer, 0.01, total_iters=warmup) if warmup else None   # then flat at lr
     if args.schedule == "none":

@@ -58,6 +58,36 @@ def test_a_schedule_drives_the_optimizer_steps():
     assert p.data[0] == pytest.approx(1.0 + 0.1 + 0.01)
 
 
+def test_one_cycle_by_hand():
+    # T = 10, p = 0.3: up over steps 0 → 2 (p·T − 1), down over 2 → 9; η₀ = 1/10, η_min = η₀/10.
+    schedule = S.OneCycleLR(optimizer(), max_lr=1.0, total_steps=10, anneal_strategy="linear",
+                            cycle_momentum=False, div_factor=10, final_div_factor=10)
+    expected = [0.1, 0.55, 1.0] + [1.0 + (0.01 - 1.0) * k / 7 for k in range(1, 8)] + [0.01]
+    np.testing.assert_allclose(lrs(schedule, 10), expected, rtol=1e-14)      # t = 10 = T: stays at η_min
+    with pytest.raises(ValueError, match="OneCycleLR: step 11 is past total_steps=10"):
+        schedule.step()
+    cosine = S.OneCycleLR(optimizer(), max_lr=1.0, total_steps=10, cycle_momentum=False, div_factor=10)
+    values = lrs(cosine, 9)
+    assert values[1] == pytest.approx(1.0 + (0.1 - 1.0) * (1 + math.cos(math.pi / 2)) / 2, rel=1e-14)
+    assert values[2] == 1.0 and values[9] == pytest.approx(1e-5, rel=1e-12)
+
+
+def test_one_cycle_cycles_momentum_and_adam_beta1_the_other_way():
+    sgd = nl.SGD([nl.Parameter(np.zeros(1), "w")], lr=1.0, momentum=0.5)
+    schedule = S.OneCycleLR(sgd, max_lr=1.0, total_steps=10, anneal_strategy="linear", div_factor=10)
+    seen = [sgd.momentum]
+    for _ in range(9):
+        schedule.step()
+        seen.append(sgd.momentum)
+    np.testing.assert_allclose(seen[:3], [0.95, 0.90, 0.85], rtol=1e-14)   # down while η rises
+    assert seen[9] == pytest.approx(0.95, rel=1e-14)                       # back up while it falls
+    adam = nl.Adam([nl.Parameter(np.zeros(1), "w")], betas=(0.9, 0.99))
+    S.OneCycleLR(adam, max_lr=0.01, total_steps=10, three_phase=True)
+    assert adam.betas == (0.95, 0.99)
+    with pytest.raises(ValueError, match="cycle_momentum needs an optimizer with betas"):
+        S.OneCycleLR(optimizer(), max_lr=1.0, total_steps=10)               # SGD without momentum
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda o: S.StepLR(o, 0), "StepLR: step_size must be a positive integer"),
     (lambda o: S.StepLR(o, 2, gamma=-1), "gamma must be a finite number ≥ 0"),
@@ -70,6 +100,9 @@ def test_a_schedule_drives_the_optimizer_steps():
     (lambda o: S.SequentialLR(o, [S.StepLR(o, 2), S.StepLR(o, 2)], [0]), "increasing positive integers"),
     (lambda o: S.SequentialLR(o, [S.StepLR(optimizer(), 2)], []), "belongs to another optimizer"),
     (lambda o: S.StepLR(object(), 2), "expected an Optimizer"),
+    (lambda o: S.OneCycleLR(o, 1.0, 0, cycle_momentum=False), "total_steps must be a positive integer"),
+    (lambda o: S.OneCycleLR(o, 1.0, 10, pct_start=1.5, cycle_momentum=False), r"pct_start must be .* \[0, 1\]"),
+    (lambda o: S.OneCycleLR(o, 1.0, 10, anneal_strategy="exp", cycle_momentum=False), "'cos' or 'linear'"),
 ])
 def test_bad_arguments(make, message):
     with pytest.raises((ValueError, TypeError), match=message):

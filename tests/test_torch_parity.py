@@ -430,11 +430,19 @@ def schedule_pair(kind, ours_optimizer, torch_optimizer):
                                                   L.CosineAnnealingLR(torch_optimizer, 30, eta_min=1e-3)],
                                 milestones=[5, 20])
         return ours, theirs
+    if kind == "one-cycle":       # 61 steps in all: the test's 60 end on the last one
+        return (S.OneCycleLR(ours_optimizer, 0.08, 61),
+                L.OneCycleLR(torch_optimizer, 0.08, total_steps=61))
+    if kind == "one-cycle-three-phase-linear":
+        settings = dict(pct_start=0.2, anneal_strategy="linear", div_factor=8.0, final_div_factor=50.0,
+                        base_momentum=0.8, max_momentum=0.9, three_phase=True)
+        return (S.OneCycleLR(ours_optimizer, 0.08, 61, **settings),
+                L.OneCycleLR(torch_optimizer, 0.08, total_steps=61, **settings))
     raise ValueError(kind)
 
 
 SCHEDULE_KINDS = ["step", "cosine", "cosine-eta-min-past-T", "linear", "linear-decay", "warmup-cosine",
-                  "warmup-step-cosine"]
+                  "warmup-step-cosine", "one-cycle", "one-cycle-three-phase-linear"]
 
 
 @pytest.mark.parametrize("kind", SCHEDULE_KINDS)
@@ -456,4 +464,25 @@ def test_schedules_match_torch_lr_scheduler(kind, rng):
         schedule.step()
         reference_schedule.step()
         assert optimizer.lr == pytest.approx(reference.param_groups[0]["lr"], rel=1e-12, abs=1e-15), step
+        assert optimizer.betas[0] == pytest.approx(reference.param_groups[0]["betas"][0], rel=1e-12), step
+        close(parameter.data, tensor, rtol=1e-11, atol=1e-13)
+
+
+def test_one_cycle_cycles_sgd_momentum_as_torch(rng):
+    start = rng.normal(size=(4,))
+    parameter, tensor = nl.Parameter(start, "w"), t(start, grad=True)
+    optimizer = nl.SGD([parameter], lr=0.1, momentum=0.9, nesterov=True)
+    reference = torch.optim.SGD([tensor], lr=0.1, momentum=0.9, nesterov=True)
+    schedule = nl.schedules.OneCycleLR(optimizer, 0.2, 50, pct_start=0.4)
+    reference_schedule = torch.optim.lr_scheduler.OneCycleLR(reference, 0.2, total_steps=50, pct_start=0.4)
+    for step in range(49):
+        g = rng.normal(size=start.shape)
+        parameter.grad[...] = g
+        tensor.grad = t(g)
+        optimizer.step()
+        reference.step()
+        schedule.step()
+        reference_schedule.step()
+        assert optimizer.lr == pytest.approx(reference.param_groups[0]["lr"], rel=1e-12), step
+        assert optimizer.momentum == pytest.approx(reference.param_groups[0]["momentum"], rel=1e-12), step
         close(parameter.data, tensor, rtol=1e-11, atol=1e-13)

@@ -143,6 +143,13 @@ def test_train_mnist_cnn_bn_with_step_schedule_and_warmup():
     assert float(re.search(r"test accuracy: (\d\.\d{4})", result.stdout).group(1)) > 0.3
 
 
+def test_train_mnist_with_one_cycle():
+    result = run_script("train_mnist.py", "--model", "cnn-bn", "--epochs", "2", "--limit", "300", "--augment",
+                        "none", "--schedule", "onecycle", "--warmup", "0", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert float(re.search(r"test accuracy: (\d\.\d{4})", result.stdout).group(1)) > 0.3
+
+
 def test_schedule_options_give_the_documented_learning_rates():
     import importlib.util
     spec = importlib.util.spec_from_file_location("train_mnist", ROOT / "scripts" / "train_mnist.py")
@@ -164,6 +171,14 @@ def test_schedule_options_give_the_documented_learning_rates():
     lrs = [optimizer.lr] + [schedule.step() or optimizer.lr for _ in range(30)]
     assert lrs[9] == pytest.approx(0.1) and lrs[10] == pytest.approx(0.01) and lrs[20] == pytest.approx(0.001)
     assert script.make_schedule(script.parse_args(["--model", "cnn"]), optimizer, 5) is None
+    one = script.parse_args(["--model", "cnn", "--schedule", "onecycle", "--epochs", "4", "--warmup", "1",
+                             "--optimizer", "sgd", "--momentum", "0", "--lr", "0.2"])
+    optimizer = script.make_optimizer(one, model.parameters())
+    schedule = script.make_schedule(one, optimizer, steps_per_epoch=10)
+    assert isinstance(schedule, nl.schedules.OneCycleLR) and not schedule.cycle_momentum   # SGD without momentum
+    lrs = [optimizer.lr] + [schedule.step() or optimizer.lr for _ in range(39)]
+    assert lrs[0] == pytest.approx(0.2 / 25) and lrs[9] == pytest.approx(0.2)          # up over the warm-up epoch
+    assert lrs[39] == pytest.approx(0.2 / 25 / 1e4)
 
 
 def test_reference_models_shapes_and_blocks(rng):
