@@ -134,7 +134,7 @@ def to_device(array, device):
     if kind == "cpu":
         return to_host(array)
     if kind in _DEVICE_MODULES:
-        return array if device_of(array) == kind else _DEVICE_MODULES[kind].asarray(to_host(array))
+        return array if here == kind else _DEVICE_MODULES[kind].asarray(to_host(array))
     cupy = _cupy()
     if here == f"cuda:{index}":
         return array

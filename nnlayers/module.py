@@ -229,18 +229,13 @@ class Module:
         """
         registered = {id(child) for child in self._children.values()}
         for value in gc.get_referents(self):
-            items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) \
-                else (value,)
-            for item in items:
+            for item in _contents(value):
                 if isinstance(item, Module) and id(item) not in registered and item is not self:
                     self._raise_unregistered(path, item)
 
     def _raise_unregistered(self, path: str, item: "Module"):
-        def holds(value) -> bool:
-            contents = value.values() if isinstance(value, dict) else value \
-                if isinstance(value, (list, tuple)) else (value,)
-            return any(entry is item for entry in contents)
-        attribute = next((name for name, value in vars(self).items() if holds(value)), "?")
+        attribute = next((name for name, value in vars(self).items()
+                          if any(entry is item for entry in _contents(value))), "?")
         where = type(self).__name__ + (f" at {_shown(path)}" if path else "")
         raise TypeError(f"{where}: attribute {attribute!r} holds {item!r}, which is not registered, so its "
                         f"parameters would never be trained or saved; register it with "
@@ -396,6 +391,14 @@ class Module:
             return head + ")"
         lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._children.items()]
         return head + "\n" + "\n".join(lines) + "\n)"
+
+
+def _contents(value):
+    """What an attribute value holds, one level deep: a dict's values, a list's or tuple's items,
+    or the value itself."""
+    if isinstance(value, dict):
+        return value.values()
+    return value if isinstance(value, (list, tuple)) else (value,)
 
 
 def _shown(path: str) -> str:

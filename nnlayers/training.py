@@ -426,9 +426,7 @@ class _BestEpoch:
 
     def update(self, epoch: int, history: History) -> bool:
         """Record this epoch; True when ``patience`` epochs have passed without improvement."""
-        record = history.loss if self.monitor == "loss" else history.val_loss if self.monitor == "val_loss" \
-            else history.metrics[self.monitor]
-        value = record[-1]
+        value = getattr(history, self.monitor)[-1]  # loss, val_loss, or a metric through History.__getattr__
         better = math.isfinite(value) and (self.best is None or (
             value < self.best if self.lower_is_better else value > self.best))
         if better:

@@ -569,8 +569,8 @@ class Conv2D(Module):
         return _fold(dcols.reshape(N, kh, kw, C, Ho, Wo), self._X.shape, self.stride, self.padding)
 
     def settings(self) -> dict:
-        # padding="same" (issue 9) keeps its name here, as the user wrote it; self.padding is the pair it became.
-        padding = "same" if getattr(self, "padding_mode", None) == "same" else self.padding
+        # padding="same" keeps its name here, as the user wrote it; self.padding is the pair it became.
+        padding = "same" if self.padding_mode == "same" else self.padding
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": self.kernel_size, "stride": self.stride, "padding": padding,
                 "bias": self.b is not None, "input_grad": self.input_grad}
