@@ -445,9 +445,27 @@ SCHEDULE_KINDS = ["step", "cosine", "cosine-eta-min-past-T", "linear", "linear-d
                   "warmup-step-cosine", "one-cycle", "one-cycle-three-phase-linear"]
 
 
+def step_alongside(steps, rng, parameter, tensor, optimizer, reference, schedule, reference_schedule,
+                   group_value, lr_abs=0.0):
+    """``steps`` optimizer and schedule steps of nnlayers and PyTorch on the same random gradients; after
+    each, the learning rate and ``group_value``'s (ours, theirs) pair agree and so do the weights."""
+    for step in range(steps):
+        g = rng.normal(size=parameter.data.shape)
+        parameter.grad[...] = g
+        tensor.grad = t(g)
+        optimizer.step()
+        reference.step()
+        schedule.step()
+        reference_schedule.step()
+        assert optimizer.lr == pytest.approx(reference.param_groups[0]["lr"], rel=1e-12, abs=lr_abs), step
+        ours, theirs = group_value(optimizer, reference.param_groups[0])
+        assert ours == pytest.approx(theirs, rel=1e-12), step
+        close(parameter.data, tensor, rtol=1e-11, atol=1e-13)
+
+
 @pytest.mark.parametrize("kind", SCHEDULE_KINDS)
 def test_schedules_match_torch_lr_scheduler(kind, rng):
-    """The learning rate after every one of 60 steps, and AdamW's weights trained under it."""
+    """The learning rate (and Adam's β₁) after every one of 60 steps, and AdamW's weights trained under it."""
     start = rng.normal(size=(3, 4))
     parameter = nl.Parameter(start, "w")
     tensor = t(start, grad=True)
@@ -455,17 +473,8 @@ def test_schedules_match_torch_lr_scheduler(kind, rng):
     reference = torch.optim.AdamW([tensor], lr=0.05, weight_decay=0.1)
     schedule, reference_schedule = schedule_pair(kind, optimizer, reference)
     assert optimizer.lr == pytest.approx(reference.param_groups[0]["lr"], rel=1e-12)
-    for step in range(60):
-        g = rng.normal(size=start.shape)
-        parameter.grad[...] = g
-        tensor.grad = t(g)
-        optimizer.step()
-        reference.step()
-        schedule.step()
-        reference_schedule.step()
-        assert optimizer.lr == pytest.approx(reference.param_groups[0]["lr"], rel=1e-12, abs=1e-15), step
-        assert optimizer.betas[0] == pytest.approx(reference.param_groups[0]["betas"][0], rel=1e-12), step
-        close(parameter.data, tensor, rtol=1e-11, atol=1e-13)
+    step_alongside(60, rng, parameter, tensor, optimizer, reference, schedule, reference_schedule,
+                   lambda ours, group: (ours.betas[0], group["betas"][0]), lr_abs=1e-15)
 
 
 def test_one_cycle_cycles_sgd_momentum_as_torch(rng):
@@ -475,14 +484,5 @@ def test_one_cycle_cycles_sgd_momentum_as_torch(rng):
     reference = torch.optim.SGD([tensor], lr=0.1, momentum=0.9, nesterov=True)
     schedule = nl.schedules.OneCycleLR(optimizer, 0.2, 50, pct_start=0.4)
     reference_schedule = torch.optim.lr_scheduler.OneCycleLR(reference, 0.2, total_steps=50, pct_start=0.4)
-    for step in range(49):
-        g = rng.normal(size=start.shape)
-        parameter.grad[...] = g
-        tensor.grad = t(g)
-        optimizer.step()
-        reference.step()
-        schedule.step()
-        reference_schedule.step()
-        assert optimizer.lr == pytest.approx(reference.param_groups[0]["lr"], rel=1e-12), step
-        assert optimizer.momentum == pytest.approx(reference.param_groups[0]["momentum"], rel=1e-12), step
-        close(parameter.data, tensor, rtol=1e-11, atol=1e-13)
+    step_alongside(49, rng, parameter, tensor, optimizer, reference, schedule, reference_schedule,
+                   lambda ours, group: (ours.momentum, group["momentum"]))
