@@ -206,6 +206,9 @@ class OneCycleLR(Schedule):
         self.anneal_strategy = anneal_strategy
         self.div_factor = _number(div_factor, "div_factor", name, 0.0)
         self.final_div_factor = _number(final_div_factor, "final_div_factor", name, 0.0)
+        for label, value in (("div_factor", self.div_factor), ("final_div_factor", self.final_div_factor)):
+            if value == 0:  # η₀ = max_lr / div_factor, η_min = η₀ / final_div_factor
+                raise ValueError(f"{name}: {label} must be > 0 (it divides the learning rate), got {value!r}")
         self.three_phase = bool(three_phase)
         self.initial_lr = self.max_lr / self.div_factor
         self.min_lr = self.initial_lr / self.final_div_factor

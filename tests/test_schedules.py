@@ -103,6 +103,8 @@ def test_one_cycle_cycles_momentum_and_adam_beta1_the_other_way():
     (lambda o: S.OneCycleLR(o, 1.0, 0, cycle_momentum=False), "total_steps must be a positive integer"),
     (lambda o: S.OneCycleLR(o, 1.0, 10, pct_start=1.5, cycle_momentum=False), r"pct_start must be .* \[0, 1\]"),
     (lambda o: S.OneCycleLR(o, 1.0, 10, anneal_strategy="exp", cycle_momentum=False), "'cos' or 'linear'"),
+    (lambda o: S.OneCycleLR(o, 1.0, 10, div_factor=0, cycle_momentum=False), "div_factor must be > 0"),
+    (lambda o: S.OneCycleLR(o, 1.0, 10, final_div_factor=0.0, cycle_momentum=False), "final_div_factor must be > 0"),
 ])
 def test_bad_arguments(make, message):
     with pytest.raises((ValueError, TypeError), match=message):
