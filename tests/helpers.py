@@ -1,5 +1,6 @@
 """Helpers shared by the test modules: skipping for missing requirements and running scripts."""
 import os
+import struct
 import sys
 from pathlib import Path
 
@@ -66,3 +67,9 @@ def draws_at_random(module) -> bool:
     """Whether ``module`` holds a Dropout in training mode (its masks differ between devices)."""
     from nnlayers import Dropout
     return any(isinstance(m, Dropout) and m.training for m in module.modules())
+
+
+def idx_header(code: int, *shape: int) -> bytes:
+    """The header of an IDX file: two zero bytes, the type code, the number of dimensions, then each
+    size as a big-endian 32-bit integer."""
+    return bytes([0, 0, code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)

@@ -28,7 +28,7 @@ import pytest
 import nnlayers as nl
 from nnlayers.datasets import IDXFormatError, load_idx
 from nnlayers.examples.xor import xor_network
-from tests.helpers import ROOT, assert_unchanged, require, weights
+from tests.helpers import ROOT, assert_unchanged, idx_header, require, weights
 from tests.test_gradcheck import LAYER_CASES
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -87,10 +87,6 @@ def stored(name, data: bytes):
 def gzip_of(stream: bytes, crc: int, length: int) -> bytes:
     """A gzip member around a raw deflate stream, its trailer (CRC-32, ISIZE) as given."""
     return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + stream + struct.pack("<II", crc, length % 2 ** 32)
-
-
-def idx_header(code: int, *shape: int) -> bytes:
-    return bytes([0, 0, code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
 
 
 def non_utf8(folder, name: bytes):
@@ -581,7 +577,7 @@ def test_a_bad_label_is_named_by_its_position_in_the_data_before_any_step(bad_la
     good = np.where(np.arange(64) == 37, 0, labels)
     val_labels = good[:10].copy()
     val_labels[4] = bad_label
-    with pytest.raises(ValueError, match=f"^fit: validation_data's Y does not suit the loss: .*position 4"):
+    with pytest.raises(ValueError, match="^fit: validation_data's Y does not suit the loss: .*position 4"):
         trainer.fit(X, good, epochs=2, batch_size=8, rng=0, validation_data=(X[:10], val_labels), progress=False)
     assert trainer.optimizer.steps == 0
 

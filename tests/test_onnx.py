@@ -57,57 +57,6 @@ def eval_forward(model, X):
         return model.forward(X)
 
 
-# -- the normalisation chapter's layers: the real ones once merged, stand-ins with the agreed interface until then
-
-class StandInBatchNorm(nl.Module):
-    """The agreed BatchNorm interface, inference only: Z = γ (X − μ) / √(σ² + ε) + β per channel (axis 1)."""
-
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float64):
-        super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.gamma = self.add_parameter("gamma", np.ones(num_features, dtype=dtype))
-        self.beta = self.add_parameter("beta", np.zeros(num_features, dtype=dtype))
-        self.running_mean = self.add_buffer("running_mean", np.zeros(num_features, dtype=dtype))
-        self.running_var = self.add_buffer("running_var", np.ones(num_features, dtype=dtype))
-        self.num_batches_tracked = self.add_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
-
-    def forward(self, X):
-        X = self.float_input(X, self.gamma.data.dtype)
-        shape = (1, -1) + (1,) * (X.ndim - 2)
-        mean, var = self.running_mean.data.reshape(shape), self.running_var.data.reshape(shape)
-        return (X - mean) / np.sqrt(var + self.eps) * self.gamma.data.reshape(shape) + self.beta.data.reshape(shape)
-
-
-class StandInBatchNorm1d(StandInBatchNorm):
-    pass
-
-
-class StandInBatchNorm2d(StandInBatchNorm):
-    pass
-
-
-class StandInGlobalAvgPool2D(nl.Module):
-    """N×C×H×W → N×C: the mean over each channel's H×W."""
-
-    def forward(self, X):
-        return self.float_input(X).mean(axis=(2, 3))
-
-
-@pytest.fixture
-def norm_layers(monkeypatch):
-    """(BatchNorm1d, BatchNorm2d, GlobalAvgPool2D): nnlayers' own where it has them, else stand-ins
-    registered with the library's exporters for this test only."""
-    found = []
-    for name, stand_in, exporter in [("BatchNorm1d", StandInBatchNorm1d, nl.onnx.export_batch_norm),
-                                     ("BatchNorm2d", StandInBatchNorm2d, nl.onnx.export_batch_norm),
-                                     ("GlobalAvgPool2D", StandInGlobalAvgPool2D, nl.onnx.export_global_avg_pool)]:
-        real = getattr(nl, name, None)
-        if real is None:
-            monkeypatch.setitem(nl.onnx.EXPORTERS, stand_in, exporter)
-        found.append(real or stand_in)
-    return tuple(found)
-
-
 def randomise_statistics(model, rng):
     """Non-trivial γ, β, running mean and variance, so that every term of the BatchNorm formula matters."""
     for name, parameter in model.named_parameters():
@@ -120,38 +69,36 @@ def randomise_statistics(model, rng):
             buffer.data[...] = rng.uniform(0.5, 2.0, buffer.shape)
 
 
-def bn_cnn(norm_layers, rng, dtype=np.float32):
-    BatchNorm1d, BatchNorm2d, GlobalAvgPool2D = norm_layers
+def bn_cnn(rng, dtype=np.float32):
     model = nl.Sequential(
-        nl.Conv2D(1, 8, 3, padding=1, bias=False, rng=rng, dtype=dtype), BatchNorm2d(8, dtype=dtype), nl.ReLU(),
+        nl.Conv2D(1, 8, 3, padding=1, bias=False, rng=rng, dtype=dtype), nl.BatchNorm2d(8, dtype=dtype), nl.ReLU(),
         nl.MaxPool2D(2),
-        nl.Conv2D(8, 16, 3, padding=1, bias=False, rng=rng, dtype=dtype), BatchNorm2d(16, dtype=dtype), nl.ReLU(),
-        GlobalAvgPool2D(),
-        nl.Linear(16, 32, init="he", rng=rng, dtype=dtype), BatchNorm1d(32, dtype=dtype), nl.ReLU(),
+        nl.Conv2D(8, 16, 3, padding=1, bias=False, rng=rng, dtype=dtype), nl.BatchNorm2d(16, dtype=dtype), nl.ReLU(),
+        nl.GlobalAvgPool2D(),
+        nl.Linear(16, 32, init="he", rng=rng, dtype=dtype), nl.BatchNorm1d(32, dtype=dtype), nl.ReLU(),
         nl.Dropout(0.3, rng=0),
         nl.Linear(32, 10, rng=rng, dtype=dtype), nl.Bias(10, dtype=dtype))
     randomise_statistics(model, rng)
     return model
 
 
-def resnet(norm_layers, rng, dtype=np.float32):
+def resnet(rng, dtype=np.float32):
     """A small ResNet: a strided stem (28 → 14), an identity block, a downsampling block (14 → 7) with a
     projection shortcut, then global average pooling and a linear head."""
-    _, BatchNorm2d, GlobalAvgPool2D = norm_layers
 
     def conv(c_in, c_out, k=3, stride=1):
         return nl.Conv2D(c_in, c_out, k, stride=stride, padding=k // 2, bias=False, rng=rng, dtype=dtype)
 
     model = nl.Sequential(
-        conv(1, 8, stride=2), BatchNorm2d(8, dtype=dtype), nl.ReLU(),
-        nl.Residual(nl.Sequential(conv(8, 8), BatchNorm2d(8, dtype=dtype), nl.ReLU(), conv(8, 8),
-                                  BatchNorm2d(8, dtype=dtype))),
+        conv(1, 8, stride=2), nl.BatchNorm2d(8, dtype=dtype), nl.ReLU(),
+        nl.Residual(nl.Sequential(conv(8, 8), nl.BatchNorm2d(8, dtype=dtype), nl.ReLU(), conv(8, 8),
+                                  nl.BatchNorm2d(8, dtype=dtype))),
         nl.ReLU(),
-        nl.Residual(nl.Sequential(conv(8, 16, stride=2), BatchNorm2d(16, dtype=dtype), nl.ReLU(), conv(16, 16),
-                                  BatchNorm2d(16, dtype=dtype)),
-                    shortcut=nl.Sequential(conv(8, 16, k=1, stride=2), BatchNorm2d(16, dtype=dtype))),
+        nl.Residual(nl.Sequential(conv(8, 16, stride=2), nl.BatchNorm2d(16, dtype=dtype), nl.ReLU(), conv(16, 16),
+                                  nl.BatchNorm2d(16, dtype=dtype)),
+                    shortcut=nl.Sequential(conv(8, 16, k=1, stride=2), nl.BatchNorm2d(16, dtype=dtype))),
         nl.ReLU(),
-        GlobalAvgPool2D(),
+        nl.GlobalAvgPool2D(),
         nl.Linear(16, 10, rng=rng, dtype=dtype), nl.Bias(10, dtype=dtype))
     randomise_statistics(model, rng)
     return model
@@ -218,8 +165,8 @@ def test_reference_models_match_on_the_shipped_test_split(ort, tmp_path, sample_
     assert accuracy > 0.7                                   # a real classifier (0.81 and 0.82), not noise
 
 
-def test_batchnorm_cnn(ort, tmp_path, norm_layers, sample_split):
-    model = bn_cnn(norm_layers, np.random.default_rng(0))
+def test_batchnorm_cnn(ort, tmp_path, sample_split):
+    model = bn_cnn(np.random.default_rng(0))
     check_on_the_sample_test_split(ort, model, "cnn", sample_split, tmp_path / "bn.onnx")
     proto = nl.export_onnx(model, None, (1, 28, 28))
     ops = [node.op_type for node in proto.graph.node]
@@ -232,8 +179,8 @@ def test_batchnorm_cnn(ort, tmp_path, norm_layers, sample_split):
     assert epsilon == pytest.approx([1e-5] * 3)
 
 
-def test_resnet_with_projection_shortcut(ort, tmp_path, norm_layers, sample_split):
-    model = resnet(norm_layers, np.random.default_rng(1))
+def test_resnet_with_projection_shortcut(ort, tmp_path, sample_split):
+    model = resnet(np.random.default_rng(1))
     check_on_the_sample_test_split(ort, model, "cnn", sample_split, tmp_path / "resnet.onnx")
     proto = nl.export_onnx(model, None, (1, 28, 28))
     adds = [node.name for node in proto.graph.node if node.op_type == "Add"]
@@ -259,10 +206,7 @@ def test_every_layer_of_the_gradcheck_sweep(ort, make, make_input, rng):
 
 
 def test_conv_padding_same_and_odd_geometry(ort):
-    try:
-        conv = nl.Conv2D(2, 3, (3, 5), padding="same", rng=0, dtype=np.float32)
-    except (TypeError, ValueError):                         # before Conv2D learns "same": what it resolves to
-        conv = nl.Conv2D(2, 3, (3, 5), padding=(1, 2), rng=0, dtype=np.float32)
+    conv = nl.Conv2D(2, 3, (3, 5), padding="same", rng=0, dtype=np.float32)
     conv.b.data[...] = [0.5, -1.0, 2.0]
     model = nl.Sequential(conv, nl.Tanh(), nl.Conv2D(3, 4, 2, stride=(2, 3), padding=(0, 1), rng=1, dtype=np.float32),
                           nl.AvgPool2D(2, stride=1), nl.MaxPool2D((2, 1)))

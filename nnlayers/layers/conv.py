@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..init import initial_weights
-from ..module import Module, ShapeError, as_float_input
+from ..module import Module, ShapeError
 from ..backend import get_array_module
 from .._args import flag as _flag, pair as _pair, positive_int as _positive_int, show as _show
 from .._threads import map_chunks, num_threads, scratch as this_thread_scratch

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..init import initial_weights
-from ..module import Module, ShapeError, as_float_input
+from ..module import Module, ShapeError
 from .._args import flag as _flag, positive_int as _positive_int
 
 __all__ = ["Linear", "Bias"]

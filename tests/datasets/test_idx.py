@@ -7,20 +7,14 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from tests.helpers import require
+from tests.helpers import idx_header
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-import nnlayers as nl
-from nnlayers.datasets import IDX_TYPES, IDXFormatError, load_idx, load_mnist, save_idx
+from nnlayers.datasets import IDX_TYPES, IDXFormatError, load_idx, save_idx
 
 
 NATIVE_DTYPES = [dtype.newbyteorder("=") for dtype in IDX_TYPES.values()]
-SAMPLE_COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]   # data/mnist-sample/README.rst
-
-
-def header(code: int, *shape: int) -> bytes:
-    return bytes([0, 0, code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
 
 
 def extreme_values(dtype: np.dtype, size: int) -> np.ndarray:
@@ -99,7 +93,7 @@ def test_multi_member_gzip_reads_through_the_growing_buffer(tmp_path):
     # Two concatenated gzip members: the trailer's ISIZE covers the last one only, so it does
     # not vouch for the header and the reader grows its buffer from 1 MiB (doubling twice).
     data = np.arange(3_000_000, dtype=np.uint8)
-    blob = header(0x08, data.size) + data.tobytes()
+    blob = idx_header(0x08, data.size) + data.tobytes()
     path = tmp_path / "two-members"
     path.write_bytes(gzip.compress(blob[:1000], mtime=0) + gzip.compress(blob[1000:], mtime=0))
     np.testing.assert_array_equal(load_idx(path), data)
@@ -118,11 +112,11 @@ BAD_FILES = {
     "empty": (b"", "too short for an IDX header"),
     "short header": (b"\0\0", "too short for an IDX header"),
     "wrong magic": (b"\x01\x00\x08\x01" + struct.pack(">I", 3) + b"abc", "bad magic number 0x01000801"),
-    "unknown type code": (header(0x07, 3) + b"abc", "unknown IDX type code 0x07"),
+    "unknown type code": (idx_header(0x07, 3) + b"abc", "unknown IDX type code 0x07"),
     "sizes cut off": (b"\0\0\x08\x03" + struct.pack(">I", 5), "announces 3 dimensions but ends after 1"),
-    "truncated data": (header(0x08, 2, 3) + b"abcde", "6 bytes of data, but the file holds 5 bytes"),
-    "trailing bytes": (header(0x08, 2, 3) + b"abcdefg", "trailing bytes"),
-    "int items cut": (header(0x0C, 2) + b"\0\0\0\1\0\0\0", "8 bytes of data, but the file holds 7 bytes"),
+    "truncated data": (idx_header(0x08, 2, 3) + b"abcde", "6 bytes of data, but the file holds 5 bytes"),
+    "trailing bytes": (idx_header(0x08, 2, 3) + b"abcdefg", "trailing bytes"),
+    "int items cut": (idx_header(0x0C, 2) + b"\0\0\0\1\0\0\0", "8 bytes of data, but the file holds 7 bytes"),
 }
 
 
@@ -139,7 +133,7 @@ def test_bad_files_raise_naming_the_file(tmp_path, case, compressed):
 
 
 def test_damaged_gzip_stream_raises_idx_error_naming_the_file(tmp_path):
-    good = gzip.compress(header(0x08, 3000) + bytes(range(256)) * 11 + bytes(184), mtime=0)
+    good = gzip.compress(idx_header(0x08, 3000) + bytes(range(256)) * 11 + bytes(184), mtime=0)
     path = tmp_path / "cut.gz"
     path.write_bytes(good[:-20])
     with pytest.raises(IDXFormatError, match="damaged gzip data") as caught:
@@ -168,7 +162,7 @@ def assert_fails_fast_without_allocating(path: Path, message: str):
 
 @pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
 def test_header_claiming_2_62_bytes_fails_before_allocating(tmp_path, compressed):
-    content = header(0x08, 2 ** 31, 2 ** 31)
+    content = idx_header(0x08, 2 ** 31, 2 ** 31)
     content += bytes(100 - len(content))                       # a 100-byte file
     path = tmp_path / ("huge.gz" if compressed else "huge.idx")
     path.write_bytes(gzip.compress(content, mtime=0) if compressed else content)
@@ -178,7 +172,7 @@ def test_header_claiming_2_62_bytes_fails_before_allocating(tmp_path, compressed
 def test_gzip_of_zeros_claiming_more_than_deflate_can_hold_fails_before_decompressing(tmp_path):
     # 2 MB of zeros gzip to about 2 kB; the header claims 2 GiB: more than 1032× the file.
     path = tmp_path / "zeros.gz"
-    path.write_bytes(gzip.compress(header(0x08, 2 ** 31) + bytes(2_000_000), mtime=0))
+    path.write_bytes(gzip.compress(idx_header(0x08, 2 ** 31) + bytes(2_000_000), mtime=0))
     assert_fails_fast_without_allocating(path, "can hold at most about")
 
 
@@ -187,7 +181,7 @@ def test_gzip_claim_beyond_the_data_reads_only_what_exists(tmp_path):
     # so the reader grows its buffer with the data and reports what it found.
     data = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
     path = tmp_path / "short.gz"
-    path.write_bytes(gzip.compress(header(0x08, 3_000_000) + data, mtime=0))
+    path.write_bytes(gzip.compress(idx_header(0x08, 3_000_000) + data, mtime=0))
     with pytest.raises(IDXFormatError, match="3,000,000 bytes of data, but the file holds 300,000 bytes"):
         load_idx(path)
 

@@ -1,21 +1,13 @@
 """MNIST-format folders, the shipped sample (from any install) and Fashion-MNIST."""
 from pathlib import Path
-import gzip
-import struct
-import time
-import tracemalloc
 
 import numpy as np
 import pytest
 from tests.helpers import FASHION, require
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 import nnlayers as nl
-from nnlayers.datasets import IDX_TYPES, IDXFormatError, load_idx, load_mnist, save_idx
+from nnlayers.datasets import IDXFormatError, load_mnist, save_idx
 
 
-NATIVE_DTYPES = [dtype.newbyteorder("=") for dtype in IDX_TYPES.values()]
 SAMPLE_COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]   # data/mnist-sample/README.rst
 
 # -- MNIST folders ------------------------------------------------------------------------

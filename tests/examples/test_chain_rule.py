@@ -1,7 +1,6 @@
 """The chain rule ∂f/∂z = Jᵀv on the derivation's example, by hand and by finite differences."""
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import nnlayers as nl
+from nnlayers.examples import mnist
 
 
 def randomised(layer, rng):
@@ -222,12 +223,8 @@ def test_bad_arguments(kwargs, message):
 # -- inside containers, and saved with the weights ----------------------------------------------
 
 def basic_block(C, rng):
-    """conv-BN-ReLU-conv-BN with an identity shortcut, then ReLU after the sum: a ResNet basic block."""
-    return nl.Sequential(
-        nl.Residual(nl.Sequential(nl.Conv2D(C, C, 3, padding="same", bias=False, rng=rng), nl.BatchNorm2d(C),
-                                  nl.ReLU(),
-                                  nl.Conv2D(C, C, 3, padding="same", bias=False, rng=rng), nl.BatchNorm2d(C))),
-        nl.ReLU())
+    """conv-BN-ReLU-conv-BN with an identity shortcut, then ReLU after the sum: the reference ResNet block."""
+    return mnist.basic_block(C, C, rng=rng, dtype=np.float64)
 
 
 def test_batchnorm_inside_residual_and_sequential_passes_gradcheck(rng):
