@@ -30,6 +30,30 @@ def run_script(name: str, *args, cwd=None, timeout=300):
                           text=True, cwd=cwd, timeout=timeout, env=env)
 
 
+def load_script(name: str):
+    """scripts/<name> imported as a module (its ``main`` not run), to call its functions directly."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(Path(name).stem, SCRIPTS / name)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def require_fashion() -> Path:
+    """The Fashion-MNIST folder, or a skip (a failure under NNLAYERS_REQUIRE_ALL) saying how to get it."""
+    require(FASHION.is_dir(), f"{FASHION} is missing (Debian package dataset-fashion-mnist)")
+    return FASHION
+
+
+def lrs(schedule, steps: int) -> list:
+    """η(0), η(1), …, η(steps) as the schedule's optimizer sees them."""
+    values = [schedule.optimizer.lr]
+    for _ in range(steps):
+        schedule.step()
+        values.append(schedule.optimizer.lr)
+    return values
+
+
 def importable(*names: str) -> bool:
     """Whether every named module imports (a broken install counts as missing)."""
     import importlib

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tests.helpers import require, run_script
+from tests.helpers import load_script, require, run_script
 
 try:
     import torch
@@ -35,16 +35,12 @@ def test_short_run_reports_ratios_layers_and_conv_rates(tmp_path):
 
 def test_two_threads_pause_before_every_timed_block(tmp_path, monkeypatch):
     # At two threads one framework's spinning thread pool would slow the next candidate down.
-    import importlib.util
     import sys
 
-    from tests.helpers import ROOT
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.setenv(name, "2")                 # what bench.py sets on import; restored afterwards
     monkeypatch.setattr(sys, "argv", ["bench.py", "--threads", "2"])
-    spec = importlib.util.spec_from_file_location("bench_two_threads", ROOT / "scripts" / "bench.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("bench.py")
     events = []
     monkeypatch.setattr(bench.time, "sleep", lambda seconds: events.append(("pause", seconds)))
 

@@ -1,6 +1,5 @@
 """The notebooks: committed without outputs, listed in the README, and each run top to bottom in a
 fresh kernel without a cell error, within the two minutes a chapter is allowed on two cores."""
-import importlib.util
 import json
 import os
 import time
@@ -8,7 +7,7 @@ import time
 import pytest
 
 import nnlayers as nl
-from tests.helpers import ROOT, require
+from tests.helpers import ROOT, importable, require
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SECONDS_PER_NOTEBOOK = 120
@@ -46,8 +45,7 @@ def _missing_library_names(notebook) -> list:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_notebook_runs_top_to_bottom(path):
-    available = all(importlib.util.find_spec(name) for name in ("nbclient", "nbformat", "ipykernel"))
-    require(available, "nbclient, nbformat and ipykernel run the notebooks (pip install -e '.[test]')")
+    require(importable("nbclient", "nbformat", "ipykernel"), "nbclient, nbformat and ipykernel run the notebooks (pip install -e '.[test]')")
     import nbformat
     from nbclient import NotebookClient
 

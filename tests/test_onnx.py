@@ -5,7 +5,6 @@ model's own ``forward`` in eval mode on the same inputs. Agreement is
 measured against the output's scale: |ONNX − forward| ≤ rtol · max |forward|
 element-wise (plus rtol on each element's own size), rtol = 1e-5 in float32.
 """
-import importlib.util
 import re
 import sys
 
@@ -15,7 +14,7 @@ import pytest
 import nnlayers as nl
 from nnlayers.examples import mnist
 from nnlayers.examples.xor import XOR_X, XOR_Y, train_xor, xor_network
-from tests.helpers import ROOT, importable, require, run_script
+from tests.helpers import importable, load_script, require, run_script
 from tests.test_gradcheck import LAYER_CASES
 
 HAVE_ONNX = importable("onnx", "onnxruntime")
@@ -442,9 +441,7 @@ def test_train_mnist_script_exports_onnx(ort, tmp_path):
 
 
 def test_train_mnist_script_without_onnx_stops_before_training(monkeypatch, capsys, tmp_path):
-    spec = importlib.util.spec_from_file_location("train_mnist", ROOT / "scripts" / "train_mnist.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("train_mnist.py")
     monkeypatch.setitem(sys.modules, "onnx", None)
     monkeypatch.setattr(script.mnist, "load_split", lambda *args: pytest.fail("training started"))
     assert script.main(["--export-onnx", str(tmp_path / "m.onnx"), "--quiet"]) == 2

@@ -6,19 +6,11 @@ import pytest
 
 import nnlayers as nl
 from nnlayers import schedules as S
+from tests.helpers import lrs
 
 
 def optimizer(lr=1.0):
     return nl.SGD([nl.Parameter(np.zeros(1), "w")], lr=lr)
-
-
-def lrs(schedule, steps):
-    """η(0), η(1), …, η(steps) as the optimizer sees them."""
-    values = [schedule.optimizer.lr]
-    for _ in range(steps):
-        schedule.step()
-        values.append(schedule.optimizer.lr)
-    return values
 
 
 def test_step_lr():

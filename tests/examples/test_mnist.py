@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import nnlayers as nl
-from tests.helpers import ROOT, run_script
+from tests.helpers import load_script, lrs, require_fashion, run_script
 from nnlayers.examples import mnist
 
 
@@ -151,34 +151,31 @@ def test_train_mnist_with_one_cycle():
 
 
 def test_schedule_options_give_the_documented_learning_rates():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("train_mnist", ROOT / "scripts" / "train_mnist.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("train_mnist.py")
     args = script.parse_args(["--model", "resnet", "--epochs", "4", "--warmup", "1", "--lr", "0.01"])
     assert (args.optimizer, args.schedule, args.weight_decay) == ("adamw", "cosine", 0.05)
     model = mnist.build("mlp", rng=0)
     optimizer = script.make_optimizer(args, model.parameters())
     assert isinstance(optimizer, nl.AdamW) and optimizer.weight_decay == 0.05
     schedule = script.make_schedule(args, optimizer, steps_per_epoch=10)
-    lrs = [optimizer.lr] + [schedule.step() or optimizer.lr for _ in range(40)]
-    assert lrs[0] == pytest.approx(1e-4) and lrs[10] == pytest.approx(0.01)      # warm-up from lr/100
-    assert lrs[25] == pytest.approx(0.005) and lrs[40] == pytest.approx(0.0, abs=1e-12)   # cosine to 0
+    rates = lrs(schedule, 40)
+    assert rates[0] == pytest.approx(1e-4) and rates[10] == pytest.approx(0.01)      # warm-up from lr/100
+    assert rates[25] == pytest.approx(0.005) and rates[40] == pytest.approx(0.0, abs=1e-12)   # cosine to 0
     step = script.parse_args(["--model", "cnn", "--schedule", "step", "--epochs", "6", "--lr", "0.1"])
     assert (step.optimizer, step.warmup, step.weight_decay) == ("adam", 0, 0.0)
     optimizer = script.make_optimizer(step, model.parameters())
     schedule = script.make_schedule(step, optimizer, steps_per_epoch=5)
-    lrs = [optimizer.lr] + [schedule.step() or optimizer.lr for _ in range(30)]
-    assert lrs[9] == pytest.approx(0.1) and lrs[10] == pytest.approx(0.01) and lrs[20] == pytest.approx(0.001)
+    rates = lrs(schedule, 30)
+    assert rates[9] == pytest.approx(0.1) and rates[10] == pytest.approx(0.01) and rates[20] == pytest.approx(0.001)
     assert script.make_schedule(script.parse_args(["--model", "cnn"]), optimizer, 5) is None
     one = script.parse_args(["--model", "cnn", "--schedule", "onecycle", "--epochs", "4", "--warmup", "1",
                              "--optimizer", "sgd", "--momentum", "0", "--lr", "0.2"])
     optimizer = script.make_optimizer(one, model.parameters())
     schedule = script.make_schedule(one, optimizer, steps_per_epoch=10)
     assert isinstance(schedule, nl.schedules.OneCycleLR) and not schedule.cycle_momentum   # SGD without momentum
-    lrs = [optimizer.lr] + [schedule.step() or optimizer.lr for _ in range(39)]
-    assert lrs[0] == pytest.approx(0.2 / 25) and lrs[9] == pytest.approx(0.2)          # up over the warm-up epoch
-    assert lrs[39] == pytest.approx(0.2 / 25 / 1e4)
+    rates = lrs(schedule, 39)
+    assert rates[0] == pytest.approx(0.2 / 25) and rates[9] == pytest.approx(0.2)          # up over the warm-up epoch
+    assert rates[39] == pytest.approx(0.2 / 25 / 1e4)
 
 
 def test_reference_models_shapes_and_blocks(rng):
@@ -213,10 +210,7 @@ def test_train_mnist_script_errors(tmp_path):
 
 
 def test_train_mnist_on_fashion_folder_slice(tmp_path):
-    from tests.helpers import require
-    from pathlib import Path
-    folder = Path("/usr/share/datasets/fashion-mnist")
-    require(folder.is_dir(), f"{folder} is missing (Debian package dataset-fashion-mnist)")
+    folder = require_fashion()
     result = run_script("train_mnist.py", "--model", "mlp", "--data", folder, "--epochs", "1", "--limit", "2000",
                         "--quiet", "--plot", tmp_path / "f.png")
     assert result.returncode == 0, result.stderr
@@ -236,9 +230,7 @@ def test_train_mnist_checks_destinations_before_training(tmp_path, option):
 
 
 def test_train_mnist_help_shows_each_models_epoch_defaults():
-    import runpy
-    from tests.helpers import SCRIPTS
-    defaults = runpy.run_path(str(SCRIPTS / "train_mnist.py"))["DEFAULTS"]
+    defaults = load_script("train_mnist.py").DEFAULTS
     help_text = " ".join(run_script("train_mnist.py", "--help").stdout.split())
     expected = ", ".join(f"{settings['epochs']} for {model}" for model, settings in defaults.items())
     assert f"passes over the training set (default: {expected})" in help_text

@@ -172,9 +172,8 @@ def test_legend_can_name_the_classes():
 
 
 def test_fashion_run_names_its_classes(tmp_path):
-    from tests.helpers import FASHION, require
-    require(FASHION.is_dir(), f"{FASHION} is missing (Debian package dataset-fashion-mnist)")
-    done = run_script(tmp_path, "--data-dir", str(FASHION), "--kind", "t10k", "--per-class", "100")
+    from tests.helpers import require_fashion
+    done = run_script(tmp_path, "--data-dir", str(require_fashion()), "--kind", "t10k", "--per-class", "100")
     assert done.returncode == 0, done.stderr
     assert "200 images (0 T-shirt/top: 100, 1 Trouser: 100)" in done.stdout
     assert_png(tmp_path / "mnist_svd.png")
