@@ -18,3 +18,11 @@ import pytest  # noqa: E402
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def set_threads():
+    """``nnlayers._threads.set_num_threads`` for this test; the default thread count comes back after it."""
+    from nnlayers import _threads
+    yield _threads.set_num_threads
+    _threads.set_num_threads(_threads._default_threads())

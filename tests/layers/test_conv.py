@@ -95,7 +95,7 @@ LAYOUT_CASES = [
 @pytest.mark.parametrize("C, F, kernel, stride, padding, shape, flags",
                          [case[1:] for case in LAYOUT_CASES], ids=[case[0] for case in LAYOUT_CASES])
 def test_every_layout_chunking_and_thread_count_computes_the_formulas(
-        C, F, kernel, stride, padding, shape, flags, chunk_bytes, threads, rng, monkeypatch):
+        C, F, kernel, stride, padding, shape, flags, chunk_bytes, threads, rng, monkeypatch, set_threads):
     """Each internal layout (see ``_Unfolding``), cut into chunks of one sample, a few or all,
     on one thread or spread over two (pieces by samples and by channels), gives the reference
     numbers; every scratch array starts full of NaN, so a value read before it is written shows."""
@@ -105,42 +105,35 @@ def test_every_layout_chunking_and_thread_count_computes_the_formulas(
         monkeypatch.setattr(conv_module, "CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(conv_module, "SPREAD_MIN", 0)           # spread even these small chunks
     monkeypatch.setattr(_threads, "_local", __import__("threading").local())   # fresh scratch
-    _threads.set_num_threads(threads)
-    try:
-        poisoned = _threads.scratch()
-        for name in ("conv.Xpad", "conv.cols", "conv.grid", "conv.dXpad"):
-            poisoned.array(name, (1 << 16,), np.float64).fill(np.nan)
-        conv = nl.Conv2D(C, F, kernel, stride, padding, rng=0)
-        conv.b.data[...] = rng.normal(size=F)
-        X = rng.normal(size=shape)
-        Z = conv.forward(X)
-        layout = conv._unfolding
-        assert (layout.row_flat, layout.per_sample, layout.direct, conv._correlates_back()) == flags
-        assert len(layout.chunks) == (shape[0] if chunk_bytes == 1 else len(layout.chunks))
-        dZ = rng.normal(size=Z.shape)
-        dX = conv.backward(dZ)
-    finally:
-        _threads.set_num_threads(_threads._default_threads())
+    set_threads(threads)
+    poisoned = _threads.scratch()
+    for name in ("conv.Xpad", "conv.cols", "conv.grid", "conv.dXpad"):
+        poisoned.array(name, (1 << 16,), np.float64).fill(np.nan)
+    conv = nl.Conv2D(C, F, kernel, stride, padding, rng=0)
+    conv.b.data[...] = rng.normal(size=F)
+    X = rng.normal(size=shape)
+    Z = conv.forward(X)
+    layout = conv._unfolding
+    assert (layout.row_flat, layout.per_sample, layout.direct, conv._correlates_back()) == flags
+    assert len(layout.chunks) == (shape[0] if chunk_bytes == 1 else len(layout.chunks))
+    dZ = rng.normal(size=Z.shape)
+    dX = conv.backward(dZ)
     expected = reference_conv(conv, X, dZ)
     for ours, theirs in zip((Z, conv.W.grad, conv.b.grad, dX), expected):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
 
 
-def test_results_do_not_depend_on_the_thread_count(rng, monkeypatch):
+def test_results_do_not_depend_on_the_thread_count(rng, monkeypatch, set_threads):
     """Threads only split copies; the products and the sum over chunks run in one order: same bits."""
-    from nnlayers import _threads
     from nnlayers.layers import conv as conv_module
     monkeypatch.setattr(conv_module, "CHUNK_BYTES", 50_000)
     X = rng.normal(size=(9, 8, 12, 11)).astype(np.float32)
     results = []
     for threads in (1, 2, 3):
-        _threads.set_num_threads(threads)
-        try:
-            conv = nl.Conv2D(8, 16, 3, padding=1, rng=0, dtype=np.float32)
-            Z = conv.forward(X)
-            results.append((Z, conv.backward(np.cos(Z)), conv.W.grad))
-        finally:
-            _threads.set_num_threads(_threads._default_threads())
+        set_threads(threads)
+        conv = nl.Conv2D(8, 16, 3, padding=1, rng=0, dtype=np.float32)
+        Z = conv.forward(X)
+        results.append((Z, conv.backward(np.cos(Z)), conv.W.grad))
     for other in results[1:]:
         for ours, theirs in zip(results[0], other):
             np.testing.assert_array_equal(ours, theirs)

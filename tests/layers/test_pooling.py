@@ -211,24 +211,20 @@ def test_global_avgpool_errors():
 @pytest.mark.parametrize("layer", [lambda: nl.MaxPool2D(2), lambda: nl.MaxPool2D(3, stride=2),
                                    lambda: nl.AvgPool2D((2, 3)), lambda: nl.AvgPool2D(3, stride=1)],
                          ids=["max-2", "max-3-stride-2", "avg-2x3", "avg-3-overlapping"])
-def test_batch_spread_over_threads_gives_the_same_bits(layer, rng, monkeypatch):
+def test_batch_spread_over_threads_gives_the_same_bits(layer, rng, monkeypatch, set_threads):
     """Pooling cuts the batch into one slice per thread: the same numbers as one thread,
     with ties (flat image-like data) routed to the same elements."""
-    from nnlayers import _threads
     from nnlayers.layers import pooling
     monkeypatch.setattr(pooling, "SPREAD_MIN", 0)
     X = rng.integers(0, 3, size=(5, 2, 9, 8)).astype(np.float64)
     dZ = None
     results = []
     for threads in (1, 2, 3):
-        _threads.set_num_threads(threads)
-        try:
-            pool = layer()
-            Z = pool.forward(X)
-            dZ = rng.normal(size=Z.shape) if dZ is None else dZ
-            results.append((Z, pool.backward(dZ)))
-        finally:
-            _threads.set_num_threads(_threads._default_threads())
+        set_threads(threads)
+        pool = layer()
+        Z = pool.forward(X)
+        dZ = rng.normal(size=Z.shape) if dZ is None else dZ
+        results.append((Z, pool.backward(dZ)))
     for Z, dX in results[1:]:
         np.testing.assert_array_equal(Z, results[0][0])
         np.testing.assert_array_equal(dX, results[0][1])
