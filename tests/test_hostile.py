@@ -28,7 +28,7 @@ import pytest
 import nnlayers as nl
 from nnlayers.datasets import IDXFormatError, load_idx
 from nnlayers.examples.xor import xor_network
-from tests.helpers import ROOT, assert_unchanged, idx_header, require, weights
+from tests.helpers import ROOT, assert_unchanged, idx_header, importable, require, weights
 from tests.test_gradcheck import LAYER_CASES
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -740,11 +740,8 @@ def test_maxpool_sends_the_gradient_of_a_nan_window_to_its_nan():
 
 
 def test_maxpool_nan_routing_matches_pytorch():
-    try:
-        import torch
-    except ImportError:
-        torch = None
-    require(torch is not None, "PyTorch is not installed (pip install torch==2.13.0)")
+    require(importable("torch"), "PyTorch is not installed (pip install torch==2.13.0)")
+    import torch
     rng = np.random.default_rng(0)
     for kernel, stride, shape in [(2, None, (2, 3, 6, 6)), (3, 2, (2, 2, 7, 9)), ((2, 3), 1, (1, 2, 5, 6))]:
         X = rng.integers(-2, 3, size=shape).astype(float)                 # small integers: ties too

@@ -427,17 +427,16 @@ def test_without_onnx_the_error_names_the_extra(monkeypatch):
         nl.export_onnx(nl.Linear(2, 1), None, (2,))
 
 
-def test_train_mnist_script_exports_onnx(ort, tmp_path):
+def test_train_mnist_script_exports_onnx(ort, tmp_path, sample_split):
     path = tmp_path / "mlp.onnx"
     result = run_script("train_mnist.py", "--model", "mlp", "--epochs", "1", "--limit", "400", "--quiet",
                         "--export-onnx", path)
     assert result.returncode == 0, result.stderr
     printed = float(re.search(r"test accuracy: (\d\.\d{4})", result.stdout).group(1))
     assert f"exported to {path}" in result.stdout
-    split = mnist.load_split()
-    P = run(session(ort, path), mnist.prepare(split.test_images[:400], "mlp"))
+    P = run(session(ort, path), mnist.prepare(sample_split.test_images[:400], "mlp"))
     np.testing.assert_allclose(P.sum(axis=1), 1, rtol=1e-5)                 # probabilities
-    assert np.mean(P.argmax(axis=1) == split.test_labels[:400]) == pytest.approx(printed, abs=1e-4)
+    assert np.mean(P.argmax(axis=1) == sample_split.test_labels[:400]) == pytest.approx(printed, abs=1e-4)
 
 
 def test_train_mnist_script_without_onnx_stops_before_training(monkeypatch, capsys, tmp_path):

@@ -247,22 +247,22 @@ def test_residual_matches_the_same_composition_in_torch(projection, rng):
 
 # -- BatchNorm, global pooling, 'same' padding ---------------------------------------------------
 
-BATCHNORM_CASES = [  # (ours, theirs, input shape, momentum)
-    ("BatchNorm1d", "BatchNorm1d", (6, 4), 0.1),
-    ("BatchNorm1d", "BatchNorm1d", (2, 3), 0.1),           # the smallest training batch
-    ("BatchNorm1d", "BatchNorm1d", (3, 2, 5), 0.3),        # N×C×L
-    ("BatchNorm2d", "BatchNorm2d", (4, 3, 5, 6), 0.1),
-    ("BatchNorm2d", "BatchNorm2d", (1, 2, 3, 3), 0.5),     # batch of one: statistics over H·W
-    ("BatchNorm2d", "BatchNorm2d", (3, 2, 4, 4), None),    # cumulative average
+BATCHNORM_CASES = [  # (class name, the same in both libraries; input shape; momentum)
+    ("BatchNorm1d", (6, 4), 0.1),
+    ("BatchNorm1d", (2, 3), 0.1),           # the smallest training batch
+    ("BatchNorm1d", (3, 2, 5), 0.3),        # N×C×L
+    ("BatchNorm2d", (4, 3, 5, 6), 0.1),
+    ("BatchNorm2d", (1, 2, 3, 3), 0.5),     # batch of one: statistics over H·W
+    ("BatchNorm2d", (3, 2, 4, 4), None),    # cumulative average
 ]
 
 
-@pytest.mark.parametrize("ours, theirs, shape, momentum", BATCHNORM_CASES,
-                         ids=[f"{c[0]}-{'x'.join(map(str, c[2]))}-m{c[3]}" for c in BATCHNORM_CASES])
-def test_batchnorm_matches_torch_in_training_and_eval(ours, theirs, shape, momentum, rng):
+@pytest.mark.parametrize("name, shape, momentum", BATCHNORM_CASES,
+                         ids=[f"{c[0]}-{'x'.join(map(str, c[1]))}-m{c[2]}" for c in BATCHNORM_CASES])
+def test_batchnorm_matches_torch_in_training_and_eval(name, shape, momentum, rng):
     C = shape[1]
-    layer = getattr(nl, ours)(C, momentum=momentum)
-    reference = getattr(torch.nn, theirs)(C, momentum=momentum, dtype=torch.float64)
+    layer = getattr(nl, name)(C, momentum=momentum)
+    reference = getattr(torch.nn, name)(C, momentum=momentum, dtype=torch.float64)
     gamma, beta = rng.uniform(0.5, 2.0, size=C), rng.normal(size=C)
     layer.gamma.data[...], layer.beta.data[...] = gamma, beta
     with torch.no_grad():

@@ -92,8 +92,18 @@ def test_confusion_matrix():
                                   [[1, 0, 0], [0, 1, 1], [0, 0, 1]])
 
 
+def assert_weights_reproduce(model, weights, split, printed, n):
+    """The saved weights, loaded into a fresh model, give the accuracy the script printed on the first n
+    test images."""
+    fresh = mnist.build(model, 10, rng=123)
+    nl.load(fresh, weights)
+    predicted = nl.Trainer(fresh, nl.SoftmaxCrossEntropy(), nl.SGD(fresh.parameters(), lr=0.1)).predict(
+        mnist.prepare(split.test_images[:n], model))
+    assert np.mean(predicted.argmax(axis=1) == split.test_labels[:n]) == pytest.approx(printed, abs=1e-4)
+
+
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
-def test_train_mnist_script_one_epoch_on_a_slice(tmp_path, model):
+def test_train_mnist_script_one_epoch_on_a_slice(tmp_path, model, split):
     plot, weights = tmp_path / "curves.png", tmp_path / "w.npz"
     result = run_script("train_mnist.py", "--model", model, "--epochs", "1", "--limit", "400",
                         "--plot", plot, "--save", weights, "--quiet")
@@ -101,16 +111,10 @@ def test_train_mnist_script_one_epoch_on_a_slice(tmp_path, model):
     printed = float(re.search(r"test accuracy: (\d\.\d{4}) \(\d+/400\)", result.stdout).group(1))
     assert printed > 0.3                                                 # one epoch on 360 digits
     assert plot.read_bytes()[:4] == b"\x89PNG" and plot.stat().st_size > 20_000
-    # The saved weights reproduce the printed accuracy in a fresh model.
-    fresh = mnist.build(model, 10, rng=123)
-    nl.load(fresh, weights)
-    split = mnist.load_split("sample")
-    X_test = mnist.prepare(split.test_images[:400], model)
-    predicted = nl.Trainer(fresh, nl.SoftmaxCrossEntropy(), nl.SGD(fresh.parameters(), lr=0.1)).predict(X_test)
-    assert np.mean(predicted.argmax(axis=1) == split.test_labels[:400]) == pytest.approx(printed, abs=1e-4)
+    assert_weights_reproduce(model, weights, split, printed, 400)
 
 
-def test_train_mnist_resnet_one_epoch_with_schedule_and_adamw(tmp_path):
+def test_train_mnist_resnet_one_epoch_with_schedule_and_adamw(tmp_path, split):
     weights = tmp_path / "resnet.npz"
     result = run_script("train_mnist.py", "--model", "resnet", "--epochs", "1", "--limit", "192",
                         "--augment", "none", "--batch-size", "32", "--save", weights)
@@ -118,12 +122,7 @@ def test_train_mnist_resnet_one_epoch_with_schedule_and_adamw(tmp_path):
     assert "adamw lr=0.002 weight decay 0.05, schedule cosine (warm-up 0 epochs)" in result.stdout
     assert "GlobalAvgPool2D" in result.stdout and "BatchNorm2d" in result.stdout
     printed = float(re.search(r"test accuracy: (\d\.\d{4}) \(\d+/192\)", result.stdout).group(1))
-    fresh = mnist.build("resnet", 10, rng=123)
-    nl.load(fresh, weights)                                              # running statistics included
-    split = mnist.load_split("sample")
-    predicted = nl.Trainer(fresh, nl.SoftmaxCrossEntropy(), nl.SGD(fresh.parameters(), lr=0.1)).predict(
-        mnist.prepare(split.test_images[:192], "resnet"))
-    assert np.mean(predicted.argmax(axis=1) == split.test_labels[:192]) == pytest.approx(printed, abs=1e-4)
+    assert_weights_reproduce("resnet", weights, split, printed, 192)    # running statistics included
 
 
 @pytest.mark.parametrize("model", ["mlp", "resnet"])
