@@ -228,29 +228,23 @@ def vgg_torch():
                          nn.Linear(64 * 8 * 8, 256), nn.ReLU(), nn.Linear(256, 10))
 
 
-# The ResNet stack uses BatchNorm when this branch of nnlayers has it; without it, both
-# frameworks run the same stack without normalisation (the title says which).
-BatchNorm2d = getattr(nl, "BatchNorm2d", None)
 RESNET_WIDTH = 32
 
 
 def _basic_block_nnlayers(width, seed):
     """ReLU(X + BN(conv(ReLU(BN(conv(X)))))), 3×3 convolutions, identity shortcut."""
     f32 = np.float32
-    conv = lambda s: nl.Conv2D(width, width, 3, padding=1, bias=BatchNorm2d is None,  # noqa: E731
-                               rng=s, dtype=f32)
-    norm = (lambda: [BatchNorm2d(width, dtype=f32)]) if BatchNorm2d else (lambda: [])  # noqa: E731
-    block = nl.Sequential(conv(seed), *norm(), nl.ReLU(), conv(seed + 1), *norm())
+    conv = lambda s: nl.Conv2D(width, width, 3, padding=1, bias=False, rng=s, dtype=f32)  # noqa: E731
+    block = nl.Sequential(conv(seed), nl.BatchNorm2d(width, dtype=f32), nl.ReLU(), conv(seed + 1),
+                          nl.BatchNorm2d(width, dtype=f32))
     return [nl.Residual(block), nl.ReLU()]
 
 
 def resnet_nnlayers():
     """3×32×32: conv 32 (+BN), ReLU, pool, two basic blocks of 32 channels at 16×16, avg-pool, 2048 → 10."""
     f32 = np.float32
-    stem = [nl.Conv2D(3, RESNET_WIDTH, 3, padding=1, bias=BatchNorm2d is None, rng=0, dtype=f32,
-                      input_grad=False)]
-    stem += [BatchNorm2d(RESNET_WIDTH, dtype=f32)] if BatchNorm2d else []
-    return nl.Sequential(*stem, nl.ReLU(), nl.MaxPool2D(2),
+    return nl.Sequential(nl.Conv2D(3, RESNET_WIDTH, 3, padding=1, bias=False, rng=0, dtype=f32, input_grad=False),
+                         nl.BatchNorm2d(RESNET_WIDTH, dtype=f32), nl.ReLU(), nl.MaxPool2D(2),
                          *_basic_block_nnlayers(RESNET_WIDTH, 1), *_basic_block_nnlayers(RESNET_WIDTH, 3),
                          nl.AvgPool2D(2), nl.Flatten(), nl.Linear(RESNET_WIDTH * 8 * 8, 10, rng=5, dtype=f32),
                          nl.Bias(10, dtype=f32))
@@ -260,10 +254,9 @@ class _TorchBasicBlock(torch.nn.Module if torch else object):
     def __init__(self, width):
         super().__init__()
         nn = torch.nn
-        norm = (lambda: [nn.BatchNorm2d(width)]) if BatchNorm2d else (lambda: [])  # noqa: E731
-        self.block = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=BatchNorm2d is None), *norm(),
-                                   nn.ReLU(), nn.Conv2d(width, width, 3, padding=1, bias=BatchNorm2d is None),
-                                   *norm())
+        self.block = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                                   nn.ReLU(), nn.Conv2d(width, width, 3, padding=1, bias=False),
+                                   nn.BatchNorm2d(width))
 
     def forward(self, X):
         return torch.relu(X + self.block(X))
@@ -271,9 +264,8 @@ class _TorchBasicBlock(torch.nn.Module if torch else object):
 
 def resnet_torch():
     nn = torch.nn
-    stem = [nn.Conv2d(3, RESNET_WIDTH, 3, padding=1, bias=BatchNorm2d is None)]
-    stem += [nn.BatchNorm2d(RESNET_WIDTH)] if BatchNorm2d else []
-    return nn.Sequential(*stem, nn.ReLU(), nn.MaxPool2d(2), _TorchBasicBlock(RESNET_WIDTH),
+    return nn.Sequential(nn.Conv2d(3, RESNET_WIDTH, 3, padding=1, bias=False), nn.BatchNorm2d(RESNET_WIDTH),
+                         nn.ReLU(), nn.MaxPool2d(2), _TorchBasicBlock(RESNET_WIDTH),
                          _TorchBasicBlock(RESNET_WIDTH), nn.AvgPool2d(2), nn.Flatten(),
                          nn.Linear(RESNET_WIDTH * 8 * 8, 10))
 
@@ -285,8 +277,8 @@ NETS = {
     "lenet5": ("LeNet-5 (5×5 conv 6, pool, 5×5 conv 16, pool, 120, 84, 10)",
                lenet5_nnlayers, lenet5_torch, (1, 28, 28)),
     "vgg": ("VGG-like 3×32×32 (conv 32, 32, pool, 64, 64, pool, 256, 10)", vgg_nnlayers, vgg_torch, (3, 32, 32)),
-    "resnet": (f"ResNet basic blocks 3×32×32 (conv 32, pool, 2 blocks of 32{', BN' if BatchNorm2d else ', no BN'}, "
-               "avg-pool, 10)", resnet_nnlayers, resnet_torch, (3, 32, 32)),
+    "resnet": ("ResNet basic blocks 3×32×32 (conv 32, pool, 2 blocks of 32, BN, avg-pool, 10)",
+               resnet_nnlayers, resnet_torch, (3, 32, 32)),
 }
 NET_BATCHES = (64, 128)
 
@@ -404,12 +396,10 @@ def layer_profile(model, shape, size, steps: int = 7) -> list[dict]:
 
     for path, module in leaves:
         module.forward, module.backward = timed(path, module, "forward"), timed(path, module, "backward")
+    step = nnlayers_step(model, loss, X, labels, None, optimizer=optimizer)
     try:
         for _ in range(steps + 2):
-            loss.forward(model.forward(X), labels)
-            model.backward(loss.backward())
-            optimizer.step()
-            optimizer.zero_grad()
+            step()
     finally:
         for _, module in leaves:
             del module.forward, module.backward
@@ -491,15 +481,7 @@ def print_layers(rows, gemm: float) -> None:
 def memory_child(framework: str, key: str, size: int, steps: int) -> float:
     """MiB by which the peak resident set grows over ``steps`` training steps (after setup)."""
     import resource
-    _, make_ours, make_theirs, shape = NETS[key]
-    X, labels = batch(shape, size)
-    if framework == "nnlayers":
-        model = make_ours()
-        step = nnlayers_step(model, nl.SoftmaxCrossEntropy(), X, labels, None,
-                             optimizer=nl.Adam(model.parameters(), lr=1e-3))
-    else:
-        torch.manual_seed(0)
-        step = torch_step(make_theirs(), X, labels, adam=True)
+    step = dict(net_candidates(key, size))[framework]()   # the benchmark's own step, built the same way
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for _ in range(steps):
         step()

@@ -21,19 +21,16 @@ from nnlayers.cli import (check_destinations, check_show, non_negative_float, no
                           positive_float, positive_int, unit_fraction)
 from nnlayers.examples import mnist
 
-FASHION_NAMES = nl.datasets.FASHION_MNIST_CLASSES
-
 # Defaults per model: on the shipped sample (with shift augmentation) they reach
 # test accuracy ≥ 0.97 (MLP) and ≥ 0.98 (CNN) within two minutes on two cores.
 # The BatchNorm networks train with AdamW, a one-epoch linear warm-up and cosine decay.
-LR = {"adam": 1e-3, "adamw": 2e-3, "sgd": 0.05}    # for an optimizer other than the model's default
+LR = {"adam": 1e-3, "adamw": 2e-3, "sgd": 0.05}    # each optimizer's default (peak) learning rate
+ADAMW_WEIGHT_DECAY = 0.05                          # AdamW's default decoupled decay; the others get none
 DEFAULTS = {
-    "mlp": dict(epochs=20, lr=1e-3, batch_size=64, optimizer="adam", schedule="none", warmup=0),
-    "cnn": dict(epochs=8, lr=1e-3, batch_size=64, optimizer="adam", schedule="none", warmup=0),
-    "cnn-bn": dict(epochs=8, lr=2e-3, batch_size=64, optimizer="adamw", schedule="cosine", warmup=1,
-                   weight_decay=0.05),
-    "resnet": dict(epochs=6, lr=2e-3, batch_size=64, optimizer="adamw", schedule="cosine", warmup=1,
-                   weight_decay=0.05),
+    "mlp": dict(epochs=20, batch_size=64, optimizer="adam", schedule="none", warmup=0),
+    "cnn": dict(epochs=8, batch_size=64, optimizer="adam", schedule="none", warmup=0),
+    "cnn-bn": dict(epochs=8, batch_size=64, optimizer="adamw", schedule="cosine", warmup=1),
+    "resnet": dict(epochs=6, batch_size=64, optimizer="adamw", schedule="cosine", warmup=1),
 }
 
 
@@ -87,11 +84,11 @@ def parse_args(argv):
     args.epochs = args.epochs or defaults["epochs"]
     args.batch_size = args.batch_size or defaults["batch_size"]
     args.optimizer = args.optimizer or defaults["optimizer"]
-    args.lr = args.lr or (defaults["lr"] if args.optimizer == defaults["optimizer"] else LR[args.optimizer])
+    args.lr = args.lr or LR[args.optimizer]
     args.schedule = args.schedule or defaults["schedule"]
     args.warmup = min(defaults["warmup"], args.epochs - 1) if args.warmup is None else args.warmup
     if args.weight_decay is None:
-        args.weight_decay = defaults.get("weight_decay", 0.05) if args.optimizer == "adamw" else 0.0
+        args.weight_decay = ADAMW_WEIGHT_DECAY if args.optimizer == "adamw" else 0.0
     if args.warmup >= args.epochs and args.schedule != "none":
         parser.error(f"--warmup {args.warmup} leaves no epochs for the schedule (--epochs {args.epochs})")
     args.augment = args.augment or ("shift" if args.data == "sample" else "none")
@@ -175,7 +172,7 @@ def main(argv=None) -> int:
         nl.export_onnx(model, args.export_onnx, X.shape[1:], softmax=True)
         print(f"exported to {args.export_onnx} (ONNX; input X, output P = class probabilities)")
     if args.plot or args.show:
-        names = FASHION_NAMES if "fashion" in str(args.data).lower() and classes == 10 else None
+        names = nl.datasets.class_names(args.data) if classes == 10 else None
         save_plot(history, test_images, test_labels, predicted, classes, names, args.plot, args.show)
     return 0
 
