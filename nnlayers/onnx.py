@@ -46,9 +46,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import layers as _layers
 from .atomic import atomic_write
-from .layers import AvgPool2D, Bias, Conv2D, Dropout, Flatten, Linear, MaxPool2D, ReLU, Sigmoid, Tanh
+from .layers import (AvgPool2D, BatchNorm1d, BatchNorm2d, Bias, Conv2D, Dropout, Flatten, GlobalAvgPool2D, Linear,
+                     MaxPool2D, ReLU, Sigmoid, Tanh)
 from .module import Module, Residual, Sequential, _shown
 
 __all__ = ["export_onnx", "register_exporter", "exporter_for", "OnnxGraph", "OnnxExportError", "EXPORTERS",
@@ -352,13 +352,9 @@ for _class, _exporter in [(Linear, export_linear), (Bias, export_bias), (Sigmoid
                           (Tanh, _elementwise("Tanh")), (ReLU, _elementwise("Relu")), (Conv2D, export_conv2d),
                           (MaxPool2D, export_max_pool), (AvgPool2D, export_avg_pool), (Flatten, export_flatten),
                           (Dropout, export_dropout), (Sequential, export_sequential),
-                          (Residual, export_residual)]:
+                          (Residual, export_residual), (BatchNorm1d, export_batch_norm),
+                          (BatchNorm2d, export_batch_norm), (GlobalAvgPool2D, export_global_avg_pool)]:
     register_exporter(_class, _exporter)
-# Layers from the normalisation chapter, registered wherever this version of nnlayers has them.
-for _name, _exporter in [("BatchNorm1d", export_batch_norm), ("BatchNorm2d", export_batch_norm),
-                         ("GlobalAvgPool2D", export_global_avg_pool)]:
-    if getattr(_layers, _name, None) is not None:
-        register_exporter(getattr(_layers, _name), _exporter)
 
 
 # -- export ----------------------------------------------------------------------------------
