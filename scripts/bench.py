@@ -209,13 +209,18 @@ def lenet5_torch():
                          nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
 
 
-def vgg_nnlayers():
-    """CIFAR-sized VGG-like: conv 32, 32, pool, 64, 64, pool (3×3, pad 1), then 4096 → 256 → 10."""
+def vgg_nnlayers(algorithm="gemm"):
+    """CIFAR-sized VGG-like: conv 32, 32, pool, 64, 64, pool (3×3, pad 1), then 4096 → 256 → 10.
+
+    ``algorithm`` is that of the convolutions on 32 or more channels (the first, on the 3 colour
+    channels, always uses "gemm": Winograd's products over 3 channels run too slowly to gain).
+    """
     f32 = np.float32
     conv = lambda c, f, seed, **kw: nl.Conv2D(c, f, 3, padding=1, rng=seed, dtype=f32, **kw)  # noqa: E731
+    wide = lambda c, f, seed: conv(c, f, seed, algorithm=algorithm)  # noqa: E731
     return nl.Sequential(
-        conv(3, 32, 0, input_grad=False), nl.ReLU(), conv(32, 32, 1), nl.ReLU(), nl.MaxPool2D(2),
-        conv(32, 64, 2), nl.ReLU(), conv(64, 64, 3), nl.ReLU(), nl.MaxPool2D(2), nl.Flatten(),
+        conv(3, 32, 0, input_grad=False), nl.ReLU(), wide(32, 32, 1), nl.ReLU(), nl.MaxPool2D(2),
+        wide(32, 64, 2), nl.ReLU(), wide(64, 64, 3), nl.ReLU(), nl.MaxPool2D(2), nl.Flatten(),
         nl.Linear(64 * 8 * 8, 256, init="he", rng=4, dtype=f32), nl.Bias(256, dtype=f32), nl.ReLU(),
         nl.Linear(256, 10, rng=5, dtype=f32), nl.Bias(10, dtype=f32))
 
@@ -231,21 +236,26 @@ def vgg_torch():
 RESNET_WIDTH = 32
 
 
-def _basic_block_nnlayers(width, seed):
+def _basic_block_nnlayers(width, seed, algorithm="gemm"):
     """ReLU(X + BN(conv(ReLU(BN(conv(X)))))), 3×3 convolutions, identity shortcut."""
     f32 = np.float32
-    conv = lambda s: nl.Conv2D(width, width, 3, padding=1, bias=False, rng=s, dtype=f32)  # noqa: E731
+    conv = lambda s: nl.Conv2D(width, width, 3, padding=1, bias=False, rng=s, dtype=f32,  # noqa: E731
+                               algorithm=algorithm)
     block = nl.Sequential(conv(seed), nl.BatchNorm2d(width, dtype=f32), nl.ReLU(), conv(seed + 1),
                           nl.BatchNorm2d(width, dtype=f32))
     return [nl.Residual(block), nl.ReLU()]
 
 
-def resnet_nnlayers():
-    """3×32×32: conv 32 (+BN), ReLU, pool, two basic blocks of 32 channels at 16×16, avg-pool, 2048 → 10."""
+def resnet_nnlayers(algorithm="gemm"):
+    """3×32×32: conv 32 (+BN), ReLU, pool, two basic blocks of 32 channels at 16×16, avg-pool, 2048 → 10.
+
+    ``algorithm`` is that of the blocks' convolutions (the first layer's, on 3 channels, is "gemm").
+    """
     f32 = np.float32
     return nl.Sequential(nl.Conv2D(3, RESNET_WIDTH, 3, padding=1, bias=False, rng=0, dtype=f32, input_grad=False),
                          nl.BatchNorm2d(RESNET_WIDTH, dtype=f32), nl.ReLU(), nl.MaxPool2D(2),
-                         *_basic_block_nnlayers(RESNET_WIDTH, 1), *_basic_block_nnlayers(RESNET_WIDTH, 3),
+                         *_basic_block_nnlayers(RESNET_WIDTH, 1, algorithm),
+                         *_basic_block_nnlayers(RESNET_WIDTH, 3, algorithm),
                          nl.AvgPool2D(2), nl.Flatten(), nl.Linear(RESNET_WIDTH * 8 * 8, 10, rng=5, dtype=f32),
                          nl.Bias(10, dtype=f32))
 
@@ -282,19 +292,26 @@ NETS = {
 }
 NET_BATCHES = (64, 128)
 
+#: Nets also timed with Winograd's F(2×2, 3×3) on their wide 3×3 convolutions (``algorithm="winograd"``),
+#: a third candidate named "Winograd"; their builders take the algorithm as an argument.
+WINOGRAD_NETS = ("vgg", "resnet")
+
 
 def net_candidates(key, size):
     _, make_ours, make_theirs, shape = NETS[key]
 
-    def ours():
-        model = make_ours()
+    def ours(algorithm="gemm"):
+        model = make_ours(algorithm) if algorithm != "gemm" else make_ours()
         return nnlayers_step(model, nl.SoftmaxCrossEntropy(), *batch(shape, size), None,
                              optimizer=nl.Adam(model.parameters(), lr=1e-3))
 
     def theirs():
         torch.manual_seed(0)
         return torch_step(make_theirs(), *batch(shape, size), adam=True)
-    return [("nnlayers", ours), ("PyTorch", theirs)]
+    candidates = [("nnlayers", ours), ("PyTorch", theirs)]
+    if key in WINOGRAD_NETS:
+        candidates.append(("Winograd", lambda: ours("winograd")))
+    return candidates
 
 
 CASES = {
@@ -364,7 +381,8 @@ def leaf_layers(model):
 
 def conv_flops(conv, input_shape) -> int:
     """Floating-point operations of one forward + backward: 2·N·F·K·P per matrix product
-    (Z, δW and, unless input_grad=False, δX), K = C·kh·kw and P = Ho·Wo."""
+    (Z, δW and, unless input_grad=False, δX), K = C·kh·kw and P = Ho·Wo. A Winograd layer does
+    fewer; its rate from these counts is an effective one (the direct formulas' work per second)."""
     N, F, Ho, Wo = conv.output_shape(input_shape)
     K = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
     return 2 * N * F * K * Ho * Wo * (3 if conv.input_grad else 2)
@@ -532,12 +550,15 @@ def full_table(args) -> int:
     header = "".join(f"{f'{t} thr, {core}':>18}" for t, core in columns)
     print(f"  {'case':<16}{header}")
     for key in next(iter(results.values()))["cases"]:
-        cells = []
-        for column in columns:
-            case = results[column]["cases"].get(key, {})
-            ratio = case.get("ratios", {}).get("PyTorch")
-            cells.append(f"{ratio:>18.2f}" if ratio is not None else f"{'–':>18}")
-        print(f"  {key:<16}{''.join(cells)}")
+        for candidate, label in (("nnlayers", key), ("Winograd", "  Winograd")):
+            cells = []
+            for column in columns:
+                seconds = results[column]["cases"].get(key, {}).get("seconds", {})
+                ratio = seconds[candidate] / seconds["PyTorch"] if candidate in seconds and "PyTorch" in seconds \
+                    else None
+                cells.append(f"{ratio:>18.2f}" if ratio is not None else f"{'–':>18}")
+            if candidate == "nnlayers" or any(cell.strip() != "–" for cell in cells):
+                print(f"  {label:<16}{''.join(cells)}")
     if args.json:
         with open(args.json, "w") as file:
             json.dump({f"{t} threads, OPENBLAS_CORETYPE={core}": result
@@ -672,12 +693,15 @@ def main(argv=None) -> int:
                 "ratios": {name: base / seconds for name, seconds in medians.items() if name != "nnlayers"}}
         net, _, size = key.rpartition("-")
         if net in NETS:
-            case["layers"] = layer_profile(NETS[net][1](), NETS[net][3], int(size))
-            rates = [row["gflops"] for row in case["layers"] if "gflops" in row]
-            print(f"  conv forward+backward GFLOP/s: {', '.join(f'{r:.0f}' for r in rates)} "
-                  f"(GEMM {gemm:.0f}; {', '.join(f'{r / gemm:.0%}' for r in rates)})")
-            if not args.quiet_layers:
-                print_layers(case["layers"], gemm)
+            variants = [("layers", "", ())] + ([("layers_winograd", "Winograd: ", ("winograd",))]
+                                               if net in WINOGRAD_NETS else [])
+            for field, label, arguments in variants:
+                case[field] = layer_profile(NETS[net][1](*arguments), NETS[net][3], int(size))
+                rates = [row["gflops"] for row in case[field] if "gflops" in row]
+                print(f"  {label}conv forward+backward GFLOP/s: {', '.join(f'{r:.0f}' for r in rates)} "
+                      f"(GEMM {gemm:.0f}; {', '.join(f'{r / gemm:.0%}' for r in rates)})")
+                if not args.quiet_layers:
+                    print_layers(case[field], gemm)
         report["cases"][key] = case
     if args.json:
         with open(args.json, "w") as file:

@@ -50,3 +50,22 @@ def test_two_threads_pause_before_every_timed_block(tmp_path, monkeypatch):
     timed = events[events.index(("pause", 0.5)):]     # after the warm-ups, which need no pause
     assert timed == [("pause", 0.5), "a", ("pause", 0.5), "b"] * 2
     assert bench.SETTLE_SECONDS == 0.5 and bench.THREADS == "2"
+
+
+def test_wide_nets_are_also_timed_with_winograd(monkeypatch):
+    import sys
+
+    import nnlayers as nl
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(name, "1")                 # what bench.py sets on import; restored afterwards
+    monkeypatch.setattr(sys, "argv", ["bench.py"])
+    bench = load_script("bench.py")
+    assert [name for name, _ in bench.net_candidates("resnet", 4)] == ["nnlayers", "PyTorch", "Winograd"]
+    assert [name for name, _ in bench.net_candidates("lenet5", 4)] == ["nnlayers", "PyTorch"]
+    for build, expected in ((bench.resnet_nnlayers, ["gemm"] + ["winograd"] * 4),
+                            (bench.vgg_nnlayers, ["gemm"] + ["winograd"] * 3)):
+        model = build("winograd")
+        assert [m.algorithm for _, m in model.named_modules() if isinstance(m, nl.Conv2D)] == expected
+        assert all(m.algorithm == "gemm" for _, m in build().named_modules() if isinstance(m, nl.Conv2D))
+    step = dict(bench.net_candidates("vgg", 4))["Winograd"]()
+    step()                                            # a whole Adam step of the Winograd net runs

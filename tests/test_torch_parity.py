@@ -74,12 +74,20 @@ CONV_CASES = [  # (in, out, kernel, stride, padding, bias, input shape)
     (4, 2, 1, 3, 0, True, (2, 4, 7, 8)),
     (2, 3, 3, 3, 0, False, (2, 2, 9, 9)),
 ]
+# Winograd's F(2×2, 3×3) (3×3, stride 1, padding ≤ 2): even and odd outputs, every padding.
+WINOGRAD_CASES = [
+    (1, 4, 3, 1, 1, True, (3, 1, 8, 8)),
+    (3, 2, 3, 1, 0, False, (2, 3, 7, 9)),
+    (4, 3, 3, 1, 2, True, (1, 4, 5, 6)),
+    (2, 3, 3, 1, (1, 2), True, (2, 2, 6, 5)),
+]
 
 
 @pytest.mark.parametrize("data", ["random", "image-like"])
-@pytest.mark.parametrize("C, F, kernel, stride, padding, bias, shape", CONV_CASES)
-def test_conv2d_matches_torch(C, F, kernel, stride, padding, bias, shape, data, rng):
-    conv = nl.Conv2D(C, F, kernel, stride, padding, bias, rng=0)
+@pytest.mark.parametrize("C, F, kernel, stride, padding, bias, shape, algorithm",
+                         [case + ("gemm",) for case in CONV_CASES] + [case + ("winograd",) for case in WINOGRAD_CASES])
+def test_conv2d_matches_torch(C, F, kernel, stride, padding, bias, shape, algorithm, data, rng):
+    conv = nl.Conv2D(C, F, kernel, stride, padding, bias, rng=0, algorithm=algorithm)
     if data == "random":
         X = rng.normal(size=shape)
         if bias:

@@ -1,0 +1,195 @@
+"""Conv2D(algorithm="winograd"): F(2×2, 3×3) against the direct formulas, by hand, and its transforms.
+
+PyTorch parity for the same layer lives in test_torch_parity.py.
+"""
+import threading
+
+import numpy as np
+import pytest
+
+import nnlayers as nl
+from nnlayers import _threads
+from nnlayers.layers import winograd
+from tests.layers.test_conv import reference_conv
+
+# (id, C, F, padding, bias, input shape N×C×H×W): even and odd outputs (Ho odd leaves half a
+# tile), every padding the algorithm takes, a 1×1 output and one wider layer.
+WINOGRAD_CASES = [
+    ("p1-even", 2, 3, 1, True, (2, 2, 6, 6)),
+    ("p1-odd-7x9", 3, 2, 1, True, (2, 3, 7, 9)),
+    ("p0-no-bias", 2, 2, 0, False, (3, 2, 5, 6)),
+    ("p2", 1, 3, 2, True, (2, 1, 4, 5)),
+    ("p1x2", 2, 2, (1, 2), True, (1, 2, 5, 4)),
+    ("p2x0", 2, 3, (2, 0), True, (2, 2, 3, 7)),
+    ("one-output-pixel", 3, 2, 0, True, (2, 3, 3, 3)),
+    ("wide", 20, 17, 1, True, (3, 20, 8, 7)),
+]
+CASE_IDS = [case[0] for case in WINOGRAD_CASES]
+CASES = [case[1:] for case in WINOGRAD_CASES]
+
+
+def winograd_conv(C, F, padding, bias, rng, dtype=np.float64):
+    conv = nl.Conv2D(C, F, 3, padding=padding, bias=bias, rng=0, dtype=dtype, algorithm="winograd")
+    if bias:
+        conv.b.data[...] = rng.normal(size=F)
+    return conv
+
+
+# Not "wide": its sums have too many terms for finite differences to reach 1e-6 (with "gemm" alike).
+@pytest.mark.parametrize("C, F, padding, bias, shape", CASES[:-1], ids=CASE_IDS[:-1])
+def test_winograd_passes_gradcheck(C, F, padding, bias, shape, rng):
+    conv = winograd_conv(C, F, padding, bias, rng)
+    report = nl.gradcheck(conv, rng.normal(size=shape))
+    assert report.passed
+    assert [c.name for c in report.checks] == ["X", "W"] + (["b"] if bias else [])
+    assert max(c.max_rel_error for c in report.checks) < 1e-6
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 5000, None], ids=["one-sample-chunks", "small-chunks", "default"])
+@pytest.mark.parametrize("C, F, padding, bias, shape", CASES, ids=CASE_IDS)
+def test_winograd_computes_the_formulas(C, F, padding, bias, shape, chunk_bytes, rng, monkeypatch):
+    """Z, δW, δb and δX equal the im2col formulas' to rounding, in chunks of one sample, a few or
+    all; every scratch array starts full of NaN, so a value read before it is written shows."""
+    if chunk_bytes is not None:
+        monkeypatch.setattr(winograd._Winograd, "chunk_bytes", chunk_bytes)
+    monkeypatch.setattr(_threads, "_local", threading.local())    # fresh scratch, then poisoned
+    for name in ("wino.P", "wino.half", "wino.V", "wino.M", "wino.Mhalf", "wino.Y", "wino.Q", "wino.Qmix",
+                 "wino.Qcross"):
+        _threads.scratch().array(name, (1 << 15,), np.float64).fill(np.nan)
+    conv = winograd_conv(C, F, padding, True, rng)                 # reference_conv needs a bias
+    X = rng.normal(size=shape)
+    Z = conv.forward(X)
+    if chunk_bytes == 1:
+        assert len(conv._winograd_tiles.chunks) == shape[0]
+    dZ = rng.normal(size=Z.shape)
+    dX = conv.backward(dZ)
+    for ours, theirs in zip((Z, conv.W.grad, conv.b.grad, dX), reference_conv(conv, X, dZ)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_winograd_by_hand():
+    """A 4×4 ramp X[h, w] = 4h + w + 1 under the Sobel filter, one tile: every output is −8.
+
+    Σᵢⱼ Wᵢⱼ (4(h + i) + (w + j) + 1): each row of W sums to 0, so only the
+    column term is left, Σᵢ Wᵢ₀·w + Σᵢ Wᵢ₂·(w + 2) = 4w − 4(w + 2) = −8.
+    """
+    X = np.arange(1.0, 17.0).reshape(1, 1, 4, 4)
+    conv = nl.Conv2D(1, 1, 3, rng=0, algorithm="winograd")
+    conv.W.data[...] = [[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]
+    conv.b.data[...] = 0.5
+    np.testing.assert_array_equal(conv.forward(X), np.full((1, 1, 2, 2), -7.5))
+    # δZ = 1 everywhere: δb = 4; δW_ij = Σ over the 2×2 outputs of X[h + i, w + j]; δX = Σ of the
+    # filter taps that reach each pixel (corners 1 tap, edges 2, inside 4).
+    dX = conv.backward(np.ones((1, 1, 2, 2)))
+    np.testing.assert_array_equal(conv.b.grad, [4.0])
+    window_sums = [[X[0, 0, i:i + 2, j:j + 2].sum() for j in range(3)] for i in range(3)]
+    np.testing.assert_array_equal(conv.W.grad[0, 0], window_sums)  # [[14 18 22] [30 34 38] [46 50 54]]
+    assert window_sums[0] == [14.0, 18.0, 22.0]
+    np.testing.assert_array_equal(dX[0, 0], [[1, 1, -1, -1], [3, 3, -3, -3], [3, 3, -3, -3], [1, 1, -1, -1]])
+
+
+def test_one_dimensional_f23_by_hand():
+    """y = Aᵀ[(G g) ⊙ (Bᵀ d)], the module docstring's matrices, gives y_k = Σⱼ gⱼ d_k+j."""
+    BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])
+    AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])
+    d, g = np.array([1.0, 2.0, 4.0, 8.0]), np.array([1.0, -1.0, 3.0])
+    np.testing.assert_array_equal(AT @ ((winograd.G @ g) * (BT @ d)), [1 - 2 + 12, 2 - 4 + 24])
+
+
+def test_filter_transform_and_its_adjoint(rng):
+    W = rng.normal(size=(3, 2, 3, 3))
+    U = winograd.filter_tiles(W)
+    assert U.shape == (16, 3, 2)
+    expected = np.einsum("xi,fcij,yj->xyfc", winograd.G, W, winograd.G).reshape(16, 3, 2)
+    np.testing.assert_allclose(U, expected, rtol=0, atol=1e-15 * np.abs(W).max())
+    dU = rng.normal(size=U.shape)
+    dW = winograd.filter_gradient(dU)                              # ⟨G W Gᵀ, δU⟩ = ⟨W, Gᵀ δU G⟩
+    assert dW.shape == W.shape
+    np.testing.assert_allclose(np.vdot(U, dU), np.vdot(W, dW), rtol=1e-13)
+
+
+@pytest.mark.parametrize("C, F, padding, shape", [(32, 32, 1, (4, 32, 10, 9)), (3, 5, 0, (2, 3, 7, 8))])
+def test_float32_winograd_stays_float32_and_close_to_float64(C, F, padding, shape, rng):
+    X = rng.normal(size=shape)
+    exact = nl.Conv2D(C, F, 3, padding=padding, rng=0)
+    fast = nl.Conv2D(C, F, 3, padding=padding, rng=0, dtype=np.float32, algorithm="winograd")
+    Z, Z32 = exact.forward(X), fast.forward(X.astype(np.float32))
+    dZ = rng.normal(size=Z.shape)
+    dX, dX32 = exact.backward(dZ), fast.backward(dZ.astype(np.float32))
+    for ours, theirs in ((Z32, Z), (dX32, dX), (fast.W.grad, exact.W.grad), (fast.b.grad, exact.b.grad)):
+        assert ours.dtype == np.float32
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=2e-6 * np.abs(theirs).max())
+
+
+def test_algorithm_can_change_between_forward_and_backward(rng):
+    """Both algorithms compute the same sums: forward by one and backward by the other agree."""
+    X = rng.normal(size=(2, 4, 6, 5))
+    gemm = nl.Conv2D(4, 3, 3, padding=1, rng=0)
+    mixed = nl.Conv2D(4, 3, 3, padding=1, rng=0, algorithm="winograd")
+    Z = gemm.forward(X)
+    np.testing.assert_allclose(mixed.forward(X), Z, rtol=1e-12, atol=1e-12)
+    mixed.algorithm = "gemm"
+    dZ = rng.normal(size=Z.shape)
+    np.testing.assert_allclose(mixed.backward(dZ), gemm.backward(dZ), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(mixed.W.grad, gemm.W.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_non_contiguous_input_and_gradient(rng):
+    X = rng.normal(size=(5, 6, 7, 3)).transpose(0, 3, 1, 2)           # N×C×H×W view, not contiguous
+    conv = nl.Conv2D(3, 2, 3, padding=1, rng=0, algorithm="winograd")
+    reference = nl.Conv2D(3, 2, 3, padding=1, rng=0)
+    Z = conv.forward(X)
+    np.testing.assert_allclose(Z, reference.forward(np.ascontiguousarray(X)), rtol=1e-12, atol=1e-12)
+    dZ = rng.normal(size=Z.shape[::-1]).T                             # a transposed view again
+    np.testing.assert_allclose(conv.backward(dZ), reference.backward(np.ascontiguousarray(dZ)),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_outputs_are_fresh_arrays_not_work_buffers(rng):
+    conv = nl.Conv2D(2, 3, 3, padding=1, rng=0, algorithm="winograd")
+    X = rng.normal(size=(2, 2, 5, 5))
+    Z1 = conv.forward(X)
+    dX1 = conv.backward(np.ones_like(Z1))
+    saved = Z1.copy(), dX1.copy()
+    Z2 = conv.forward(2 * X)
+    dX2 = conv.backward(3 * np.ones_like(Z1))
+    np.testing.assert_array_equal(Z1, saved[0])
+    np.testing.assert_array_equal(dX1, saved[1])
+    assert not np.shares_memory(Z1, Z2) and not np.shares_memory(dX1, dX2)
+
+
+def test_input_grad_false_skips_dx(rng):
+    conv = nl.Conv2D(2, 3, 3, padding=1, rng=0, input_grad=False, algorithm="winograd")
+    X = rng.normal(size=(2, 2, 4, 4))
+    assert conv.backward(conv.forward(X)) is None
+    assert [c.name for c in nl.gradcheck(conv, X).checks] == ["W", "b"]
+
+
+def test_settings_and_repr_name_the_algorithm():
+    conv = nl.Conv2D(3, 4, 3, padding=1, algorithm="winograd")
+    assert conv.settings()["algorithm"] == "winograd"
+    assert repr(conv) == "Conv2D(3, 4, kernel_size=3, stride=1, padding=1, algorithm='winograd')"
+    assert repr(type(conv)(**conv.settings())) == repr(conv)
+    assert "algorithm" not in repr(nl.Conv2D(3, 4, 3))
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(kernel_size=5), ValueError, "needs kernel_size 3, stride 1 and padding ≤ 2, got kernel_size=5"),
+    (dict(kernel_size=3, stride=2), ValueError, "stride=2"),
+    (dict(kernel_size=3, padding=3), ValueError, "padding=3"),
+    (dict(kernel_size=(3, 1)), ValueError, "kernel_size=(3, 1)"),
+])
+def test_winograd_refuses_other_geometries(kwargs, error, message):
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        nl.Conv2D(2, 2, algorithm="winograd", **kwargs)
+
+
+@pytest.mark.parametrize("algorithm, error", [("fast", ValueError), ("Winograd", ValueError), (1, TypeError),
+                                              (None, TypeError)])
+def test_bad_algorithm_names(algorithm, error):
+    with pytest.raises(error, match="algorithm must be 'gemm' or 'winograd'"):
+        nl.Conv2D(2, 2, 3, algorithm=algorithm)
+    conv = nl.Conv2D(2, 2, 3)
+    conv.algorithm = algorithm                                        # set later: refused at forward
+    with pytest.raises(error, match="algorithm must be"):
+        conv.forward(np.zeros((1, 2, 3, 3)))
