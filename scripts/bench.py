@@ -546,7 +546,8 @@ def full_table(args) -> int:
             with open(path) as file:
                 results[(threads, env.get("OPENBLAS_CORETYPE", "unset"))] = json.load(file)
     columns = list(results)
-    print(f"\nnnlayers / PyTorch, median step time ratios ({time.perf_counter() - started:.0f} s in all)")
+    print(f"\nnnlayers / PyTorch, median step time ratios ({time.perf_counter() - started:.0f} s in all; "
+          f"the 'Winograd' rows: the same net with algorithm='winograd' / PyTorch)")
     header = "".join(f"{f'{t} thr, {core}':>18}" for t, core in columns)
     print(f"  {'case':<16}{header}")
     for key in next(iter(results.values()))["cases"]:

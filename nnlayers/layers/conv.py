@@ -423,7 +423,8 @@ class Conv2D(Module):
     use the second core and Winograd's extra additions do not. It is not
     chosen automatically: the choice changes the rounding, and results
     should not depend on the thread count. The attribute ``algorithm`` may
-    be changed between steps.
+    be changed between steps. On a GPU (CuPy arrays) the layer always takes
+    the matrix products.
 
     Cache: X, the input; backward unfolds it again, chunk by chunk, rather
     than keeping K/C times its size in columns, except for small layers in
@@ -534,6 +535,7 @@ class Conv2D(Module):
 
     def _backward_winograd(self, X: np.ndarray, dZ: np.ndarray, wino):
         """δW = Gᵀ [Σ δM Vᵀ] G with δM = A δZ Aᵀ; δX = W̃ ⋆ δZ (as ``_correlate_back``) by Winograd too."""
+        dZ = dZ.astype(X.dtype, copy=False)                               # δX's tiles take δZ's dtype
         dU = np.zeros((16, self.out_channels, self.in_channels), dtype=X.dtype)
         for rows in wino.chunks:
             dU += wino.filter_gradient_products(wino.gradient_tiles(dZ, rows), wino.input_tiles(X, rows))
@@ -552,6 +554,7 @@ class Conv2D(Module):
     def forward(self, X):
         """Z = W₂ cols + b, cols = im2col(X)  (F×K · K×(N·P) → N×F×Ho×Wo), a chunk of samples at a time."""
         X = self.float_input(X, self.W.data.dtype, like=self.W.data)
+        self._checked_algorithm()
         if X.ndim != 4 or X.shape[1] != self.in_channels:
             raise ShapeError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), "
                              f"got shape {X.shape}")
@@ -585,6 +588,7 @@ class Conv2D(Module):
         """
         X = self.forward_cache(self._X)
         dZ = self.check_grad(dZ, self.output_shape(X.shape))
+        self._checked_algorithm()                                         # before any gradient is added
         N, F, Ho, Wo = dZ.shape
         (kh, kw), C = self.kernel_size, self.in_channels
         if self.b is not None:
