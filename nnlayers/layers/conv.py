@@ -416,13 +416,16 @@ class Conv2D(Module):
     ``algorithm``: how the sums are computed. ``"gemm"`` (the default):
     im2col and matrix products, as above. ``"winograd"``: Winograd's
     F(2×2, 3×3) (``nnlayers.layers.winograd``; 3×3 kernels, stride 1,
-    padding ≤ 2), the same sums in 2.25× fewer multiply-adds, rounded
-    differently (about 1e-16 relative in float64, 3e-7 in float32). Measured
-    in float32 with 32–64 channels (README, "Speed"), it is 10–25 % faster
-    with one BLAS thread, and no faster with two, where only the products
-    use the second core and Winograd's extra additions do not. It is not
-    chosen automatically: the choice changes the rounding, and results
-    should not depend on the thread count. The attribute ``algorithm`` may
+    padding ≤ 2), the same sums in up to 2.25× fewer multiply-adds, rounded
+    differently (relative to the largest value, about 1e-16 in float64 and
+    3e-7 in float32). Measured in float32 with 32–64 channels (README,
+    "Speed"), a layer's forward + backward took 11–25 % less time than with
+    "gemm" at one thread under OpenBLAS's Haswell kernel, between 15 % less
+    and 3 % more under its SkylakeX kernel, and more at two threads (where
+    only the products use the second core, and Winograd's additions do not;
+    it runs on the calling thread alone, whatever ``NNLAYERS_NUM_THREADS``
+    says). It is not chosen automatically: it pays only with one thread, and
+    results (its rounding) should not depend on the thread count. The attribute ``algorithm`` may
     be changed between steps. On a GPU (CuPy arrays) the layer always takes
     the matrix products.
 
