@@ -139,9 +139,10 @@ def test_results_do_not_depend_on_the_thread_count(rng, monkeypatch, set_threads
             np.testing.assert_array_equal(ours, theirs)
 
 
-def test_outputs_are_fresh_arrays_not_work_buffers(rng):
+@pytest.mark.parametrize("algorithm", ["gemm", "winograd"])
+def test_outputs_are_fresh_arrays_not_work_buffers(algorithm, rng):
     """Work arrays are reused between calls; what forward and backward return never is."""
-    conv = nl.Conv2D(2, 3, 3, padding=1, rng=0)
+    conv = nl.Conv2D(2, 3, 3, padding=1, rng=0, algorithm=algorithm)
     X = rng.normal(size=(2, 2, 5, 5))
     Z1 = conv.forward(X)
     dX1 = conv.backward(np.ones_like(Z1))
