@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
-__all__ = ["num_threads", "set_num_threads", "map_chunks", "Scratch"]
+__all__ = ["num_threads", "set_num_threads", "map_chunks", "Scratch", "even_slices", "slices_within"]
 
 _state = {"threads": None, "pool": None}
 _pool_lock = threading.Lock()
@@ -58,6 +58,20 @@ def set_num_threads(count: int) -> None:
         pool, _state["pool"] = _state["pool"], None
     if pool is not None:
         pool.shutdown(wait=False)
+
+
+def even_slices(total: int, pieces: int) -> list:
+    """``pieces`` consecutive slices covering range(total), their sizes differing by at most one."""
+    cuts = [total * k // pieces for k in range(pieces + 1)]
+    return [slice(a, b) for a, b in zip(cuts, cuts[1:])]
+
+
+def slices_within(total: int, bytes_each: int, budget: int) -> list:
+    """The fewest ``even_slices`` of range(total) holding at most ``budget`` bytes each, at
+    ``bytes_each`` per item (but at least one item each): a batch cut into chunks of samples."""
+    if not total:
+        return []
+    return even_slices(total, -(-total // max(1, budget // max(bytes_each, 1))))
 
 
 class Scratch:

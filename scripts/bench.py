@@ -300,8 +300,8 @@ WINOGRAD_NETS = ("vgg", "resnet")
 def net_candidates(key, size):
     _, make_ours, make_theirs, shape = NETS[key]
 
-    def ours(algorithm="gemm"):
-        model = make_ours(algorithm) if algorithm != "gemm" else make_ours()
+    def ours(*arguments):
+        model = make_ours(*arguments)
         return nnlayers_step(model, nl.SoftmaxCrossEntropy(), *batch(shape, size), None,
                              optimizer=nl.Adam(model.parameters(), lr=1e-3))
 

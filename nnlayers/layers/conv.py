@@ -38,7 +38,7 @@ and two small methods (the formulas in ``forward``/``backward`` are unchanged):
 
 With ``algorithm="winograd"`` (3×3 kernels, stride 1), ``Conv2D`` computes
 the same sums by Winograd's F(2×2, 3×3) instead (``nnlayers.layers.winograd``):
-2.25× fewer multiply-adds, differing from the products above only in rounding.
+up to 2.25× fewer multiply-adds, differing from the products above only in rounding.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ from ..init import initial_weights
 from ..module import Module, ShapeError
 from ..backend import get_array_module
 from .._args import flag as _flag, pair as _pair, positive_int as _positive_int, show as _show
-from .._threads import map_chunks, num_threads, scratch as this_thread_scratch
+from .._threads import even_slices, map_chunks, num_threads, scratch as this_thread_scratch, slices_within
 from . import winograd as _winograd
 
 __all__ = ["Conv2D", "im2col", "col2im", "conv_output_size"]
@@ -197,6 +197,9 @@ class _Unfolding:
     calling thread's ``Scratch`` and are reused from step to step.
     """
 
+    #: What this layout was made for (``_kept_or_new`` sets and compares it).
+    key = None
+
     def __init__(self, input_shape, out_channels, kernel, stride, padding, dtype):
         N, C, H, W = input_shape
         (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
@@ -212,10 +215,7 @@ class _Unfolding:
         # Row-flat extra columns read up to kw − 1 values past the end of their image: each
         # image of the padded buffer is followed by that many zeros of its own.
         self.tail = kw - 1 if self.row_flat else 0
-        per_sample = self.K * self.G * self.dtype.itemsize
-        count = -(-N // max(1, CHUNK_BYTES // max(per_sample, 1)))     # chunks of at most CHUNK_BYTES,
-        cuts = [N * k // count for k in range(count + 1)] if N else []  # all of about the same size
-        self.chunks = [slice(a, b) for a, b in zip(cuts, cuts[1:])]
+        self.chunks = slices_within(N, self.K * self.G * self.dtype.itemsize, CHUNK_BYTES)
 
     # -- spreading a chunk's copies over the threads ---------------------------------------------
     def _spread(self, work, rows: slice, channels: int, size: int) -> None:
@@ -234,12 +234,10 @@ class _Unfolding:
             work(rows, slice(0, n), everything)
             return
         if n >= lanes:
-            cuts = [n * k // lanes for k in range(lanes + 1)]
-            pieces = [(slice(rows.start + a, rows.start + b), slice(a, b), everything)
-                      for a, b in zip(cuts, cuts[1:])]
+            pieces = [(slice(rows.start + local.start, rows.start + local.stop), local, everything)
+                      for local in even_slices(n, lanes)]
         else:
-            cuts = [channels * k // lanes for k in range(lanes + 1)]
-            pieces = [(rows, slice(0, n), slice(a, b)) for a, b in zip(cuts, cuts[1:])]
+            pieces = [(rows, slice(0, n), part) for part in even_slices(channels, lanes)]
         map_chunks(lambda piece, _scratch: work(*piece), pieces)
 
     # -- im2col and col2im ---------------------------------------------------------------------
@@ -425,9 +423,9 @@ class Conv2D(Module):
     only the products use the second core, and Winograd's additions do not;
     it runs on the calling thread alone, whatever ``NNLAYERS_NUM_THREADS``
     says). It is not chosen automatically: it pays only with one thread, and
-    results (its rounding) should not depend on the thread count. The attribute ``algorithm`` may
-    be changed between steps. On a GPU (CuPy arrays) the layer always takes
-    the matrix products.
+    results (its rounding) should not depend on the thread count. The
+    attribute ``algorithm`` may be changed between steps. On a GPU (CuPy
+    arrays) the layer always takes the matrix products.
 
     Cache: X, the input; backward unfolds it again, chunk by chunk, rather
     than keeping K/C times its size in columns, except for small layers in
@@ -476,8 +474,8 @@ class Conv2D(Module):
 
     def _layout(self, X: np.ndarray) -> _Unfolding:
         """The chunked im2col for X's shape and dtype (kept while they stay the same)."""
-        self._unfolding = _kept_or_new(self._unfolding, X, self.out_channels, self.kernel_size, self.stride,
-                                       self.padding)
+        self._unfolding = _kept_or_new(self._unfolding, _Unfolding, X.shape, X.dtype, self.out_channels,
+                                       self.kernel_size, self.stride, self.padding)
         return self._unfolding
 
     def _correlates_back(self) -> bool:
@@ -498,8 +496,8 @@ class Conv2D(Module):
         F·kh·kw×n·G) runs faster than W₂ᵀ δZ, whose inner dimension is only F.
         """
         (kh, kw), (ph, pw), C, F = self.kernel_size, self.padding, self.in_channels, self.out_channels
-        self._back_unfolding = back = _kept_or_new(self._back_unfolding, dZ, C, self.kernel_size, (1, 1),
-                                                   (kh - 1 - ph, kw - 1 - pw), dtype=dX.dtype)
+        self._back_unfolding = back = _kept_or_new(self._back_unfolding, _Unfolding, dZ.shape, dX.dtype, C,
+                                                   self.kernel_size, (1, 1), (kh - 1 - ph, kw - 1 - pw))
         W2_flipped = self.W.data[:, :, ::-1, ::-1].transpose(1, 2, 3, 0).reshape(C, kh * kw * F)
         for rows in back.chunks:
             cols = back.unfold(dZ, rows)                                  # (kh·kw·F)×n×G of δZ
@@ -521,10 +519,11 @@ class Conv2D(Module):
         return algorithm
 
     def _winograd_for(self, X: np.ndarray):
-        """The Winograd tiles for X (numpy) with ``algorithm="winograd"``, else None."""
-        if self._checked_algorithm() != "winograd" or type(X) is not np.ndarray:
+        """The Winograd tiles for X (numpy) with ``algorithm="winograd"`` (already checked), else None."""
+        if self.algorithm != "winograd" or type(X) is not np.ndarray:
             return None
-        self._winograd_tiles = _winograd.tiles_for(self._winograd_tiles, X, self.out_channels, self.padding)
+        self._winograd_tiles = _kept_or_new(self._winograd_tiles, _winograd._Winograd, X.shape, X.dtype,
+                                            self.out_channels, self.padding)
         return self._winograd_tiles
 
     def _forward_winograd(self, X: np.ndarray, wino) -> np.ndarray:
@@ -538,7 +537,7 @@ class Conv2D(Module):
 
     def _backward_winograd(self, X: np.ndarray, dZ: np.ndarray, wino):
         """δW = Gᵀ [Σ δM Vᵀ] G with δM = A δZ Aᵀ; δX = W̃ ⋆ δZ (as ``_correlate_back``) by Winograd too."""
-        dZ = dZ.astype(X.dtype, copy=False)                               # δX's tiles take δZ's dtype
+        dZ = dZ.astype(X.dtype, copy=False)                               # δX's tiles are made from δZ
         dU = np.zeros((16, self.out_channels, self.in_channels), dtype=X.dtype)
         for rows in wino.chunks:
             dU += wino.filter_gradient_products(wino.gradient_tiles(dZ, rows), wino.input_tiles(X, rows))
@@ -547,7 +546,8 @@ class Conv2D(Module):
             return None
         (ph, pw), C = self.padding, self.in_channels
         # δX = the correlation of δZ, padded by 2 − padding, with W̃_c,f,i,j = W_f,c,2−i,2−j.
-        back = self._back_winograd_tiles = _winograd.tiles_for(self._back_winograd_tiles, dZ, C, (2 - ph, 2 - pw))
+        back = self._back_winograd_tiles = _kept_or_new(self._back_winograd_tiles, _winograd._Winograd, dZ.shape,
+                                                        X.dtype, C, (2 - ph, 2 - pw))
         dX = np.empty(X.shape, dtype=X.dtype)
         U = _winograd.filter_tiles(self.W.data[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         for rows in back.chunks:
@@ -682,14 +682,14 @@ def _same_padding(owner: str, kernel_size, stride) -> tuple:
     return kernel[0] // 2, kernel[1] // 2
 
 
-def _kept_or_new(unfolding, X, out_channels, kernel, stride, padding, dtype=None) -> _Unfolding:
-    """``unfolding`` if it was made for X's shape and dtype and this geometry, else a new one."""
-    dtype = np.dtype(dtype or X.dtype)
-    if unfolding is None or unfolding.input_shape != X.shape or unfolding.dtype != dtype \
-            or (unfolding.F, unfolding.kernel, unfolding.stride, unfolding.padding) != \
-            (out_channels, kernel, stride, padding):
-        unfolding = _Unfolding(X.shape, out_channels, kernel, stride, padding, dtype)
-    return unfolding
+def _kept_or_new(layout, kind, input_shape, dtype, *settings):
+    """``layout`` if ``kind`` (``_Unfolding`` or ``_Winograd``) made it for this input shape, dtype
+    and settings, else ``kind(input_shape, *settings, dtype)``, a new one."""
+    key = (kind, tuple(input_shape), np.dtype(dtype), *settings)
+    if layout is None or layout.key != key:
+        layout = kind(input_shape, *settings, dtype)
+        layout.key = key
+    return layout
 
 
 def _geometry_args(owner: str, kernel_size, stride, padding):

@@ -25,7 +25,7 @@ import numpy as np
 from ..module import Module, ShapeError, as_float_input
 from ..backend import get_array_module
 from .._args import pair as _pair, show as _show
-from .._threads import map_chunks, num_threads
+from .._threads import even_slices, map_chunks, num_threads
 
 __all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D"]
 
@@ -284,8 +284,7 @@ def _over_batch(compute, arrays, out=None):
     lanes = min(threads, N) if host and arrays[0].size >= SPREAD_MIN else 1
     if lanes <= 1:
         return compute(*arrays) if out is None else compute(*arrays, out)
-    cuts = [N * k // lanes for k in range(lanes + 1)]
-    slices = [slice(a, b) for a, b in zip(cuts, cuts[1:])]
+    slices = even_slices(N, lanes)
 
     def piece(rows, _scratch):
         inputs = [a if a is None else a[rows] for a in arrays]

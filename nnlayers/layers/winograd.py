@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._threads import scratch as this_thread_scratch
+from .._threads import scratch as this_thread_scratch, slices_within
 
 __all__ = ["G", "winograd_fits", "filter_tiles", "filter_gradient"]
 
@@ -102,6 +102,9 @@ class _Winograd:
     #: the gradient planes: 16 × F × n·T), as ``conv.CHUNK_BYTES``.
     chunk_bytes = 3 << 20
 
+    #: What these tiles were made for (``conv._kept_or_new`` sets and compares it).
+    key = None
+
     def __init__(self, input_shape, out_channels, padding, dtype):
         N, C, H, W = input_shape
         self.input_shape, self.padding, self.dtype = tuple(input_shape), tuple(padding), np.dtype(dtype)
@@ -112,9 +115,7 @@ class _Winograd:
         self.R = self.tw + 1                                        # one plane row, flat
         self.T = (self.th + 1) * self.R                             # tiles per image and channel
         per_sample = 16 * max(C, out_channels) * self.T * self.dtype.itemsize
-        count = -(-N // max(1, self.chunk_bytes // per_sample))
-        cuts = [N * k // count for k in range(count + 1)] if N else []
-        self.chunks = [slice(a, b) for a, b in zip(cuts, cuts[1:])]
+        self.chunks = slices_within(N, per_sample, self.chunk_bytes)
 
     def _scratch(self, name: str, shape) -> np.ndarray:
         return this_thread_scratch().array(name, shape, self.dtype)
@@ -238,10 +239,3 @@ class _Winograd:
                 np.negative(dU[k], out=dU[k])
         return dU
 
-
-def tiles_for(tiles, X: np.ndarray, out_channels: int, padding) -> _Winograd:
-    """``tiles`` if it was made for X's shape and dtype, ``out_channels`` and ``padding``, else new ones."""
-    if tiles is None or tiles.input_shape != X.shape or tiles.dtype != X.dtype \
-            or (tiles.F, tiles.padding) != (out_channels, tuple(padding)):
-        tiles = _Winograd(X.shape, out_channels, padding, X.dtype)
-    return tiles
