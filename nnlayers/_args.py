@@ -27,22 +27,27 @@ def _got(value) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
-def positive_int(value, name: str, owner: str) -> int:
-    """``value`` as an int ≥ 1: TypeError unless an integer (bool excluded), ValueError if < 1."""
+def _kind(minimum: int) -> str:
+    return "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+
+
+def int_at_least(value, name: str, owner: str, minimum: int) -> int:
+    """``value`` as an int ≥ ``minimum``: TypeError unless an integer (bool excluded), ValueError if smaller."""
     if not _is_int(value):
-        raise TypeError(f"{owner}: {name} must be a positive integer, got {_got(value)}")
-    if value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+        raise TypeError(f"{owner}: {name} must be {_kind(minimum)}, got {_got(value)}")
+    if value < minimum:
+        raise ValueError(f"{owner}: {name} must be {_kind(minimum)}, got {value!r}")
     return int(value)
+
+
+def positive_int(value, name: str, owner: str) -> int:
+    """``value`` as an int ≥ 1 (a size)."""
+    return int_at_least(value, name, owner, 1)
 
 
 def non_negative_int(value, name: str, owner: str) -> int:
-    """``value`` as an int ≥ 0 (a count): TypeError unless an integer, ValueError if negative."""
-    if not _is_int(value):
-        raise TypeError(f"{owner}: {name} must be an integer ≥ 0, got {_got(value)}")
-    if value < 0:
-        raise ValueError(f"{owner}: {name} must be an integer ≥ 0, got {value!r}")
-    return int(value)
+    """``value`` as an int ≥ 0 (a count)."""
+    return int_at_least(value, name, owner, 0)
 
 
 def pair(value, name: str, owner: str, minimum: int = 1) -> tuple:
@@ -51,7 +56,7 @@ def pair(value, name: str, owner: str, minimum: int = 1) -> tuple:
     TypeError for anything but an integer or a tuple/list of integers; ValueError for a
     sequence that is not a pair, or a size below ``minimum``.
     """
-    kind = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+    kind = _kind(minimum)
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
     if not all(_is_int(v) for v in items):
         raise TypeError(f"{owner}: {name} must be {kind} or a pair of them, got {_got(value)}")
