@@ -50,6 +50,7 @@ LAYER_CASES = [
     ("avgpool-2x3", lambda: nl.AvgPool2D((2, 3)), normal(2, 2, 5, 7)),
     ("global-avgpool", nl.GlobalAvgPool2D, normal(2, 3, 3, 4)),
     ("conv-same-3x5", lambda: nl.Conv2D(2, 2, (3, 5), padding="same", rng=3), normal(2, 2, 4, 5)),
+    ("conv-winograd-odd", lambda: nl.Conv2D(2, 3, 3, padding=1, rng=4, algorithm="winograd"), normal(2, 2, 5, 6)),
     # BatchNorm in training mode (batch statistics; a batch needs ≥ 2 values per channel) and in eval mode
     ("batchnorm1d-train", lambda: nl.BatchNorm1d(3), normal(4, 3)),
     ("batchnorm1d-batch2", lambda: nl.BatchNorm1d(2), normal(2, 2)),
