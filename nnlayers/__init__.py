@@ -4,13 +4,15 @@
 optimizers and learning-rate schedules (``nl.schedules``), the trainer and
 random data augmentation for it (``nl.augment``),
 gradient checking, weights files, summaries and ``export_onnx`` (``nl.onnx``: the
-optional ``onnx`` package is imported on first use).
+optional ``onnx`` package is imported on first use), and ``reuse_freed_memory``
+(faster training steps under glibc's malloc; never called on import).
 ``nl.datasets`` reads IDX/MNIST data; ``nl.plotting`` (matplotlib) and
 ``nl.examples`` (the derivation's worked examples) load on first use.
 """
 import importlib
 
 from . import augment, backend, datasets, onnx, schedules
+from .allocator import reuse_freed_memory
 from ._notebook import show_figures_in_notebooks as _show_figures_in_notebooks
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_jacobian
 from .io import load, save
@@ -35,7 +37,7 @@ __all__ = [
     "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches",
     "gradcheck", "numerical_jacobian", "GradcheckError", "GradcheckReport",
     "save", "load", "WeightsFileError", "summary", "Summary", "export_onnx", "onnx",
-    "backend", "datasets", "examples", "plotting",
+    "backend", "datasets", "examples", "plotting", "reuse_freed_memory",
 ]
 
 _show_figures_in_notebooks()  # in a Jupyter kernel only: Figures display as pictures (see _notebook.py)

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 __all__ = ["finite_float", "positive_float", "non_negative_float", "unit_fraction", "positive_int",
-           "non_negative_int", "destination_problem", "check_destinations", "check_show", "plural"]
+           "non_negative_int", "destination_problem", "check_destinations", "check_show", "plural",
+           "add_malloc_option", "apply_malloc_option"]
 
 
 def finite_float(text: str) -> float:
@@ -111,3 +112,19 @@ def check_show(show: bool, saving: bool = True) -> bool:
 def plural(count: int, noun: str) -> str:
     """``plural(1, "epoch")`` → "1 epoch", ``plural(8, "epoch")`` → "8 epochs"."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def add_malloc_option(parser: argparse.ArgumentParser) -> None:
+    """``--system-malloc``: the switch of scripts that keep freed memory for reuse by default."""
+    parser.add_argument("--system-malloc", action="store_true",
+                        help="leave the C library's malloc settings alone (by default freed memory is kept "
+                             "for the next step: nl.reuse_freed_memory, 10–25 %% faster steps under glibc, "
+                             "and the process keeps its peak memory)")
+
+
+def apply_malloc_option(args) -> bool:
+    """Keep freed memory for reuse (``nl.reuse_freed_memory``) unless ``--system-malloc``; whether it applies."""
+    if args.system_malloc:
+        return False
+    from .allocator import reuse_freed_memory
+    return reuse_freed_memory()

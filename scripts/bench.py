@@ -27,6 +27,10 @@ older kernel; for numbers comparable with a stock numpy, unset it (and
 OPENBLAS_L2_SIZE) for the command alone: ``env -u OPENBLAS_CORETYPE -u
 OPENBLAS_L2_SIZE …``. ``--full`` runs all four combinations one after another
 in fresh processes and prints one table of ratios.
+
+Like the training scripts, the benchmark keeps freed memory for reuse
+(``nl.reuse_freed_memory``, glibc's malloc) unless ``--system-malloc``: both
+frameworks run in this one process, so both gain alike.
 """
 from __future__ import annotations
 
@@ -60,6 +64,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import nnlayers as nl  # noqa: E402
+from nnlayers.cli import add_malloc_option, apply_malloc_option  # noqa: E402
 from nnlayers import _threads as nl_threads  # noqa: E402
 from nnlayers.examples import mnist  # noqa: E402
 from nnlayers.examples.xor import XOR_X, XOR_Y, xor_network  # noqa: E402
@@ -506,11 +511,11 @@ def memory_child(framework: str, key: str, size: int, steps: int) -> float:
     return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
 
 
-def memory_report(key: str, size: int, steps: int) -> dict:
+def memory_report(key: str, size: int, steps: int, malloc_flag: list) -> dict:
     growth = {}
     for framework in ("nnlayers", "PyTorch"):
         command = [sys.executable, __file__, "--threads", THREADS, "--memory-child", framework,
-                   "--memory-case", f"{key}-{size}", "--memory-steps", str(steps)]
+                   "--memory-case", f"{key}-{size}", "--memory-steps", str(steps)] + malloc_flag
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         growth[framework] = float(output.split()[-1])
     print(f"{NETS[key][0]}, batch {size}, {steps} Adam steps: peak resident set growth "
@@ -537,7 +542,8 @@ def full_table(args) -> int:
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "run.json")
             command = [sys.executable, __file__, "--threads", threads, "--repeats", str(args.repeats),
-                       "--block", str(args.block), "--json", path, "--quiet-layers"]
+                       "--block", str(args.block), "--json", path, "--quiet-layers"] + \
+                      (["--system-malloc"] if args.system_malloc else [])
             for key in args.only or []:
                 command += ["--only", key]
             print(f"\n=== {threads} thread(s), OPENBLAS_CORETYPE="
@@ -647,11 +653,13 @@ def main(argv=None) -> int:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cuda: the reference CNN, VGG-like net and ResNet stack on a GPU (CuPy) against "
                              "PyTorch on the same GPU")
+    add_malloc_option(parser)
     parser.add_argument("--memory-child", choices=("nnlayers", "PyTorch"), help=argparse.SUPPRESS)
     parser.add_argument("--memory-case", default="vgg-128", help=argparse.SUPPRESS)
     parser.add_argument("--memory-steps", type=int, default=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (9 if args.full else 15)
+    kept = apply_malloc_option(args)      # for both frameworks alike: they share this process
 
     if args.memory_child:
         key, size = args.memory_case.rsplit("-", 1)
@@ -659,7 +667,7 @@ def main(argv=None) -> int:
         return 0
     if args.memory:
         key, size = args.memory_case.rsplit("-", 1)
-        memory_report(key, int(size), args.memory_steps)
+        memory_report(key, int(size), args.memory_steps, ["--system-malloc"] if args.system_malloc else [])
         return 0
     if args.device == "cuda":
         return gpu_table(args)
@@ -673,13 +681,15 @@ def main(argv=None) -> int:
     print(f"numpy {np.__version__} ({blas}), torch {torch.__version__ if torch else 'not installed'}; "
           f"{THREADS} thread(s) (nnlayers: {helpers}); "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; median of {args.repeats} rounds"
-          f"{f', {SETTLE_SECONDS} s pause before each block' if THREADS != '1' else ''}")
+          f"{f', {SETTLE_SECONDS} s pause before each block' if THREADS != '1' else ''}; "
+          f"malloc: {'freed memory kept for reuse' if kept else 'system settings'}")
     print(f"numpy float32 GEMM (1024³): {gemm:.0f} GFLOP/s")
     report = {"numpy": np.__version__, "torch": torch.__version__ if torch else None, "blas": blas,
               "threads": int(THREADS), "nnlayers_threads": helpers,
               "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
               "gemm_gflops": gemm, "repeats": args.repeats,
-              "settle_seconds": SETTLE_SECONDS if THREADS != "1" else 0.0, "cases": {}}
+              "settle_seconds": SETTLE_SECONDS if THREADS != "1" else 0.0, "reuse_freed_memory": kept,
+              "cases": {}}
     for key in keys:
         title, candidates = CASES[key]
         if torch is None:

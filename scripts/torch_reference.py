@@ -11,7 +11,9 @@ accuracy are summed up, and the validation split is evaluated after each
 epoch (batches of 1024, eval mode). Prints the test accuracy and the seconds
 per epoch in the same format as ``train_mnist.py``, so the two compare on the
 same machine run back to back. PyTorch uses its default thread count (all
-cores) unless ``--threads`` says otherwise.
+cores) unless ``--threads`` says otherwise. Like ``train_mnist.py``, it keeps freed
+memory for reuse (``nl.reuse_freed_memory``) unless ``--system-malloc``: PyTorch's steps
+gain from it too, so the two compare frameworks, not malloc settings.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import time
 
 import numpy as np
 
-from nnlayers.cli import positive_float, positive_int, unit_fraction
+from nnlayers.cli import add_malloc_option, apply_malloc_option, positive_float, positive_int, unit_fraction
 from nnlayers.examples import mnist
 
 
@@ -43,12 +45,14 @@ def main(argv=None) -> int:
     parser.add_argument("--val-fraction", type=unit_fraction, default=0.1, help="validation share (default 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="shuffling and validation split (default 0)")
     parser.add_argument("--threads", type=positive_int, help="PyTorch threads (default: PyTorch's own choice)")
+    add_malloc_option(parser)
     args = parser.parse_args(argv)
     try:
         import torch
     except ImportError:
         print("error: PyTorch is not installed", file=sys.stderr)
         return 2
+    apply_malloc_option(args)                        # as train_mnist.py does: the same allocator for both
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

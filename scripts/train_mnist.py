@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 import nnlayers as nl
-from nnlayers.cli import (check_destinations, check_show, non_negative_float, non_negative_int, plural,
-                          positive_float, positive_int, unit_fraction)
+from nnlayers.cli import (add_malloc_option, apply_malloc_option, check_destinations, check_show,
+                          non_negative_float, non_negative_int, plural, positive_float, positive_int, unit_fraction)
 from nnlayers.examples import mnist
 
 # Defaults per model: on the shipped sample (with shift augmentation) they reach
@@ -77,6 +77,7 @@ def parse_args(argv):
     parser.add_argument("--device", default="cpu",
                         help="where to train: cpu (default), cuda or cuda:N (a GPU through CuPy: "
                              "pip install -e '.[gpu]')")
+    add_malloc_option(parser)
     args = parser.parse_args(argv)
     check_destinations(parser, save=args.save, plot=args.plot)     # before training, not after it
     args.show = check_show(args.show, saving=bool(args.plot))
@@ -103,6 +104,7 @@ def main(argv=None) -> int:
         except ImportError as error:
             print(f"error: --export-onnx: {error}", file=sys.stderr)
             return 2
+    apply_malloc_option(args)
     dtype = np.dtype(args.dtype)
     try:
         split = mnist.load_split(args.data)

@@ -1,9 +1,11 @@
 """scripts/bench.py: a short run writes the table as JSON, with per-layer times and conv rates."""
 import json
+import re
 
 import pytest
 
 from tests.helpers import load_script, require, run_script
+from tests.test_allocator import GLIBC
 
 try:
     import torch
@@ -25,6 +27,8 @@ def test_short_run_reports_ratios_layers_and_conv_rates(tmp_path):
     assert "GEMM (1024³)" in done.stdout and "conv forward+backward GFLOP/s" in done.stdout
     report = json.loads(out.read_text())
     assert report["threads"] == 1 and report["gemm_gflops"] > 0
+    assert report["reuse_freed_memory"] is GLIBC and done.stdout.splitlines()[0].endswith(
+        "malloc: freed memory kept for reuse" if GLIBC else "malloc: system settings")
     assert list(report["cases"]) == ["xor", "lenet5-64"]
     lenet = report["cases"]["lenet5-64"]
     assert set(lenet["seconds"]) == {"nnlayers", "PyTorch"} and lenet["ratios"]["PyTorch"] > 0
@@ -69,3 +73,22 @@ def test_wide_nets_are_also_timed_with_winograd(monkeypatch):
         assert all(m.algorithm == "gemm" for _, m in build().named_modules() if isinstance(m, nl.Conv2D))
     step = dict(bench.net_candidates("vgg", 4))["Winograd"]()
     step()                                            # a whole Adam step of the Winograd net runs
+
+
+def test_system_malloc_leaves_the_allocator_alone(tmp_path):
+    out = tmp_path / "run.json"
+    done = run_script("bench.py", "--only", "xor", "--repeats", "1", "--block", "0.01", "--system-malloc",
+                      "--json", out)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].endswith("malloc: system settings")
+    assert json.loads(out.read_text())["reuse_freed_memory"] is False
+
+
+@pytest.mark.parametrize("flags", [(), ("--system-malloc",)])
+def test_torch_reference_trains_the_same_network_and_reports_seconds_per_epoch(flags):
+    done = run_script("torch_reference.py", "--epochs", "1", "--threads", "1", *flags)
+    assert done.returncode == 0, done.stderr
+    assert "7200 training images, 800 validation, 2000 test" in done.stdout
+    accuracy, per_epoch = re.search(r"test accuracy: (\d\.\d{4}) \(\d+/2000\) after 1 epochs, [\d.]+ s "
+                                    r"\(([\d.]+) s per epoch\)", done.stdout).groups()
+    assert float(accuracy) > 0.9 and float(per_epoch) > 0       # one epoch of the shipped digits

@@ -44,3 +44,14 @@ def test_check_show_warns_before_the_run(monkeypatch, capsys):
 
 def test_plural():
     assert [cli.plural(n, "epoch") for n in (0, 1, 2)] == ["0 epochs", "1 epoch", "2 epochs"]
+
+
+def test_malloc_option_keeps_freed_memory_unless_system_malloc(monkeypatch):
+    from nnlayers import allocator
+    calls = []
+    monkeypatch.setattr(allocator, "reuse_freed_memory", lambda: calls.append("reuse") or True)
+    parser = argparse.ArgumentParser(prog="train")
+    cli.add_malloc_option(parser)
+    assert cli.apply_malloc_option(parser.parse_args([])) is True and calls == ["reuse"]
+    assert cli.apply_malloc_option(parser.parse_args(["--system-malloc"])) is False and calls == ["reuse"]
+    assert "--system-malloc" in parser.format_help()

@@ -177,6 +177,16 @@ def test_schedule_options_give_the_documented_learning_rates():
     assert rates[39] == pytest.approx(0.2 / 25 / 1e4)
 
 
+@pytest.mark.parametrize("flags, calls", [((), ["reuse"]), (("--system-malloc",), [])])
+def test_train_mnist_keeps_freed_memory_unless_told_not_to(monkeypatch, capsys, flags, calls):
+    from nnlayers import allocator
+    made = []
+    monkeypatch.setattr(allocator, "reuse_freed_memory", lambda: made.append("reuse") or True)
+    script = load_script("train_mnist.py")
+    assert script.main(["--model", "mlp", "--epochs", "1", "--limit", "100", "--quiet", *flags]) == 0
+    assert made == calls and "test accuracy:" in capsys.readouterr().out
+
+
 def test_reference_models_shapes_and_blocks(rng):
     X = rng.random((2, 1, 28, 28)).astype(np.float32)
     for name in ("cnn-bn", "resnet"):

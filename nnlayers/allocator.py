@@ -1,0 +1,63 @@
+"""Keeping freed memory in the process for the next step: ``reuse_freed_memory()`` (glibc's malloc).
+
+A training step allocates and frees the same large arrays step after step:
+each layer's output, each gradient, the temporaries of numpy expressions.
+glibc's malloc hands large blocks back to the operating system soon after
+they are freed (a block above its *mmap threshold* is unmapped at once; free
+space at the top of a heap beyond its *trim threshold* is released), so the
+next step's arrays land on fresh pages, which the kernel zero-fills on first
+touch, one page fault per 4 KiB. Measured on the Fashion-MNIST reference CNN
+(batch 64, float32, two threads), that was about 1,700 page faults and 2.7 ms
+of system time per step: 12.2 ms per step, against 9.5 ms with freed memory
+kept. PyTorch's CPU steps pay the same toll (7.2 against 6.0 ms).
+
+``reuse_freed_memory()`` raises both thresholds through ``mallopt``: blocks
+up to ``MMAP_THRESHOLD`` come from the heap, and freed memory stays there
+for the next allocation instead of going back to the system. The price is
+that the process keeps its peak memory until it ends. It is process-wide and
+cannot be undone, so importing nnlayers never calls it: the training and
+benchmark scripts do (``--system-malloc`` leaves malloc alone), and a program
+or notebook may. The environment can set the same before Python starts::
+
+    MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 python train.py
+"""
+from __future__ import annotations
+
+import ctypes
+import platform
+
+__all__ = ["reuse_freed_memory", "MMAP_THRESHOLD", "TRIM_THRESHOLD"]
+
+#: Blocks up to this size come from the heap (32 MiB: the largest value glibc accepts on 64-bit).
+MMAP_THRESHOLD = 32 << 20
+#: Free memory at the top of a heap is returned to the system only beyond this size.
+TRIM_THRESHOLD = 1 << 30
+
+# mallopt's parameter numbers, from glibc's <malloc.h>.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def _mallopt():
+    """glibc's ``mallopt``, or None where the C library is not glibc."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return None
+
+
+def reuse_freed_memory() -> bool:
+    """Keep freed memory in this process for reuse (see the module docstring); True if it applied.
+
+    False, changing nothing, where the C library is not glibc (macOS,
+    Windows, musl) or glibc refused a value. Calling it again is harmless.
+    """
+    mallopt = _mallopt()
+    if mallopt is None:
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    # Both, always: setting either one turns off glibc's own adjustment of the other (with only the
+    # trim threshold raised, every block over 128 KiB would be mapped and unmapped: far more faults).
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
