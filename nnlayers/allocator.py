@@ -6,10 +6,14 @@ glibc's malloc hands large blocks back to the operating system soon after
 they are freed (a block above its *mmap threshold* is unmapped at once; free
 space at the top of a heap beyond its *trim threshold* is released), so the
 next step's arrays land on fresh pages, which the kernel zero-fills on first
-touch, one page fault per 4 KiB. Measured on the Fashion-MNIST reference CNN
-(batch 64, float32, two threads), that was about 1,700 page faults and 2.7 ms
-of system time per step: 12.2 ms per step, against 9.5 ms with freed memory
-kept. PyTorch's CPU steps pay the same toll (7.2 against 6.0 ms).
+touch, one page fault per 4 KiB. Measured in a fresh process fitting the
+Fashion-MNIST reference CNN (batch 64, float32, two threads): about 1,900
+page faults and 2.9 ms of system time per step, 13.5 ms per step against
+9.3 ms with freed memory kept. PyTorch's CPU steps pay the same toll (in a
+loop of the same net, 7.2 against 6.0 ms). How much a process pays depends
+on its history, as glibc raises both thresholds each time it unmaps a large
+block: ``train_mnist.py``, whose data loading frees large buffers first,
+measured the same epoch time either way.
 
 ``reuse_freed_memory()`` raises both thresholds through ``mallopt``: blocks
 up to ``MMAP_THRESHOLD`` come from the heap, and freed memory stays there
