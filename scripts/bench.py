@@ -528,7 +528,7 @@ def memory_report(key: str, size: int, steps: int, malloc_flag: list) -> dict:
 
 # -- the full table: both thread counts, both BLAS kernels, one fresh process each ---------------
 
-def full_table(args) -> int:
+def full_table(args, malloc_flag: list) -> int:
     configs = [(threads, coretype) for coretype in (False, True) for threads in ("1", "2")]
     results = {}
     started = time.perf_counter()
@@ -542,8 +542,7 @@ def full_table(args) -> int:
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "run.json")
             command = [sys.executable, __file__, "--threads", threads, "--repeats", str(args.repeats),
-                       "--block", str(args.block), "--json", path, "--quiet-layers"] + \
-                      (["--system-malloc"] if args.system_malloc else [])
+                       "--block", str(args.block), "--json", path, "--quiet-layers"] + malloc_flag
             for key in args.only or []:
                 command += ["--only", key]
             print(f"\n=== {threads} thread(s), OPENBLAS_CORETYPE="
@@ -660,6 +659,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (9 if args.full else 15)
     kept = apply_malloc_option(args)      # for both frameworks alike: they share this process
+    malloc_flag = ["--system-malloc"] if args.system_malloc else []   # the same for child processes
 
     if args.memory_child:
         key, size = args.memory_case.rsplit("-", 1)
@@ -667,12 +667,12 @@ def main(argv=None) -> int:
         return 0
     if args.memory:
         key, size = args.memory_case.rsplit("-", 1)
-        memory_report(key, int(size), args.memory_steps, ["--system-malloc"] if args.system_malloc else [])
+        memory_report(key, int(size), args.memory_steps, malloc_flag)
         return 0
     if args.device == "cuda":
         return gpu_table(args)
     if args.full:
-        return full_table(args)
+        return full_table(args, malloc_flag)
 
     keys = selected(args.only)
     gemm = gemm_rate()
