@@ -6,24 +6,25 @@ glibc's malloc hands large blocks back to the operating system soon after
 they are freed (a block above its *mmap threshold* is unmapped at once; free
 space at the top of a heap beyond its *trim threshold* is released), so the
 next step's arrays land on fresh pages, which the kernel zero-fills on first
-touch, one page fault per 4 KiB. Measured in a fresh process fitting the
+touch, one page fault per page. Measured in a fresh process fitting the
 Fashion-MNIST reference CNN (batch 64, float32, two threads): about 1,900
 page faults and 2.9 ms of system time per step, 13.5 ms per step against
 9.3 ms with freed memory kept. PyTorch's CPU steps pay the same toll (in a
 loop of the same net, 7.2 against 6.0 ms). How much a process pays depends
-on its history, as glibc raises both thresholds each time it unmaps a large
-block: ``train_mnist.py``, whose data loading frees large buffers first,
-measured the same epoch time either way.
+on its history: until told otherwise, glibc raises both thresholds each time
+it unmaps a block (up to 32 MiB), so ``train_mnist.py``, whose data loading
+frees large buffers first, measured the same epoch time either way.
 
-``reuse_freed_memory()`` raises both thresholds through ``mallopt``: blocks
-up to ``MMAP_THRESHOLD`` come from the heap, and freed memory stays there
-for the next allocation instead of going back to the system. The price is
-that the process keeps its peak memory until it ends. It is process-wide and
-cannot be undone, so importing nnlayers never calls it: the training and
-benchmark scripts do (``--system-malloc`` leaves malloc alone), and a program
-or notebook may. The environment can set the same before Python starts::
+``reuse_freed_memory()`` sets both thresholds through ``mallopt``: blocks up
+to ``MMAP_THRESHOLD`` (1 GiB; 32 MiB where glibc refuses more, as older releases
+do) come from the heap, and freed memory stays there for the next
+allocation instead of going back to the system. The price is that the
+process keeps its peak memory until it ends. It is process-wide and cannot
+be undone, so importing nnlayers never calls it: the training and benchmark
+scripts do (``--system-malloc`` leaves malloc alone), and a program or
+notebook may. The environment can set the same before Python starts::
 
-    MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 python train.py
+    MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 python train.py
 """
 from __future__ import annotations
 
@@ -32,8 +33,10 @@ import platform
 
 __all__ = ["reuse_freed_memory", "MMAP_THRESHOLD", "TRIM_THRESHOLD"]
 
-#: Blocks up to this size come from the heap (32 MiB: the largest value glibc accepts on 64-bit).
-MMAP_THRESHOLD = 32 << 20
+#: Blocks up to this size come from the heap, where freed ones stay for reuse.
+MMAP_THRESHOLD = 1 << 30
+#: The largest mmap threshold older glibc releases accept (their documented maximum on 64-bit): the fallback.
+OLD_GLIBC_MMAP_THRESHOLD = 32 << 20
 #: Free memory at the top of a heap is returned to the system only beyond this size.
 TRIM_THRESHOLD = 1 << 30
 
@@ -43,25 +46,33 @@ _M_MMAP_THRESHOLD = -3
 
 
 def _mallopt():
-    """glibc's ``mallopt``, or None where the C library is not glibc."""
+    """glibc's ``mallopt``, or None where glibc's malloc is not the one in use (another C library,
+    or another allocator preloaded in front of it, such as jemalloc: mallopt would change nothing)."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
     try:
-        return ctypes.CDLL(None).mallopt
+        process, libc = ctypes.CDLL(None), ctypes.CDLL("libc.so.6")          # glibc's name on Linux
+        if ctypes.cast(process.malloc, ctypes.c_void_p).value != ctypes.cast(libc.malloc, ctypes.c_void_p).value:
+            return None
+        mallopt = libc.mallopt
     except (OSError, AttributeError):
         return None
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return mallopt
 
 
 def reuse_freed_memory() -> bool:
     """Keep freed memory in this process for reuse (see the module docstring); True if it applied.
 
-    False, changing nothing, where the C library is not glibc (macOS,
-    Windows, musl) or glibc refused a value. Calling it again is harmless.
+    False, changing nothing, where glibc's malloc is not in use (macOS,
+    Windows, musl, a preloaded allocator) or glibc refused a value.
+    Calling it again is harmless.
     """
     mallopt = _mallopt()
     if mallopt is None:
         return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    # Both, always: setting either one turns off glibc's own adjustment of the other (with only the
-    # trim threshold raised, every block over 128 KiB would be mapped and unmapped: far more faults).
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    # Both thresholds, always: setting either one turns off glibc's own adjustment of the other (with
+    # only the trim threshold raised, every block over the current mmap threshold would be mapped
+    # and unmapped: far more faults).
+    kept = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) or mallopt(_M_MMAP_THRESHOLD, OLD_GLIBC_MMAP_THRESHOLD)
+    return bool(kept) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))

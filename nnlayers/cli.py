@@ -118,8 +118,8 @@ def add_malloc_option(parser: argparse.ArgumentParser) -> None:
     """``--system-malloc``: the switch of scripts that keep freed memory for reuse by default."""
     parser.add_argument("--system-malloc", action="store_true",
                         help="leave the C library's malloc settings alone (by default freed memory is kept "
-                             "for the next step, nl.reuse_freed_memory: under glibc no page faults for a "
-                             "step's arrays, and the process keeps its peak memory)")
+                             "for the next step, nl.reuse_freed_memory: under glibc a step's arrays reuse pages "
+                             "already mapped, and the process keeps its peak memory)")
 
 
 def apply_malloc_option(args) -> bool:

@@ -519,7 +519,7 @@ def memory_report(key: str, size: int, steps: int, malloc_flag: list) -> dict:
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         growth[framework] = float(output.split()[-1])
     print(f"{NETS[key][0]}, batch {size}, {steps} Adam steps: peak resident set growth "
-          f"(ru_maxrss, one process each)")
+          f"(ru_maxrss, one process each; malloc: {'system settings' if malloc_flag else 'freed memory kept for reuse'})")
     for framework, mib in growth.items():
         print(f"  {framework:<10} {mib:8.1f} MiB")
     print(f"  nnlayers / PyTorch: {growth['nnlayers'] / growth['PyTorch']:.2f}")

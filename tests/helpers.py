@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
+GLIBC = sys.platform == "linux" and __import__("platform").libc_ver()[0] == "glibc"   # nl.reuse_freed_memory acts
 
 
 def require(available: bool, reason: str) -> None:

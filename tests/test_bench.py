@@ -1,11 +1,11 @@
-"""scripts/bench.py: a short run writes the table as JSON, with per-layer times and conv rates."""
+"""scripts/bench.py (a short run writes the table as JSON, with per-layer times and conv rates) and its
+PyTorch companion for whole epochs, scripts/torch_reference.py."""
 import json
 import re
 
 import pytest
 
-from tests.helpers import load_script, require, run_script
-from tests.test_allocator import GLIBC
+from tests.helpers import GLIBC, load_script, require, run_script
 
 try:
     import torch
@@ -84,11 +84,34 @@ def test_system_malloc_leaves_the_allocator_alone(tmp_path):
     assert json.loads(out.read_text())["reuse_freed_memory"] is False
 
 
-@pytest.mark.parametrize("flags", [(), ("--system-malloc",)])
-def test_torch_reference_trains_the_same_network_and_reports_seconds_per_epoch(flags):
-    done = run_script("torch_reference.py", "--epochs", "1", "--threads", "1", *flags)
+def test_torch_reference_trains_the_same_network_and_reports_seconds_per_epoch():
+    done = run_script("torch_reference.py", "--epochs", "1", "--threads", "1")
     assert done.returncode == 0, done.stderr
     assert "7200 training images, 800 validation, 2000 test" in done.stdout
     accuracy, per_epoch = re.search(r"test accuracy: (\d\.\d{4}) \(\d+/2000\) after 1 epochs, [\d.]+ s "
                                     r"\(([\d.]+) s per epoch\)", done.stdout).groups()
     assert float(accuracy) > 0.9 and float(per_epoch) > 0       # one epoch of the shipped digits
+
+
+@pytest.mark.parametrize("flags", [[], ["--system-malloc"]])
+def test_memory_children_get_the_same_malloc_choice(monkeypatch, capsys, flags):
+    import subprocess
+    import sys
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(name, "1")                 # what bench.py sets on import; restored afterwards
+    monkeypatch.setattr(sys, "argv", ["bench.py"])
+    bench = load_script("bench.py")
+    commands = []
+
+    def run(command, **options):
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 0, stdout="100.0\n" if len(commands) == 1 else "50.0\n")
+
+    monkeypatch.setattr(bench.subprocess, "run", run)
+    growth = bench.memory_report("vgg", 128, 5, flags)
+    assert growth == {"nnlayers": 100.0, "PyTorch": 50.0}
+    assert len(commands) == 2 and all(("--system-malloc" in command) == bool(flags) for command in commands)
+    printed = capsys.readouterr().out
+    assert ("malloc: system settings" if flags else "malloc: freed memory kept for reuse") in printed
+    assert "nnlayers / PyTorch: 2.00" in printed
