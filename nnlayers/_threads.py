@@ -16,11 +16,15 @@ must therefore never be returned to the caller or cached, and its contents
 are undefined when handed out.
 
 The thread count is ``NNLAYERS_NUM_THREADS`` if set, else 1 (the caller alone);
-``set_num_threads`` changes it at run time. One is the default because it measured
-faster on two cores: with OpenBLAS on both cores, its helper thread keeps
-spinning after each product exactly when these copies want that core, and the
-training steps of the reference CNN, the VGG-like net and the ResNet stack took
-10–30 % longer with two helper threads than with one (README, "Speed").
+``set_num_threads`` changes it at run time. ``Conv2D`` hands whole chunks to
+the lanes (each unfolds and multiplies its own), pooling splits its batch, and
+work nested inside a lane runs on that lane's thread (``num_threads()`` is 1
+there). One is the default because BLAS already uses every core: OpenBLAS's
+helper thread keeps spinning after each product, exactly when a second lane
+wants that core. With BLAS at one thread (``OPENBLAS_NUM_THREADS=1``) and two
+lanes, the convolutions run on both cores; measured on two cores (README,
+"Speed"), that made the wide nets' steps faster and the Fashion-MNIST CNN's
+slower, and it leaves the matrix products outside convolutions on one core.
 """
 from __future__ import annotations
 
@@ -43,7 +47,10 @@ def _default_threads() -> int:
 
 
 def num_threads() -> int:
-    """How many threads layers use for their array work outside BLAS (1: none besides the caller)."""
+    """How many threads layers use for their array work outside BLAS (1: none besides the caller,
+    and 1 inside a lane of ``map_chunks``: work nested in a lane runs on that lane's thread)."""
+    if getattr(_local, "in_lane", False):
+        return 1
     if _state["threads"] is None:
         _state["threads"] = _default_threads()
     return _state["threads"]
@@ -127,9 +134,10 @@ def map_chunks(work, chunks, threads: int | None = None) -> list:
     Chunk k goes to lane k mod (number of lanes), lane 0 being the calling
     thread; each lane works through its chunks in order with its own scratch.
     With one thread or one chunk everything runs on the caller, with no
-    hand-over cost.
+    hand-over cost. Called from inside a lane, it runs on that lane's thread:
+    ``num_threads()`` is 1 there, so work nests without waiting on itself.
     """
-    threads = num_threads() if threads is None else threads
+    threads = num_threads() if threads is None or getattr(_local, "in_lane", False) else threads
     lanes = min(threads, len(chunks))
     if lanes <= 1:
         mine = scratch()
@@ -137,7 +145,11 @@ def map_chunks(work, chunks, threads: int | None = None) -> list:
 
     def lane(first: int) -> list:
         mine = scratch()
-        return [work(chunks[k], mine) for k in range(first, len(chunks), lanes)]
+        _local.in_lane = True                 # work nested in this lane stays on its thread
+        try:
+            return [work(chunks[k], mine) for k in range(first, len(chunks), lanes)]
+        finally:
+            _local.in_lane = False
 
     futures = [_pool(threads - 1).submit(lane, first) for first in range(1, lanes)]
     results = [None] * len(chunks)

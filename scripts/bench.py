@@ -20,9 +20,13 @@ nnlayers layer's forward and backward pass on its own and gives each
 convolution's achieved rate (forward + backward floating-point operations per
 second) beside numpy's float32 matrix-product rate measured on the spot.
 
-``--threads`` sets the thread count of numpy's BLAS, of nnlayers' own helper
-threads (unless NNLAYERS_NUM_THREADS is set) and of PyTorch alike (it must be
-known before numpy starts, so it is read first). OPENBLAS_CORETYPE, if this machine sets it, pins OpenBLAS to an
+``--threads`` sets the thread count of numpy's BLAS and of PyTorch alike
+(it must be known before numpy starts, so it is read first); nnlayers' own
+helper threads keep the library's default, one, unless NNLAYERS_NUM_THREADS
+says otherwise. ``--blas-threads`` gives numpy's BLAS another count: with
+``NNLAYERS_NUM_THREADS=2 … --threads 2 --blas-threads 1`` each of nnlayers'
+two lanes of convolution chunks has a core of its own, against PyTorch on
+two threads. OPENBLAS_CORETYPE, if this machine sets it, pins OpenBLAS to an
 older kernel; for numbers comparable with a stock numpy, unset it (and
 OPENBLAS_L2_SIZE) for the command alone: ``env -u OPENBLAS_CORETYPE -u
 OPENBLAS_L2_SIZE …``. ``--full`` runs all four combinations one after another
@@ -38,21 +42,22 @@ import os
 import sys
 
 
-def _threads_from_argv(argv) -> str:
-    """The value of --threads, read before argparse: BLAS thread pools are sized when numpy loads."""
+def _option_from_argv(argv, name: str, default: str) -> str:
+    """The value of option ``name``, read before argparse: BLAS thread pools are sized when numpy loads."""
     for i, arg in enumerate(argv):
-        if arg == "--threads" and i + 1 < len(argv):
+        if arg == name and i + 1 < len(argv):
             return argv[i + 1]
-        if arg.startswith("--threads="):
+        if arg.startswith(name + "="):
             return arg.split("=", 1)[1]
-    return "1"
+    return default
 
 
-THREADS = _threads_from_argv(sys.argv[1:])
+THREADS = _option_from_argv(sys.argv[1:], "--threads", "1")
+BLAS_THREADS = _option_from_argv(sys.argv[1:], "--blas-threads", THREADS)
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_name] = THREADS
-# nnlayers' own helper threads (im2col copies, pooling) keep the library's default, one, unless
-# NNLAYERS_NUM_THREADS says otherwise (e.g. NNLAYERS_NUM_THREADS=2 with --threads 2 to compare).
+    os.environ[_name] = BLAS_THREADS
+# nnlayers' own helper threads (lanes of conv chunks, copies, pooling) keep the library's default,
+# one, unless NNLAYERS_NUM_THREADS says otherwise.
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -514,8 +519,9 @@ def memory_child(framework: str, key: str, size: int, steps: int) -> float:
 def memory_report(key: str, size: int, steps: int, malloc_flag: list) -> dict:
     growth = {}
     for framework in ("nnlayers", "PyTorch"):
-        command = [sys.executable, __file__, "--threads", THREADS, "--memory-child", framework,
-                   "--memory-case", f"{key}-{size}", "--memory-steps", str(steps)] + malloc_flag
+        command = [sys.executable, __file__, "--threads", THREADS, "--blas-threads", BLAS_THREADS,
+                   "--memory-child", framework, "--memory-case", f"{key}-{size}", "--memory-steps", str(steps)]
+        command += malloc_flag
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         growth[framework] = float(output.split()[-1])
     print(f"{NETS[key][0]}, batch {size}, {steps} Adam steps: peak resident set growth "
@@ -639,7 +645,10 @@ def gpu_table(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", choices=("1", "2"), default="1",
-                        help="BLAS, nnlayers and PyTorch threads (default 1)")
+                        help="numpy's BLAS and PyTorch threads (default 1; nnlayers' own: NNLAYERS_NUM_THREADS)")
+    parser.add_argument("--blas-threads", choices=("1", "2"),
+                        help="numpy's BLAS threads, if not --threads (with NNLAYERS_NUM_THREADS=2, "
+                             "--blas-threads 1 gives each of nnlayers' conv lanes a core)")
     parser.add_argument("--repeats", type=int, help="timed rounds per case (default 15; 9 with --full)")
     parser.add_argument("--block", type=float, default=0.2, help="seconds per timed block (default 0.2)")
     parser.add_argument("--only", action="append", help="run only these cases (a key such as vgg-64, or vgg)")
@@ -679,13 +688,13 @@ def main(argv=None) -> int:
     blas = blas_description()
     helpers = nl_threads.num_threads()
     print(f"numpy {np.__version__} ({blas}), torch {torch.__version__ if torch else 'not installed'}; "
-          f"{THREADS} thread(s) (nnlayers: {helpers}); "
+          f"{THREADS} thread(s) (BLAS: {BLAS_THREADS}, nnlayers: {helpers}); "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; median of {args.repeats} rounds"
           f"{f', {SETTLE_SECONDS} s pause before each block' if THREADS != '1' else ''}; "
           f"malloc: {'freed memory kept for reuse' if kept else 'system settings'}")
     print(f"numpy float32 GEMM (1024³): {gemm:.0f} GFLOP/s")
     report = {"numpy": np.__version__, "torch": torch.__version__ if torch else None, "blas": blas,
-              "threads": int(THREADS), "nnlayers_threads": helpers,
+              "threads": int(THREADS), "blas_threads": int(BLAS_THREADS), "nnlayers_threads": helpers,
               "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
               "gemm_gflops": gemm, "repeats": args.repeats,
               "settle_seconds": SETTLE_SECONDS if THREADS != "1" else 0.0, "reuse_freed_memory": kept,

@@ -26,7 +26,7 @@ def test_short_run_reports_ratios_layers_and_conv_rates(tmp_path):
     assert "kernel" in done.stdout.splitlines()[0]                   # the BLAS kernel in use
     assert "GEMM (1024³)" in done.stdout and "conv forward+backward GFLOP/s" in done.stdout
     report = json.loads(out.read_text())
-    assert report["threads"] == 1 and report["gemm_gflops"] > 0
+    assert report["threads"] == 1 and report["blas_threads"] == 1 and report["gemm_gflops"] > 0
     assert report["reuse_freed_memory"] is GLIBC and done.stdout.splitlines()[0].endswith(
         "malloc: freed memory kept for reuse" if GLIBC else "malloc: system settings")
     assert list(report["cases"]) == ["xor", "lenet5-64"]
@@ -115,3 +115,19 @@ def test_memory_children_get_the_same_malloc_choice(monkeypatch, capsys, flags):
     printed = capsys.readouterr().out
     assert ("malloc: system settings" if flags else "malloc: freed memory kept for reuse") in printed
     assert "nnlayers / PyTorch: 2.00" in printed
+
+
+def test_blas_threads_may_differ_from_the_frameworks_threads(monkeypatch):
+    # Read before numpy loads: BLAS sizes its thread pool then (numpy is already loaded here, so
+    # the environment, which bench.py sets for the processes it starts and for a fresh run, is checked).
+    import os
+    import sys
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(name, "1")                 # restored afterwards
+    monkeypatch.setattr(sys, "argv", ["bench.py", "--threads", "2", "--blas-threads=1"])
+    bench = load_script("bench.py")
+    assert (bench.THREADS, bench.BLAS_THREADS, os.environ["OPENBLAS_NUM_THREADS"]) == ("2", "1", "1")
+    monkeypatch.setattr(sys, "argv", ["bench.py", "--threads", "2"])
+    bench = load_script("bench.py")
+    assert (bench.THREADS, bench.BLAS_THREADS, os.environ["OPENBLAS_NUM_THREADS"]) == ("2", "2", "2")

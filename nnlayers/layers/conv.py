@@ -25,10 +25,11 @@ and two small methods (the formulas in ``forward``/``backward`` are unchanged):
   are filled by one copy (and W₂ is W with its axes ordered F×kh×kw×C);
 * the batch is taken a few samples at a time, each chunk's columns going
   straight from im2col into the matrix product while still in the cache,
-  the work arrays reused from step to step, and each chunk's copies spread
-  over the cores (``nnlayers._threads``); backward unfolds X again instead of
-  keeping the columns, K/C times the input's size, from forward (only small
-  layers keep them);
+  the work arrays reused from step to step; with more than one thread
+  (``nnlayers._threads``) the chunks go to lanes, one per thread, each
+  unfolding and multiplying its own (a lone chunk's copies are cut into
+  pieces instead); backward unfolds X again instead of keeping the columns,
+  K/C times the input's size, from forward (only small layers keep them);
 * with stride 1, a "row-flat" layout in which each offset's copy is one
   contiguous run per image (at the price of computing Wp − Wo extra columns
   per output row, which are dropped);
@@ -401,7 +402,10 @@ class Conv2D(Module):
 
     taken over chunks of a few samples at a time (``_Unfolding``), so that
     the columns stay in the cache and need no memory of their own between
-    steps; chunks run on the helper threads of ``nnlayers._threads``.
+    steps. With ``NNLAYERS_NUM_THREADS`` > 1 the chunks run in that many
+    lanes, each with its own cores' share of the work: give BLAS one thread
+    then (``OPENBLAS_NUM_THREADS=1``), or its threads and the lanes fight
+    over the cores (README, "Speed").
 
     Initialisation (``init``): He normal by default (for ReLU networks), with
     fan_in = C·kh·kw and fan_out = F·kh·kw; ``"xavier"`` or any callable
@@ -499,11 +503,12 @@ class Conv2D(Module):
         self._back_unfolding = back = _kept_or_new(self._back_unfolding, _Unfolding, dZ.shape, dX.dtype, C,
                                                    self.kernel_size, (1, 1), (kh - 1 - ph, kw - 1 - pw))
         W2_flipped = self.W.data[:, :, ::-1, ::-1].transpose(1, 2, 3, 0).reshape(C, kh * kw * F)
-        for rows in back.chunks:
+        def chunk(rows, _scratch):
             cols = back.unfold(dZ, rows)                                  # (kh·kw·F)×n×G of δZ
             grid = back.output_grid(dX, rows)                             # C×n×G
             back.matmul(W2_flipped, cols, out=grid)                       # W̃₂ cols
             back.finish(grid, dX, rows, None)                             # onto the H×W pixels of δX
+        map_chunks(chunk, back.chunks)
 
     def _checked_algorithm(self) -> str:
         algorithm = self.algorithm
@@ -574,11 +579,14 @@ class Conv2D(Module):
 
         keep = self.training and unfolding.K * X.shape[0] * unfolding.G * X.itemsize <= KEEP_COLS_BYTES
         kept = unfolding.kept_columns(self._cols) if keep else None       # last step's arrays, reused
-        for k, rows in enumerate(unfolding.chunks):
+
+        def chunk(k_rows, _scratch):
+            k, rows = k_rows
             cols = unfolding.unfold(X, rows, kept[k] if keep else None)   # K×n×G
             grid = unfolding.output_grid(Z, rows)                         # F×n×G
             unfolding.matmul(W2, cols, out=grid)                          # W₂ cols
             unfolding.finish(grid, Z, rows, b)                            # + b, onto the Ho×Wo outputs
+        map_chunks(chunk, list(enumerate(unfolding.chunks)))
         self._X, self._cols, self._device_cols = X, kept, None          # no stale GPU columns after a move
         return Z
 
@@ -607,14 +615,19 @@ class Conv2D(Module):
         fold = dX is not None and not self._correlates_back()             # else δX by ``_correlate_back``
 
         dW2T = np.zeros((unfolding.K, F), dtype=X.dtype)                  # (δW₂)ᵀ: K×F
-        for k, rows in enumerate(unfolding.chunks):
+
+        def chunk(k_rows, _scratch):
+            k, rows = k_rows
             dZ_grid = unfolding.gradient_grid(dZ, rows)                   # F×n×G, 0 on extra columns
             cols = self._cols[k] if self._cols else unfolding.unfold(X, rows)   # K×n×G, kept or again
-            dW2T += unfolding.inner(cols, dZ_grid)                        # (δZ colsᵀ)ᵀ of this chunk
+            part = unfolding.inner(cols, dZ_grid)                         # (δZ colsᵀ)ᵀ of this chunk
             if fold:
                 dcols = unfolding.scratch_columns(rows) if self._cols else cols   # scratch cols: used up
                 unfolding.matmul(W2T, dZ_grid, out=dcols)                 # dcols = W₂ᵀ δZ
                 unfolding.fold(dcols, dX, rows)                           # δX = col2im(dcols)
+            return part
+        for part in map_chunks(chunk, list(enumerate(unfolding.chunks))):   # in chunk order
+            dW2T += part
         self.W.grad += dW2T.reshape(kh, kw, C, F).transpose(3, 2, 0, 1)   # (i, j, c, f) → W's (f, c, i, j)
         if dX is not None and not fold:
             self._correlate_back(dZ, dX)                                  # the same δX, stride 1

@@ -97,8 +97,9 @@ LAYOUT_CASES = [
 def test_every_layout_chunking_and_thread_count_computes_the_formulas(
         C, F, kernel, stride, padding, shape, flags, chunk_bytes, threads, rng, monkeypatch, set_threads):
     """Each internal layout (see ``_Unfolding``), cut into chunks of one sample, a few or all,
-    on one thread or spread over two (pieces by samples and by channels), gives the reference
-    numbers; every scratch array starts full of NaN, so a value read before it is written shows."""
+    on one thread or over two (whole chunks in two lanes, or a single chunk's copies in pieces
+    by samples and by channels), gives the reference numbers; every scratch array starts full
+    of NaN, so a value read before it is written shows."""
     from nnlayers import _threads
     from nnlayers.layers import conv as conv_module
     if chunk_bytes is not None:
@@ -106,9 +107,11 @@ def test_every_layout_chunking_and_thread_count_computes_the_formulas(
     monkeypatch.setattr(conv_module, "SPREAD_MIN", 0)           # spread even these small chunks
     monkeypatch.setattr(_threads, "_local", __import__("threading").local())   # fresh scratch
     set_threads(threads)
-    poisoned = _threads.scratch()
-    for name in ("conv.Xpad", "conv.cols", "conv.grid", "conv.dXpad"):
-        poisoned.array(name, (1 << 16,), np.float64).fill(np.nan)
+
+    def poison(_lane, scratch):                                 # every lane's scratch, helpers' too
+        for name in ("conv.Xpad", "conv.cols", "conv.grid", "conv.dXpad"):
+            scratch.array(name, (1 << 16,), np.float64).fill(np.nan)
+    _threads.map_chunks(poison, range(threads))
     conv = nl.Conv2D(C, F, kernel, stride, padding, rng=0)
     conv.b.data[...] = rng.normal(size=F)
     X = rng.normal(size=shape)
@@ -124,7 +127,8 @@ def test_every_layout_chunking_and_thread_count_computes_the_formulas(
 
 
 def test_results_do_not_depend_on_the_thread_count(rng, monkeypatch, set_threads):
-    """Threads only split copies; the products and the sum over chunks run in one order: same bits."""
+    """Threads take whole chunks or split copies; each chunk's products are the same, and δW adds
+    up the chunks in one order: the same bits."""
     from nnlayers.layers import conv as conv_module
     monkeypatch.setattr(conv_module, "CHUNK_BYTES", 50_000)
     X = rng.normal(size=(9, 8, 12, 11)).astype(np.float32)
