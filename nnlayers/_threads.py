@@ -25,6 +25,9 @@ wants that core. With BLAS at one thread (``OPENBLAS_NUM_THREADS=1``) and two
 lanes, the convolutions run on both cores; measured on two cores (README,
 "Speed"), that made the wide nets' steps faster and the Fashion-MNIST CNN's
 slower, and it leaves the matrix products outside convolutions on one core.
+Results never depend on nnlayers' thread count (the chunks are cut the same
+way whatever it is, and sums over them run in chunk order); OpenBLAS's own
+thread count can change the last bits of its products.
 """
 from __future__ import annotations
 
@@ -73,12 +76,20 @@ def even_slices(total: int, pieces: int) -> list:
     return [slice(a, b) for a, b in zip(cuts, cuts[1:])]
 
 
+#: Chunks of a batch come in multiples of this, so that two lanes share them evenly. A fixed
+#: number, not the thread count: the cut, and so every sum over chunks, stays the same whatever
+#: the thread count.
+CHUNK_MULTIPLE = 2
+
+
 def slices_within(total: int, bytes_each: int, budget: int) -> list:
     """The fewest ``even_slices`` of range(total) holding at most ``budget`` bytes each, at
-    ``bytes_each`` per item (but at least one item each): a batch cut into chunks of samples."""
+    ``bytes_each`` per item (but at least one item each): a batch cut into chunks of samples.
+    Their number is rounded up to a multiple of ``CHUNK_MULTIPLE`` (as far as there are items)."""
     if not total:
         return []
-    return even_slices(total, -(-total // max(1, budget // max(bytes_each, 1))))
+    pieces = -(-total // max(1, budget // max(bytes_each, 1)))
+    return even_slices(total, min(total, -(-pieces // CHUNK_MULTIPLE) * CHUNK_MULTIPLE))
 
 
 class Scratch:

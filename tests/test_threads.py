@@ -12,6 +12,10 @@ def test_even_slices_and_slices_within_cut_a_batch():
     assert _threads.slices_within(10, bytes_each=100, budget=300) == [slice(0, 2), slice(2, 5), slice(5, 7),
                                                                       slice(7, 10)]
     assert _threads.slices_within(3, bytes_each=1000, budget=10) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+    # In pairs, whatever the thread count, so that two lanes share them evenly: 3 → 4, 1 → 2.
+    assert _threads.slices_within(10, bytes_each=100, budget=400) == _threads.even_slices(10, 4)
+    assert _threads.slices_within(10, bytes_each=100, budget=5000) == [slice(0, 5), slice(5, 10)]
+    assert _threads.slices_within(1, bytes_each=100, budget=5000) == [slice(0, 1)]
     assert _threads.slices_within(0, 4, 100) == []
 
 

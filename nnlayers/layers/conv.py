@@ -26,7 +26,8 @@ and two small methods (the formulas in ``forward``/``backward`` are unchanged):
 * the batch is taken a few samples at a time, each chunk's columns going
   straight from im2col into the matrix product while still in the cache,
   the work arrays reused from step to step; with more than one thread
-  (``nnlayers._threads``) the chunks go to lanes, one per thread, each
+  (``nnlayers._threads``) the chunks, an even number of them where the batch
+  allows, go to lanes, one per thread, each
   unfolding and multiplying its own (a lone chunk's copies are cut into
   pieces instead); backward unfolds X again instead of keeping the columns,
   K/C times the input's size, from forward (only small layers keep them);
@@ -423,11 +424,12 @@ class Conv2D(Module):
     3e-7 in float32). Measured in float32 with 32–64 channels (README,
     "Speed"), a layer's forward + backward took 11–25 % less time than with
     "gemm" at one thread under OpenBLAS's Haswell kernel, between 15 % less
-    and 3 % more under its SkylakeX kernel, and more at two threads (where
-    only the products use the second core, and Winograd's additions do not;
-    it runs on the calling thread alone, whatever ``NNLAYERS_NUM_THREADS``
-    says). It is not chosen automatically: it pays only with one thread, and
-    results (its rounding) should not depend on the thread count. The
+    and 3 % more under its SkylakeX kernel, and more at two threads with
+    BLAS on both (only the products use the second core, not Winograd's
+    additions); with two lanes of chunks (``NNLAYERS_NUM_THREADS=2``, BLAS
+    at one thread) its additions run on both cores too, and it took about
+    as long as "gemm". It is not chosen automatically: it pays only with one
+    thread, and results (its rounding) should not depend on the thread count. The
     attribute ``algorithm`` may be changed between steps. On a GPU (CuPy
     arrays) the layer always takes the matrix products.
 
@@ -536,16 +538,17 @@ class Conv2D(Module):
         Z = np.empty(self.output_shape(X.shape), dtype=X.dtype)
         U = _winograd.filter_tiles(self.W.data)                           # 16×F×C
         b = None if self.b is None else self.b.data
-        for rows in wino.chunks:
-            wino.output(wino.products(U, wino.input_tiles(X, rows)), Z, rows, b)
+        map_chunks(lambda rows, _scratch: wino.output(wino.products(U, wino.input_tiles(X, rows)), Z, rows, b),
+                   wino.chunks)
         return Z
 
     def _backward_winograd(self, X: np.ndarray, dZ: np.ndarray, wino):
         """δW = Gᵀ [Σ δM Vᵀ] G with δM = A δZ Aᵀ; δX = W̃ ⋆ δZ (as ``_correlate_back``) by Winograd too."""
         dZ = dZ.astype(X.dtype, copy=False)                               # δX's tiles are made from δZ
         dU = np.zeros((16, self.out_channels, self.in_channels), dtype=X.dtype)
-        for rows in wino.chunks:
-            dU += wino.filter_gradient_products(wino.gradient_tiles(dZ, rows), wino.input_tiles(X, rows))
+        for part in map_chunks(lambda rows, _scratch: wino.filter_gradient_products(
+                wino.gradient_tiles(dZ, rows), wino.input_tiles(X, rows)), wino.chunks):   # in chunk order
+            dU += part
         self.W.grad += _winograd.filter_gradient(dU)
         if not self.input_grad:
             return None
@@ -555,8 +558,8 @@ class Conv2D(Module):
                                                         X.dtype, C, (2 - ph, 2 - pw))
         dX = np.empty(X.shape, dtype=X.dtype)
         U = _winograd.filter_tiles(self.W.data[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        for rows in back.chunks:
-            back.output(back.products(U, back.input_tiles(dZ, rows)), dX, rows, None)
+        map_chunks(lambda rows, _scratch: back.output(back.products(U, back.input_tiles(dZ, rows)), dX, rows, None),
+                   back.chunks)
         return dX
 
     def forward(self, X):
