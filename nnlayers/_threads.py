@@ -23,8 +23,9 @@ there). One is the default because BLAS already uses every core: OpenBLAS's
 helper thread keeps spinning after each product, exactly when a second lane
 wants that core. With BLAS at one thread (``OPENBLAS_NUM_THREADS=1``) and two
 lanes, the convolutions run on both cores; measured on two cores (README,
-"Speed"), that made the wide nets' steps faster and the Fashion-MNIST CNN's
-slower, and it leaves the matrix products outside convolutions on one core.
+"Speed"), that made the wide nets' steps up to a third faster and the small
+ones' about as fast, and it leaves the matrix products outside convolutions
+on one core.
 Results never depend on nnlayers' thread count (the chunks are cut the same
 way whatever it is, and sums over them run in chunk order); OpenBLAS's own
 thread count can change the last bits of its products.
