@@ -1,4 +1,4 @@
-"""Helper threads and scratch buffers for the array work outside BLAS (im2col, col2im, pooling).
+"""Helper threads and scratch buffers: lanes of chunks for Conv2D (im2col, products, col2im) and pooling.
 
 numpy releases the GIL inside its array loops and matrix products, so Python
 threads that work on different samples of a batch run on different cores.
@@ -51,7 +51,7 @@ def _default_threads() -> int:
 
 
 def num_threads() -> int:
-    """How many threads layers use for their array work outside BLAS (1: none besides the caller,
+    """How many threads (lanes) layers spread their work over (1: none besides the caller,
     and 1 inside a lane of ``map_chunks``: work nested in a lane runs on that lane's thread)."""
     if getattr(_local, "in_lane", False):
         return 1
@@ -86,11 +86,24 @@ CHUNK_MULTIPLE = 2
 def slices_within(total: int, bytes_each: int, budget: int) -> list:
     """The fewest ``even_slices`` of range(total) holding at most ``budget`` bytes each, at
     ``bytes_each`` per item (but at least one item each): a batch cut into chunks of samples.
-    Their number is rounded up to a multiple of ``CHUNK_MULTIPLE`` (as far as there are items)."""
+    Their number is rounded up to a multiple of ``CHUNK_MULTIPLE`` (as far as there are items),
+    and their sizes alternate so that every other chunk adds up to half the items."""
     if not total:
         return []
     pieces = -(-total // max(1, budget // max(bytes_each, 1)))
-    return even_slices(total, min(total, -(-pieces // CHUNK_MULTIPLE) * CHUNK_MULTIPLE))
+    pieces = min(total, -(-pieces // CHUNK_MULTIPLE) * CHUNK_MULTIPLE)
+    if pieces % 2 or total % pieces == 0:
+        return even_slices(total, pieces)
+    # Cut pairs first, then each pair in two, its larger half going to whichever of the even and
+    # odd positions holds fewer items so far: lanes taking every other chunk then get as many
+    # items each, give or take one (6 items: 1, 2, 2, 1, not 1, 2, 1, 2).
+    cuts, even, odd = [0], 0, 0
+    for pair in even_slices(total, pieces // 2):
+        size = pair.stop - pair.start
+        first = size - size // 2 if even < odd else size // 2
+        cuts += [pair.start + first, pair.stop]
+        even, odd = even + first, odd + size - first
+    return [slice(a, b) for a, b in zip(cuts, cuts[1:])]
 
 
 class Scratch:
@@ -140,7 +153,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
-def map_chunks(work, chunks, threads: int | None = None) -> list:
+def map_chunks(work, chunks, threads: int | None = None, combine=None):
     """``[work(chunk, scratch) for chunk in chunks]``, spread over up to ``threads`` threads.
 
     Chunk k goes to lane k mod (number of lanes), lane 0 being the calling
@@ -148,27 +161,54 @@ def map_chunks(work, chunks, threads: int | None = None) -> list:
     With one thread or one chunk everything runs on the caller, with no
     hand-over cost. Called from inside a lane, it runs on that lane's thread:
     ``num_threads()`` is 1 there, so work nests without waiting on itself.
+
+    With ``combine``, nothing is returned: instead ``combine(result)`` is
+    called on the calling thread for each chunk's result in chunk order, as
+    soon as the results before it are in (a running sum thus keeps only a
+    few results alive, and adds them in the same order whatever the lanes).
     """
     threads = num_threads() if threads is None or getattr(_local, "in_lane", False) else threads
     lanes = min(threads, len(chunks))
     if lanes <= 1:
         mine = scratch()
-        return [work(chunk, mine) for chunk in chunks]
+        if combine is None:
+            return [work(chunk, mine) for chunk in chunks]
+        for chunk in chunks:
+            combine(work(chunk, mine))
+        return None
 
-    def lane(first: int) -> list:
+    done, done_lock, taken = {}, threading.Lock(), [0]      # results by chunk index, not yet taken
+
+    def lane(first: int) -> None:
         mine = scratch()
         _local.in_lane = True                 # work nested in this lane stays on its thread
         try:
-            return [work(chunks[k], mine) for k in range(first, len(chunks), lanes)]
+            for k in range(first, len(chunks), lanes):
+                result = work(chunks[k], mine)
+                with done_lock:
+                    done[k] = result
+                if first == 0:                # the caller's lane hands results on between its chunks
+                    take_ready()
         finally:
             _local.in_lane = False
 
+    def take_ready() -> None:
+        while combine is not None:
+            with done_lock:
+                if taken[0] not in done:
+                    return
+                result = done.pop(taken[0])
+            combine(result)
+            taken[0] += 1
+
     futures = [_pool(threads - 1).submit(lane, first) for first in range(1, lanes)]
-    results = [None] * len(chunks)
     try:
-        results[0::lanes] = lane(0)
+        lane(0)
     finally:
         wait(futures)  # no lane may still be writing when the caller moves on, even after an error
-    for first, future in zip(range(1, lanes), futures):
-        results[first::lanes] = future.result()
-    return results
+    for future in futures:
+        future.result()                       # a lane's error, raised here
+    if combine is None:
+        return [done[k] for k in range(len(chunks))]
+    take_ready()
+    return None

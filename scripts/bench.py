@@ -549,6 +549,8 @@ def full_table(args, malloc_flag: list) -> int:
             path = os.path.join(folder, "run.json")
             command = [sys.executable, __file__, "--threads", threads, "--repeats", str(args.repeats),
                        "--block", str(args.block), "--json", path, "--quiet-layers"] + malloc_flag
+            if args.blas_threads:
+                command += ["--blas-threads", args.blas_threads]
             for key in args.only or []:
                 command += ["--only", key]
             print(f"\n=== {threads} thread(s), OPENBLAS_CORETYPE="

@@ -9,13 +9,18 @@ from nnlayers import _threads
 
 def test_even_slices_and_slices_within_cut_a_batch():
     assert _threads.even_slices(7, 3) == [slice(0, 2), slice(2, 4), slice(4, 7)]
-    assert _threads.slices_within(10, bytes_each=100, budget=300) == [slice(0, 2), slice(2, 5), slice(5, 7),
-                                                                      slice(7, 10)]
+    assert _threads.slices_within(12, bytes_each=100, budget=300) == _threads.even_slices(12, 4)
     assert _threads.slices_within(3, bytes_each=1000, budget=10) == [slice(0, 1), slice(1, 2), slice(2, 3)]
-    # In pairs, whatever the thread count, so that two lanes share them evenly: 3 → 4, 1 → 2.
-    assert _threads.slices_within(10, bytes_each=100, budget=400) == _threads.even_slices(10, 4)
+    # In pairs, whatever the thread count, so that two lanes share them evenly: 3 → 4, 1 → 2 ...
+    assert _threads.slices_within(12, bytes_each=100, budget=400) == _threads.even_slices(12, 4)
     assert _threads.slices_within(10, bytes_each=100, budget=5000) == [slice(0, 5), slice(5, 10)]
     assert _threads.slices_within(1, bytes_each=100, budget=5000) == [slice(0, 1)]
+    # ... with every other chunk holding half the items: 2 + 3 and 3 + 2, not 2 + 3 and 2 + 3.
+    assert [(c.start, c.stop) for c in _threads.slices_within(10, bytes_each=100, budget=300)] == \
+        [(0, 2), (2, 5), (5, 8), (8, 10)]
+    for total in range(2, 40):
+        sizes = [c.stop - c.start for c in _threads.slices_within(total, bytes_each=100, budget=300)]
+        assert sum(sizes) == total and abs(sum(sizes[0::2]) - sum(sizes[1::2])) <= 1, total
     assert _threads.slices_within(0, 4, 100) == []
 
 
@@ -32,6 +37,35 @@ def test_results_come_back_in_chunk_order_from_every_lane(threads, set_threads):
     used = len(set(workers.values()))                         # a pool thread may serve two lanes
     assert used == 1 if threads == 1 else 2 <= used <= threads
     assert workers[0] == threading.get_ident()                 # lane 0 is the caller
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_combine_takes_results_in_chunk_order_on_the_caller(threads, set_threads):
+    set_threads(threads)
+    caller, taken = threading.get_ident(), []
+
+    def work(chunk, scratch):
+        return chunk, threading.get_ident()
+
+    def combine(result):
+        assert threading.get_ident() == caller
+        taken.append(result[0])
+
+    assert _threads.map_chunks(work, list(range(9)), combine=combine) is None
+    assert taken == list(range(9))
+
+
+def test_every_lane_has_scratch_of_its_own(set_threads):
+    set_threads(2)
+    both_inside = threading.Barrier(2, timeout=10)
+
+    def work(chunk, scratch):
+        both_inside.wait()                                     # the two lanes at work at once
+        assert scratch is _threads.scratch()
+        return id(scratch)
+
+    first, second = _threads.map_chunks(work, [0, 1])
+    assert first != second
 
 
 def test_work_nested_in_a_lane_stays_on_that_lane(set_threads):

@@ -221,25 +221,23 @@ class _Unfolding:
 
     # -- spreading a chunk's copies over the threads ---------------------------------------------
     def _spread(self, work, rows: slice, channels: int, size: int) -> None:
-        """Run ``work(samples, local, part)`` over the chunk ``rows``, cut into one piece per thread.
+        """Run ``work(samples, local, part)`` over the chunk ``rows``, its ``channels`` (F or C) cut
+        into one piece per thread.
 
-        A piece is either a run of the chunk's samples (``samples`` the batch
-        rows, ``local`` the same within the chunk, ``part`` all channels) or,
-        when the chunk has fewer samples than threads, a run of ``channels``
-        (F or C) for all its samples. Pieces write disjoint parts of the
+        ``samples`` are the chunk's batch rows, ``local`` the same within the
+        chunk, ``part`` a run of channels. With several threads the chunks
+        themselves go to lanes (``map_chunks``), inside which this runs on
+        one thread; only a chunk that has the batch to itself (a batch of one
+        sample) is cut by channels. Pieces write disjoint parts of the
         arrays, so they need no locks; below ``SPREAD_MIN`` values (``size``)
         one thread does it all.
         """
         n, everything = rows.stop - rows.start, slice(None)
-        lanes = min(num_threads(), max(n, channels)) if size >= SPREAD_MIN else 1
+        lanes = min(num_threads(), channels) if size >= SPREAD_MIN else 1
         if lanes <= 1:
             work(rows, slice(0, n), everything)
             return
-        if n >= lanes:
-            pieces = [(slice(rows.start + local.start, rows.start + local.stop), local, everything)
-                      for local in even_slices(n, lanes)]
-        else:
-            pieces = [(rows, slice(0, n), part) for part in even_slices(channels, lanes)]
+        pieces = [(rows, slice(0, n), part) for part in even_slices(channels, lanes)]
         map_chunks(lambda piece, _scratch: work(*piece), pieces)
 
     # -- im2col and col2im ---------------------------------------------------------------------
@@ -428,7 +426,8 @@ class Conv2D(Module):
     BLAS on both (only the products use the second core, not Winograd's
     additions); with two lanes of chunks (``NNLAYERS_NUM_THREADS=2``, BLAS
     at one thread) its additions run on both cores too, and it took about
-    as long as "gemm". It is not chosen automatically: it pays only with one
+    as long as "gemm" under the Haswell kernel and 12–19 % longer under
+    SkylakeX. It is not chosen automatically: it pays only with one
     thread, and results (its rounding) should not depend on the thread count. The
     attribute ``algorithm`` may be changed between steps. On a GPU (CuPy
     arrays) the layer always takes the matrix products.
@@ -546,9 +545,12 @@ class Conv2D(Module):
         """δW = Gᵀ [Σ δM Vᵀ] G with δM = A δZ Aᵀ; δX = W̃ ⋆ δZ (as ``_correlate_back``) by Winograd too."""
         dZ = dZ.astype(X.dtype, copy=False)                               # δX's tiles are made from δZ
         dU = np.zeros((16, self.out_channels, self.in_channels), dtype=X.dtype)
-        for part in map_chunks(lambda rows, _scratch: wino.filter_gradient_products(
-                wino.gradient_tiles(dZ, rows), wino.input_tiles(X, rows)), wino.chunks):   # in chunk order
-            dU += part
+
+        def add(part):                                                    # in chunk order
+            dU[...] += part
+        map_chunks(lambda rows, _scratch: wino.filter_gradient_products(wino.gradient_tiles(dZ, rows),
+                                                                          wino.input_tiles(X, rows)),
+                   wino.chunks, combine=add)
         self.W.grad += _winograd.filter_gradient(dU)
         if not self.input_grad:
             return None
@@ -629,8 +631,10 @@ class Conv2D(Module):
                 unfolding.matmul(W2T, dZ_grid, out=dcols)                 # dcols = W₂ᵀ δZ
                 unfolding.fold(dcols, dX, rows)                           # δX = col2im(dcols)
             return part
-        for part in map_chunks(chunk, list(enumerate(unfolding.chunks))):   # in chunk order
-            dW2T += part
+
+        def add(part):                                                    # in chunk order
+            dW2T[...] += part
+        map_chunks(chunk, list(enumerate(unfolding.chunks)), combine=add)
         self.W.grad += dW2T.reshape(kh, kw, C, F).transpose(3, 2, 0, 1)   # (i, j, c, f) → W's (f, c, i, j)
         if dX is not None and not fold:
             self._correlate_back(dZ, dX)                                  # the same δX, stride 1

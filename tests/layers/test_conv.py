@@ -87,6 +87,9 @@ LAYOUT_CASES = [
     ("exact-direct-few-inputs", 1, 12, 3, 1, (1, 2), (5, 1, 7, 6), (False, True, True, False)),
     ("strided-direct", 3, 4, 3, 2, 1, (5, 3, 9, 8), (False, True, True, False)),
     ("strided-chunk-wide", 16, 32, 3, 2, 1, (5, 16, 7, 7), (False, False, False, False)),
+    # A batch of one sample is one chunk: with two threads its copies are cut by channels.
+    ("one-sample-chunk-wide", 16, 32, 3, 1, 1, (1, 16, 6, 5), (True, False, False, False)),
+    ("one-sample-correlated", 32, 32, 3, 1, 1, (1, 32, 6, 5), (True, False, False, True)),
 ]
 
 
@@ -97,9 +100,9 @@ LAYOUT_CASES = [
 def test_every_layout_chunking_and_thread_count_computes_the_formulas(
         C, F, kernel, stride, padding, shape, flags, chunk_bytes, threads, rng, monkeypatch, set_threads):
     """Each internal layout (see ``_Unfolding``), cut into chunks of one sample, a few or all,
-    on one thread or over two (whole chunks in two lanes, or a single chunk's copies in pieces
-    by samples and by channels), gives the reference numbers; every scratch array starts full
-    of NaN, so a value read before it is written shows."""
+    on one thread or over two (whole chunks in two lanes, or a lone chunk's copies in pieces by
+    channels), gives the reference numbers; every scratch array starts full of NaN, so a value
+    read before it is written shows."""
     from nnlayers import _threads
     from nnlayers.layers import conv as conv_module
     if chunk_bytes is not None:
@@ -126,17 +129,28 @@ def test_every_layout_chunking_and_thread_count_computes_the_formulas(
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
 
 
-def test_results_do_not_depend_on_the_thread_count(rng, monkeypatch, set_threads):
-    """Threads take whole chunks or split copies; each chunk's products are the same, and δW adds
-    up the chunks in one order: the same bits."""
-    from nnlayers.layers import conv as conv_module
+@pytest.mark.parametrize("C, F, algorithm, training", [
+    (8, 16, "gemm", True),          # columns kept; δX by col2im (C < F)
+    (16, 8, "gemm", True),          # δX as the correlation of δZ (C ≥ F)
+    (24, 24, "gemm", False),        # columns unfolded again in backward
+    (24, 40, "gemm", False),        # chunk-wide products (K·F > 4096)
+    (8, 16, "winograd", True),
+])
+def test_results_do_not_depend_on_the_thread_count(C, F, algorithm, training, rng, monkeypatch, set_threads):
+    """Threads take whole chunks (or cut a lone chunk's copies); each chunk's products are the
+    same, and δW adds up the chunks in one order: the same bits."""
+    from nnlayers.layers import conv as conv_module, winograd
     monkeypatch.setattr(conv_module, "CHUNK_BYTES", 50_000)
-    X = rng.normal(size=(9, 8, 12, 11)).astype(np.float32)
+    monkeypatch.setattr(winograd._Winograd, "chunk_bytes", 20_000)
+    X = rng.normal(size=(9, C, 12, 11)).astype(np.float32)
     results = []
     for threads in (1, 2, 3):
         set_threads(threads)
-        conv = nl.Conv2D(8, 16, 3, padding=1, rng=0, dtype=np.float32)
+        conv = nl.Conv2D(C, F, 3, padding=1, rng=0, dtype=np.float32, algorithm=algorithm)
+        conv.train(training)
         Z = conv.forward(X)
+        layout = conv._winograd_tiles if algorithm == "winograd" else conv._unfolding
+        assert len(layout.chunks) > 3
         results.append((Z, conv.backward(np.cos(Z)), conv.W.grad))
     for other in results[1:]:
         for ours, theirs in zip(results[0], other):

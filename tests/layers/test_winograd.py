@@ -58,11 +58,14 @@ def poisoned_scratch(monkeypatch):
     monkeypatch.setattr(_threads.Scratch, "array", poisoned)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("chunk_bytes", [1, 13_000, None], ids=["one-sample-chunks", "small-chunks", "default"])
 @pytest.mark.parametrize("C, F, padding, bias, shape", CASES, ids=CASE_IDS)
-def test_winograd_computes_the_formulas(C, F, padding, bias, shape, chunk_bytes, rng, monkeypatch):
+def test_winograd_computes_the_formulas(C, F, padding, bias, shape, chunk_bytes, threads, rng, monkeypatch,
+                                        set_threads):
     """Z, δW, δb and δX equal the im2col formulas' to rounding, in chunks of one sample, a few or
-    all, with every scratch array handed out full of NaN."""
+    all, on one thread or in two lanes, with every scratch array handed out full of NaN."""
+    set_threads(threads)
     if chunk_bytes is not None:
         monkeypatch.setattr(winograd._Winograd, "chunk_bytes", chunk_bytes)
     poisoned_scratch(monkeypatch)
