@@ -187,13 +187,13 @@ def map_chunks(work, chunks, threads: int | None = None, combine=None):
                 result = work(chunks[k], mine)
                 with done_lock:
                     done[k] = result
-                if first == 0:                # the caller's lane hands results on between its chunks
+                if first == 0 and combine is not None:   # the caller's lane hands results on as it goes
                     take_ready()
         finally:
             _local.in_lane = False
 
     def take_ready() -> None:
-        while combine is not None:
+        while True:
             with done_lock:
                 if taken[0] not in done:
                     return

@@ -220,25 +220,20 @@ class _Unfolding:
         self.chunks = slices_within(N, self.K * self.G * self.dtype.itemsize, CHUNK_BYTES)
 
     # -- spreading a chunk's copies over the threads ---------------------------------------------
-    def _spread(self, work, rows: slice, channels: int, size: int) -> None:
-        """Run ``work(samples, local, part)`` over the chunk ``rows``, its ``channels`` (F or C) cut
-        into one piece per thread.
+    def _spread(self, work, channels: int, size: int) -> None:
+        """Run ``work(part)`` for runs ``part`` of a chunk's ``channels`` (F or C), one per thread.
 
-        ``samples`` are the chunk's batch rows, ``local`` the same within the
-        chunk, ``part`` a run of channels. With several threads the chunks
-        themselves go to lanes (``map_chunks``), inside which this runs on
-        one thread; only a chunk that has the batch to itself (a batch of one
-        sample) is cut by channels. Pieces write disjoint parts of the
-        arrays, so they need no locks; below ``SPREAD_MIN`` values (``size``)
-        one thread does it all.
+        With several threads the chunks themselves go to lanes (``map_chunks``),
+        inside which this runs on one thread (``work(slice(None))``); only a
+        chunk that has the batch to itself (a batch of one sample) is cut by
+        channels. Pieces write disjoint parts of the arrays, so they need no
+        locks; below ``SPREAD_MIN`` values (``size``) one thread does it all.
         """
-        n, everything = rows.stop - rows.start, slice(None)
         lanes = min(num_threads(), channels) if size >= SPREAD_MIN else 1
         if lanes <= 1:
-            work(rows, slice(0, n), everything)
+            work(slice(None))
             return
-        pieces = [(rows, slice(0, n), part) for part in even_slices(channels, lanes)]
-        map_chunks(lambda piece, _scratch: work(*piece), pieces)
+        map_chunks(lambda part, _scratch: work(part), even_slices(channels, lanes))
 
     # -- im2col and col2im ---------------------------------------------------------------------
     def _padded_buffer(self, name: str, n: int):
@@ -287,14 +282,14 @@ class _Unfolding:
         cols = out.reshape(shape) if out is not None else this_thread_scratch().array("conv.cols", shape, self.dtype)
         views = list(self._slab_views(flat))
 
-        def piece(samples, local, part):
+        def piece(part):
             if ph or pw or self.tail:
-                flat[local, part] = 0
-            padded[local, part, ph:ph + H, pw:pw + W] = X[samples, part]
+                flat[:, part] = 0
+            padded[:, part, ph:ph + H, pw:pw + W] = X[rows, part]
             for i, j, view in views:
-                cols[i, j, part, local] = view[local, part].transpose(1, 0, 2, 3)
+                cols[i, j, part] = view[:, part].transpose(1, 0, 2, 3)
 
-        self._spread(piece, rows, C, cols.size)
+        self._spread(piece, C, cols.size)
         return cols.reshape(self.K, n, self.G)
 
     def scratch_columns(self, rows: slice) -> np.ndarray:
@@ -314,13 +309,13 @@ class _Unfolding:
         slabs = dcols.reshape(kh, kw, C, n, self.Ho, self.Wg)
         views = list(self._slab_views(flat))
 
-        def piece(samples, local, part):
-            flat[local, part] = 0
+        def piece(part):
+            flat[:, part] = 0
             for i, j, view in views:
-                view[local, part] += slabs[i, j, part, local].transpose(1, 0, 2, 3)
-            dX[samples, part] = padded[local, part, ph:ph + H, pw:pw + W]
+                view[:, part] += slabs[i, j, part].transpose(1, 0, 2, 3)
+            dX[rows, part] = padded[:, part, ph:ph + H, pw:pw + W]
 
-        self._spread(piece, rows, C, dcols.size)
+        self._spread(piece, C, dcols.size)
 
     # -- the products and the output grid ------------------------------------------------------
     def matmul(self, A: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:
@@ -359,13 +354,13 @@ class _Unfolding:
         n = rows.stop - rows.start
         grid = grid.reshape(self.F, n, self.Ho, self.Wg)
 
-        def piece(samples, local, part):
+        def piece(part):
             if b is not None:
-                grid[part, local] += b[part, None, None, None]
+                grid[part] += b[part, None, None, None]
             if not self.direct:
-                Z[samples, part] = grid[part, local, :, :self.Wo].transpose(1, 0, 2, 3)
+                Z[rows, part] = grid[part, :, :, :self.Wo].transpose(1, 0, 2, 3)
 
-        self._spread(piece, rows, self.F, grid.size)
+        self._spread(piece, self.F, grid.size)
 
     def gradient_grid(self, dZ: np.ndarray, rows: slice) -> np.ndarray:
         """δZ[rows] (n×F×Ho×Wo) as the F×n×G grid of ``output_grid``, 0 on the extra columns."""
@@ -374,12 +369,12 @@ class _Unfolding:
             return np.ascontiguousarray(dZ[rows], dtype=self.dtype).reshape(n, self.F, self.G).transpose(1, 0, 2)
         grid = self._grid_buffer(n)
 
-        def piece(samples, local, part):
-            grid[part, local, :, :self.Wo] = dZ[samples, part].transpose(1, 0, 2, 3)
+        def piece(part):
+            grid[part, :, :, :self.Wo] = dZ[rows, part].transpose(1, 0, 2, 3)
             if self.Wg > self.Wo:
-                grid[part, local, :, self.Wo:] = 0
+                grid[part, :, :, self.Wo:] = 0
 
-        self._spread(piece, rows, self.F, grid.size)
+        self._spread(piece, self.F, grid.size)
         return grid.reshape(self.F, n, self.G)
 
 
@@ -504,6 +499,7 @@ class Conv2D(Module):
         self._back_unfolding = back = _kept_or_new(self._back_unfolding, _Unfolding, dZ.shape, dX.dtype, C,
                                                    self.kernel_size, (1, 1), (kh - 1 - ph, kw - 1 - pw))
         W2_flipped = self.W.data[:, :, ::-1, ::-1].transpose(1, 2, 3, 0).reshape(C, kh * kw * F)
+
         def chunk(rows, _scratch):
             cols = back.unfold(dZ, rows)                                  # (kh·kw·F)×n×G of δZ
             grid = back.output_grid(dX, rows)                             # C×n×G
