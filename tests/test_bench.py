@@ -18,6 +18,24 @@ def _needs_torch():
     require(torch is not None, "PyTorch is not installed (pip install torch==2.13.0); the benchmark compares with it")
 
 
+@pytest.fixture
+def load_bench(monkeypatch):
+    """``load_bench(*arguments)``: scripts/bench.py imported as a module with those command-line
+    arguments (its ``main`` not run). What its import sets, the BLAS threads' environment and
+    PyTorch's thread count, comes back after the test."""
+    import sys
+
+    threads = torch.get_num_threads()
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(name, "1")                 # restored afterwards, whatever bench.py sets
+
+    def load(*arguments):
+        monkeypatch.setattr(sys, "argv", ["bench.py", *arguments])
+        return load_script("bench.py")
+    yield load
+    torch.set_num_threads(threads)
+
+
 def test_short_run_reports_ratios_layers_and_conv_rates(tmp_path):
     out = tmp_path / "run.json"
     done = run_script("bench.py", "--only", "xor", "--only", "lenet5-64", "--repeats", "1", "--block", "0.01",
@@ -37,14 +55,9 @@ def test_short_run_reports_ratios_layers_and_conv_rates(tmp_path):
     assert all(row["forward_s"] > 0 and row["backward_s"] > 0 for row in lenet["layers"])
 
 
-def test_two_threads_pause_before_every_timed_block(tmp_path, monkeypatch):
+def test_two_threads_pause_before_every_timed_block(monkeypatch, load_bench):
     # At two threads one framework's spinning thread pool would slow the next candidate down.
-    import sys
-
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        monkeypatch.setenv(name, "2")                 # what bench.py sets on import; restored afterwards
-    monkeypatch.setattr(sys, "argv", ["bench.py", "--threads", "2"])
-    bench = load_script("bench.py")
+    bench = load_bench("--threads", "2")
     events = []
     monkeypatch.setattr(bench.time, "sleep", lambda seconds: events.append(("pause", seconds)))
 
@@ -56,14 +69,9 @@ def test_two_threads_pause_before_every_timed_block(tmp_path, monkeypatch):
     assert bench.SETTLE_SECONDS == 0.5 and bench.THREADS == "2"
 
 
-def test_wide_nets_are_also_timed_with_winograd(monkeypatch):
-    import sys
-
+def test_wide_nets_are_also_timed_with_winograd(load_bench):
     import nnlayers as nl
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        monkeypatch.setenv(name, "1")                 # what bench.py sets on import; restored afterwards
-    monkeypatch.setattr(sys, "argv", ["bench.py"])
-    bench = load_script("bench.py")
+    bench = load_bench()
     assert [name for name, _ in bench.net_candidates("resnet", 4)] == ["nnlayers", "PyTorch", "Winograd"]
     assert [name for name, _ in bench.net_candidates("lenet5", 4)] == ["nnlayers", "PyTorch"]
     for build, expected in ((bench.resnet_nnlayers, ["gemm"] + ["winograd"] * 4),
@@ -94,14 +102,10 @@ def test_torch_reference_trains_the_same_network_and_reports_seconds_per_epoch()
 
 
 @pytest.mark.parametrize("flags", [[], ["--system-malloc"]])
-def test_memory_children_get_the_same_malloc_choice(monkeypatch, capsys, flags):
+def test_memory_children_get_the_same_malloc_choice(monkeypatch, capsys, load_bench, flags):
     import subprocess
-    import sys
 
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        monkeypatch.setenv(name, "1")                 # what bench.py sets on import; restored afterwards
-    monkeypatch.setattr(sys, "argv", ["bench.py"])
-    bench = load_script("bench.py")
+    bench = load_bench()
     commands = []
 
     def run(command, **options):
@@ -117,17 +121,12 @@ def test_memory_children_get_the_same_malloc_choice(monkeypatch, capsys, flags):
     assert "nnlayers / PyTorch: 2.00" in printed
 
 
-def test_blas_threads_may_differ_from_the_frameworks_threads(monkeypatch):
+def test_blas_threads_may_differ_from_the_frameworks_threads(load_bench):
     # Read before numpy loads: BLAS sizes its thread pool then (numpy is already loaded here, so
     # the environment, which bench.py sets for the processes it starts and for a fresh run, is checked).
     import os
-    import sys
 
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        monkeypatch.setenv(name, "1")                 # restored afterwards
-    monkeypatch.setattr(sys, "argv", ["bench.py", "--threads", "2", "--blas-threads=1"])
-    bench = load_script("bench.py")
+    bench = load_bench("--threads", "2", "--blas-threads=1")
     assert (bench.THREADS, bench.BLAS_THREADS, os.environ["OPENBLAS_NUM_THREADS"]) == ("2", "1", "1")
-    monkeypatch.setattr(sys, "argv", ["bench.py", "--threads", "2"])
-    bench = load_script("bench.py")
+    bench = load_bench("--threads", "2")
     assert (bench.THREADS, bench.BLAS_THREADS, os.environ["OPENBLAS_NUM_THREADS"]) == ("2", "2", "2")
