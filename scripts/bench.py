@@ -3,6 +3,7 @@
     python scripts/bench.py [--threads 1|2] [--repeats 15] [--only vgg] [--json run.json]
     python scripts/bench.py --full            # 1 and 2 threads, with and without OPENBLAS_CORETYPE (~4 min)
     python scripts/bench.py --memory          # VGG-like, batch 128: process growth per framework
+    python scripts/bench.py --convs           # single 3×3 convolutions, and numpy's products alone
 
 Every candidate runs in the same process, interleaved round by round so that
 any background load hits all of them alike; each round times a block of
@@ -504,6 +505,67 @@ def print_layers(rows, gemm: float) -> None:
         print(f"  {name:<34} {format_time(row['forward_s']):>10} {format_time(row['backward_s']):>10}{extra}")
 
 
+# -- single convolutions in isolation, against PyTorch's and against numpy's products alone --------
+
+#: (C, F, H): 3×3 convolutions with padding 1 on H×H images, batch 64: the wide layers of the
+#: VGG-like net and the ResNet blocks, and both layers of the Fashion-MNIST reference CNN.
+CONV_CASES = ((64, 64, 16), (32, 64, 16), (32, 32, 32), (16, 32, 14), (1, 16, 28))
+
+
+def conv_candidates(C, F, H, size=BATCH):
+    """Forward + backward of one convolution: nnlayers' ``Conv2D``, PyTorch's ``Conv2d`` and, as a
+    floor, numpy's matrix products of the same shapes alone (Z = W₂ cols, δW₂ = δZ colsᵀ and,
+    unless C = 1, whose layer takes data and skips δX, W₂ᵀ δZ), with no im2col or col2im."""
+    rng = np.random.default_rng(0)
+    X = rng.random((size, C, H, H), dtype=np.float32)
+    dZ = rng.random((size, F, H, H), dtype=np.float32)
+    input_grad = C > 1
+
+    def ours():
+        layer = nl.Conv2D(C, F, 3, padding=1, rng=0, dtype=np.float32, input_grad=input_grad)
+
+        def step():
+            layer.forward(X)
+            layer.backward(dZ)
+        return step
+
+    def theirs():
+        layer = torch.nn.Conv2d(C, F, 3, padding=1)
+        X_t, dZ_t = torch.from_numpy(X).requires_grad_(input_grad), torch.from_numpy(dZ)
+
+        def step():
+            layer(X_t).backward(dZ_t)
+            layer.zero_grad()
+            X_t.grad = None
+        return step
+
+    def products():
+        K, P = 9 * C, size * H * H
+        W2, cols, dZ2 = (rng.random(shape, dtype=np.float32) for shape in ((F, K), (K, P), (F, P)))
+
+        def step():
+            W2 @ cols
+            dZ2 @ cols.T
+            if input_grad:
+                W2.T @ dZ2
+        return step
+    return [("nnlayers", ours), ("PyTorch", theirs), ("products", products)]
+
+
+def conv_table(args, gemm: float) -> dict:
+    print(f"\nSingle 3×3 convolutions, padding 1, batch {BATCH}, float32, forward + backward (δX unless C = 1); "
+          f"'products': numpy's matrix products of the same shapes alone (GEMM {gemm:.0f} GFLOP/s)")
+    print(f"  {'C → F, H×W':<16}" + "".join(f"{name:>22}" for name in ("nnlayers", "PyTorch", "products")))
+    report = {}
+    for C, F, H in CONV_CASES:
+        medians = measure(conv_candidates(C, F, H), args.repeats, args.block)
+        flops = conv_flops(nl.Conv2D(C, F, 3, padding=1, input_grad=C > 1), (BATCH, C, H, H))
+        cells = "".join(f"{format_time(seconds):>11} {flops / seconds / 1e9:>5.0f} GF/s" for seconds in medians.values())
+        print(f"  {f'{C} → {F}, {H}×{H}':<16}{cells}")
+        report[f"{C}-{F}-{H}"] = {"seconds": medians, "flops": flops}
+    return report
+
+
 # -- memory: growth of the process while training, one child process per framework ------------
 
 def memory_child(framework: str, key: str, size: int, steps: int) -> float:
@@ -658,6 +720,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quiet-layers", action="store_true", help="no per-layer tables (JSON keeps them)")
     parser.add_argument("--full", action="store_true",
                         help="1 and 2 threads, with and without OPENBLAS_CORETYPE, in fresh processes")
+    parser.add_argument("--convs", action="store_true",
+                        help="only single 3×3 convolutions in isolation: nnlayers, PyTorch and numpy's matrix "
+                             "products of the same shapes alone")
     parser.add_argument("--memory", action="store_true",
                         help="peak memory growth of training the VGG-like net at batch 128, per framework")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
@@ -685,7 +750,7 @@ def main(argv=None) -> int:
     if args.full:
         return full_table(args, malloc_flag)
 
-    keys = selected(args.only)
+    keys = [] if args.convs else selected(args.only)
     gemm = gemm_rate()
     blas = blas_description()
     helpers = nl_threads.num_threads()
@@ -725,6 +790,8 @@ def main(argv=None) -> int:
                 if not args.quiet_layers:
                     print_layers(case[field], gemm)
         report["cases"][key] = case
+    if args.convs:
+        report["convs"] = conv_table(args, gemm)
     if args.json:
         with open(args.json, "w") as file:
             json.dump(report, file, indent=1)

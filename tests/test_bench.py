@@ -130,3 +130,19 @@ def test_blas_threads_may_differ_from_the_frameworks_threads(load_bench):
     assert (bench.THREADS, bench.BLAS_THREADS, os.environ["OPENBLAS_NUM_THREADS"]) == ("2", "1", "1")
     bench = load_bench("--threads", "2")
     assert (bench.THREADS, bench.BLAS_THREADS, os.environ["OPENBLAS_NUM_THREADS"]) == ("2", "2", "2")
+
+
+def test_single_convolutions_against_pytorch_and_the_products_alone(tmp_path):
+    out = tmp_path / "convs.json"
+    done = run_script("bench.py", "--convs", "--repeats", "1", "--block", "0.01", "--json", out)
+    assert done.returncode == 0, done.stderr
+    assert "Single 3×3 convolutions" in done.stdout and "16 → 32, 14×14" in done.stdout
+    report = json.loads(out.read_text())
+    assert report["cases"] == {}                      # only the convolutions
+    convs = report["convs"]
+    assert list(convs) == ["64-64-16", "32-64-16", "32-32-32", "16-32-14", "1-16-28"]
+    # 2·N·F·K·P per product: Z, δW and δX; the first layer (C = 1) takes data and skips δX.
+    assert convs["64-64-16"]["flops"] == 2 * 64 * 64 * (64 * 9) * (16 * 16) * 3
+    assert convs["1-16-28"]["flops"] == 2 * 64 * 16 * 9 * (28 * 28) * 2
+    assert all(set(case["seconds"]) == {"nnlayers", "PyTorch", "products"} and min(case["seconds"].values()) > 0
+               for case in convs.values())
