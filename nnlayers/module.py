@@ -43,17 +43,10 @@ import gc
 import numpy as np
 
 from .backend import check_same_device, device_of, get_array_module, is_array, to_device, to_host
+from .errors import ShapeError, WeightsFileError, locate_error, path_label
 
 __all__ = ["Parameter", "Buffer", "Module", "Sequential", "Residual", "ShapeError", "WeightsFileError",
-           "as_float_input", "evaluation_mode"]
-
-
-class ShapeError(ValueError):
-    """An array reached a layer with a shape that layer cannot take."""
-
-
-class WeightsFileError(ValueError):
-    """A weights file or state dict that does not fit the model; the model was left unchanged."""
+           "as_float_input", "evaluation_mode", "as_tuple"]
 
 
 class Parameter:
@@ -204,8 +197,8 @@ class Module:
 
         def visit(path: str, module: Module) -> None:
             if id(module) in seen:
-                raise ValueError(f"{module!r} appears twice in the model, at {_shown(seen[id(module)])} and at "
-                                 f"{_shown(path)}; create a new layer for each place")
+                raise ValueError(f"{module!r} appears twice in the model, at {path_label(seen[id(module)])} and at "
+                                 f"{path_label(path)}; create a new layer for each place")
             seen[id(module)] = path
             found.append((path, module))
             module._check_registered(path)
@@ -236,7 +229,7 @@ class Module:
     def _raise_unregistered(self, path: str, item: "Module"):
         attribute = next((name for name, value in vars(self).items()
                           if any(entry is item for entry in _contents(value))), "?")
-        where = type(self).__name__ + (f" at {_shown(path)}" if path else "")
+        where = type(self).__name__ + (f" at {path_label(path)}" if path else "")
         raise TypeError(f"{where}: attribute {attribute!r} holds {item!r}, which is not registered, so its "
                         f"parameters would never be trained or saved; register it with "
                         f"self.{attribute} = self.add_module({attribute!r}, ...)")
@@ -401,11 +394,6 @@ def _contents(value):
     return value if isinstance(value, (list, tuple)) else (value,)
 
 
-def _shown(path: str) -> str:
-    """A dotted path as a person reads it: ``3.block.1`` → ``layer 3 > block > layer 1``."""
-    return " > ".join(f"layer {part}" if part.isdigit() else part for part in path.split(".")) or "the top"
-
-
 def check_state_layout(model: Module, layout: dict, source: str) -> None:
     """Refuse, as ``load_state_dict`` would, a state whose names, dtypes or shapes do not fit
     ``model``, knowing only its layout ``{name: (dtype, shape)}``: for readers (``nl.load``) that
@@ -462,54 +450,6 @@ def _converted(value, target: np.ndarray, where: str, allow_nonfinite: bool) -> 
     return cast
 
 
-def locate_error(root: Module, error: Exception, phase: str) -> Exception:
-    """``error`` again, its message prefixed with where inside ``root`` it happened.
-
-    The module that raised it is the innermost ``self`` in the traceback that
-    belongs to ``root``'s tree, so this works for any container, a user's own
-    included, and costs nothing until an error happens. The message reads
-    ``layer 3 > block > layer 1 (Linear(...)) forward: …``. An error located
-    by an inner container is located again from the outer one's top.
-    """
-    origin = getattr(error, "_nnlayers_origin", None)
-    if getattr(error, "_nnlayers_root", None) is root:
-        return error
-    paths = {id(module): path for path, module in _safe_named_modules(root)}
-    if origin is None:
-        module = None
-        traceback = error.__traceback__
-        while traceback is not None:
-            candidate = traceback.tb_frame.f_locals.get("self")
-            if isinstance(candidate, Module) and paths.get(id(candidate)):
-                module = candidate
-            traceback = traceback.tb_next
-        if module is None:
-            return error
-        origin = (module, phase, str(error))
-    module, phase, text = origin
-    path = paths.get(id(module))
-    if not path:
-        return error
-    if text.startswith(repr(module)):  # our own errors already name the layer
-        message = f"{_shown(path)} {phase}: {text}"
-    else:
-        message = f"{_shown(path)} ({module!r}) {phase}: {text}"
-    try:
-        located = type(error)(message)
-    except Exception:  # an exception type with an unusual constructor: keep it as it is
-        return error
-    located._nnlayers_origin = origin
-    located._nnlayers_root = root
-    return located
-
-
-def _safe_named_modules(root: Module) -> list:
-    try:
-        return root.named_modules()
-    except (TypeError, ValueError):  # a malformed tree: its own error will be the clearer one
-        return []
-
-
 def as_float_input(owner, X, dtype=None):
     """Return ``X`` as a floating-point array, or raise a clear error naming ``owner``.
 
@@ -528,6 +468,12 @@ def as_float_input(owner, X, dtype=None):
         return X.astype(dtype or np.float64)
     name = owner if isinstance(owner, str) else repr(owner)
     raise TypeError(f"{name}: expected a numeric array, got dtype {X.dtype}")
+
+
+def as_tuple(value) -> tuple:
+    """``value`` if it is a tuple, else ``(value,)``: a module's inputs, outputs or gradients as a tuple,
+    whether the module takes (or returns) one array or several."""
+    return value if isinstance(value, tuple) else (value,)
 
 
 @contextlib.contextmanager

@@ -49,7 +49,8 @@ import numpy as np
 from .atomic import atomic_write
 from .layers import (AvgPool2D, BatchNorm1d, BatchNorm2d, Bias, Conv2D, Dropout, Flatten, GlobalAvgPool2D, Linear,
                      MaxPool2D, ReLU, Sigmoid, Tanh)
-from .module import Module, Residual, Sequential, _shown
+from .errors import path_label
+from .module import Module, Residual, Sequential
 
 __all__ = ["export_onnx", "register_exporter", "exporter_for", "OnnxGraph", "OnnxExportError", "EXPORTERS",
            "DEFAULT_OPSET", "MIN_OPSET", "require_onnx",
@@ -173,12 +174,12 @@ class OnnxGraph:
         except OnnxExportError:
             raise
         except Exception as error:
-            raise OnnxExportError(f"{_shown(path)} ({_label(module)}) ONNX export: "
+            raise OnnxExportError(f"{path_label(path)} ({_label(module)}) ONNX export: "
                                   f"{type(error).__name__}: {error}") from error
         finally:
             self._stack.pop()
         if not isinstance(Z, str) or Z not in self._values:
-            raise OnnxExportError(f"{_shown(path)} ({_label(module)}): its exporter "
+            raise OnnxExportError(f"{path_label(path)} ({_label(module)}): its exporter "
                                   f"{getattr(exporter, '__name__', exporter)!r} returned {Z!r}, "
                                   "not the name of a value in the graph")
         return Z
@@ -189,7 +190,7 @@ class OnnxGraph:
         inputs = list(inputs)
         for name in inputs:
             if name and name not in self._values:
-                raise OnnxExportError(f"{_shown(self.path)}: {op_type} reads {name!r}, which no earlier "
+                raise OnnxExportError(f"{path_label(self.path)}: {op_type} reads {name!r}, which no earlier "
                                       "node, initializer or input produces")
         base = "/" + "/".join(filter(None, [*self.path.split("."), op_type]))
         name, count = base, 0
@@ -221,7 +222,7 @@ class OnnxGraph:
         ``<node path>/<name>``; floating-point values take the graph's dtype unless ``dtype`` is given."""
         full = "/" + "/".join(filter(None, [*self.path.split("."), name]))
         if full in self.initializers:
-            raise OnnxExportError(f"{_shown(self.path)}: a constant named {name!r} already exists here")
+            raise OnnxExportError(f"{path_label(self.path)}: a constant named {name!r} already exists here")
         self._add_initializer(full, np.asarray(value, dtype=dtype))
         return full
 
@@ -254,7 +255,7 @@ def _no_exporter_message(module: Module, path: str) -> str:
                f"nl.onnx.exporter_for({base.__name__})))")
     else:
         why = "no exporter is registered for it"
-    return (f"{_shown(path)} ({_label(module)}): cannot export {name} to ONNX: {why}; register one with "
+    return (f"{path_label(path)} ({_label(module)}): cannot export {name} to ONNX: {why}; register one with "
             f"nl.onnx.register_exporter({name}, function) (see help(nl.onnx.register_exporter))")
 
 

@@ -75,7 +75,7 @@ class Optimizer:
         Names are those of ``state_names`` without the underscore (SGD:
         ``velocity`` when momentum is used; Adam: ``m`` and ``v``).
         """
-        state = {name.lstrip("_"): [array.copy() for array in arrays] for name, arrays in self._state()}
+        state = {name: [array.copy() for array in arrays] for name, arrays in self.state_arrays()}
         state["steps"] = self.steps
         return state
 
@@ -89,7 +89,7 @@ class Optimizer:
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state, dict):
             raise TypeError(f"{owner}: expected a dict from state_dict(), got {type(state).__name__}")
-        live = {name.lstrip("_"): arrays for name, arrays in self._state()}
+        live = dict(self.state_arrays())
         if set(state) != set(live) | {"steps"}:
             raise ValueError(f"{owner}: expected the entries {sorted(set(live) | {'steps'})}, "
                              f"got {sorted(map(str, state))}")
@@ -125,9 +125,14 @@ class Optimizer:
         self.lr = self._lr  # η again, as 0-d arrays on the parameters' device
         return self
 
+    def state_arrays(self) -> list:
+        """``(name, list of live arrays)`` for each state in use (names as in ``state_dict``: ``m``, ``v``,
+        ``velocity``). The arrays are the optimizer's own, updated in place by every step: the Trainer's
+        snapshots copy into and out of them; read them, never keep them across ``to(device)``."""
+        return [(name.lstrip("_"), arrays) for name, arrays in self._state()]
+
     def _state(self) -> list:
-        """(attribute name, list of live arrays) for each state in use; the Trainer's snapshots copy
-        into and out of these arrays, which every step updates in place."""
+        """(attribute name, list of live arrays) for each state in use."""
         return [(name, getattr(self, name)) for name in self.state_names if getattr(self, name) is not None]
 
     def __repr__(self) -> str:

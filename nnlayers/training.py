@@ -480,8 +480,8 @@ class _Watched:
 
     def __init__(self, entries, optimizer):
         self.entries = [(f"the model's {name}", entry) for name, entry in entries if entry.data.dtype.kind == "f"]
-        self.state = [(f"the optimizer's {name.lstrip('_')}[{i}]", array)
-                      for name, arrays in (optimizer._state() if isinstance(optimizer, Optimizer) else [])
+        self.state = [(f"the optimizer's {name}[{i}]", array)
+                      for name, arrays in (optimizer.state_arrays() if isinstance(optimizer, Optimizer) else [])
                       for i, array in enumerate(arrays) if array.dtype.kind == "f"]
 
     def first_non_finite(self) -> str | None:
@@ -506,8 +506,8 @@ class _Snapshot:
         self.optimizer = optimizer if isinstance(optimizer, Optimizer) else None
         self.state = self.optimizer.state_dict() if self.optimizer is not None else {}
         # (copy, live array) for each state array: copied in place at every save
-        self.state_pairs = [(saved, live) for name, arrays in (self.optimizer._state() if self.optimizer else [])
-                            for saved, live in zip(self.state[name.lstrip("_")], arrays)]
+        self.state_pairs = [(saved, live) for name, arrays in (self.optimizer.state_arrays() if self.optimizer else [])
+                            for saved, live in zip(self.state[name], arrays)]
         self.when = None                       # (epoch,) after an epoch, (epoch, batch) before a step
 
     def save(self, *when) -> None:
