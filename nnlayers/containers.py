@@ -59,7 +59,7 @@ class Sequential(Module):
             for module in self._children.values():
                 Z = module.forward(*Z) if type(Z) is tuple else module.forward(Z)
         except Exception as error:
-            raise locate_error(self, error, "forward") from error
+            raise locate_error(self, _at_the_call(error, module, Z, "forward"), "forward") from error
         return Z
 
     def backward(self, *grads):
@@ -74,7 +74,7 @@ class Sequential(Module):
                 raise RuntimeError(f"Sequential layer {position + 1} returned no input gradient "
                                    f"(input_grad=False), but layer {position} ({module!r}) needs one: "
                                    "only the first layer may skip δX") from None
-            raise locate_error(self, error, "backward") from error
+            raise locate_error(self, _at_the_call(error, module, dZ, "backward"), "backward") from error
         return dZ
 
     def append(self, module: Module) -> "Sequential":
@@ -170,16 +170,18 @@ class Parallel(Module):
 
     def forward(self, *inputs):
         """(Z₁, …, Zₖ) = (f₁(X), …, fₖ(X)): the same inputs to every branch."""
+        Zs = []
         try:
-            Zs = tuple(branch.forward(*inputs) for branch in self._children.values())
+            for branch in self._children.values():
+                Zs.append(branch.forward(*inputs))
         except Exception as error:
-            raise locate_error(self, error, "forward") from error
+            raise locate_error(self, _at_the_call(error, branch, inputs, "forward"), "forward") from error
         for position, Z in enumerate(Zs):
             if type(Z) is tuple:
                 raise TypeError(f"{self!r}: branch {position} returned {len(Z)} outputs; each branch of a "
                                 "Parallel must return one array (merge its outputs inside the branch)")
         self._inputs = len(inputs)
-        return Zs
+        return tuple(Zs)
 
     def backward(self, *dZs):
         """δX = f₁.backward(δZ₁) + … + fₖ.backward(δZₖ), per input."""
@@ -190,7 +192,7 @@ class Parallel(Module):
         dXs = (None,) * n
         try:
             for position, (branch, dZ) in enumerate(zip(self._children.values(), dZs)):
-                grads = branch.backward(dZ)
+                grads = branch.backward(dZ)  # one array: a branch has one output
                 if n > 1 and not (type(grads) is tuple and len(grads) == n):
                     raise TypeError(f"{self!r}: branch {position} ({branch!r}) took {n} inputs but its "
                                     f"backward returned {_count(grads)}, not a tuple of {n}")
@@ -198,6 +200,12 @@ class Parallel(Module):
         except Exception as error:
             raise locate_error(self, error, "backward") from error
         return dXs if n > 1 else dXs[0]
+
+    def __getitem__(self, index: int) -> Module:
+        return list(self._children.values())[index]
+
+    def __len__(self) -> int:
+        return len(self._children)
 
 
 class Add(Module):
@@ -297,6 +305,17 @@ def _add(a, b):
     if a is None:
         return b
     return a if b is None else a + b
+
+
+def _at_the_call(error: Exception, module: Module, values, phase: str) -> Exception:
+    """``error`` marked as ``module``'s when the call itself failed (a TypeError raised before its
+    ``forward``/``backward`` ran: it takes another number of inputs or gradients than it was given)."""
+    if isinstance(error, TypeError) and error.__traceback__.tb_next is None and \
+            getattr(error, "_nnlayers_origin", None) is None:
+        count = len(values) if type(values) is tuple else 1
+        what = "input" if phase == "forward" else "gradient"
+        error._nnlayers_origin = (module, phase, f"given {count} {what}{'s' if count != 1 else ''}: {error}")
+    return error
 
 
 def _count(grads) -> str:
