@@ -485,7 +485,7 @@ def test_weights_files_of_release_0_2_still_load():
 
 
 def test_call_takes_several_inputs_and_the_base_names_what_is_missing():
-    class Product(nl.Module):                                          # Z = X₁ ⊙ X₂; δX₁ = δZ ⊙ X₂, δX₂ = δZ ⊙ X₁
+    class Product(nl.Module):                          # Z = X₁ ⊙ X₂; δX₁ = δZ ⊙ X₂, δX₂ = δZ ⊙ X₁
         def forward(self, X1, X2):
             self._X1, self._X2 = X1, X2
             return X1 * X2
