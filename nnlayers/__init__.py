@@ -19,8 +19,9 @@ from .io import load, save
 from .layers import (AvgPool2D, BatchNorm1d, BatchNorm2d, Bias, Conv2D, Dropout, Elementwise, Flatten,
                      GlobalAvgPool2D, Linear, MaxPool2D, ReLU, Sigmoid, Tanh, col2im, im2col, sigmoid)
 from .losses import EuclideanLoss, Loss, SoftmaxCrossEntropy, log_softmax, softmax
-from .module import (Buffer, Module, Parameter, Residual, Sequential, ShapeError, WeightsFileError,
-                     as_float_input, evaluation_mode)
+from .containers import Add, Concatenate, Parallel, Residual, Sequential
+from .errors import ShapeError, WeightsFileError
+from .module import Buffer, Module, Parameter, as_float_input, as_tuple, evaluation_mode
 from .onnx import export_onnx
 from .optim import SGD, Adam, AdamW, Optimizer
 from .summary import Summary, summary
@@ -29,7 +30,8 @@ from .training import History, Trainer, TrainingDivergedError, accuracy, minibat
 __version__ = "0.2.0"
 
 __all__ = [
-    "Module", "Parameter", "Buffer", "Sequential", "Residual", "ShapeError", "as_float_input", "evaluation_mode",
+    "Module", "Parameter", "Buffer", "Sequential", "Residual", "Parallel", "Add", "Concatenate", "ShapeError",
+    "as_float_input", "as_tuple", "evaluation_mode",
     "Linear", "Bias", "Elementwise", "Sigmoid", "Tanh", "ReLU", "Conv2D", "MaxPool2D", "AvgPool2D",
     "GlobalAvgPool2D", "BatchNorm1d", "BatchNorm2d", "Flatten", "Dropout", "sigmoid", "im2col", "col2im",
     "Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softmax",

@@ -8,6 +8,12 @@ gradient costs two forward passes per input element:
 
     ∂L/∂xᵢ ≈ (L(x + εeᵢ) − L(x − εeᵢ)) / 2ε        (error O(ε²))
 
+Several inputs and outputs (the contract in ``nnlayers.module``): pass the
+inputs as a tuple, ``gradcheck(layer, (X1, X2))``; every floating input is
+checked (named ``input 0``, ``input 1``, …), an integer input (ids) is passed
+as it is and its gradient must be None. A module returning (Z₁, …, Zₘ) gets
+one random Gₖ per output: L = Σₖ Σ Gₖ ⊙ Zₖ.
+
 Run it in float64: with ε = 1e-6 the difference quotient then has about
 ten correct digits, where float32 has none to spare.
 
@@ -18,6 +24,7 @@ Example::
 """
 from __future__ import annotations
 
+import copy
 import html
 import warnings
 from dataclasses import dataclass, field
@@ -27,9 +34,9 @@ import numpy as np
 from .backend import device_of, get_array_module, is_array, to_device, to_host
 from .init import as_rng
 from .losses import Loss
-from .module import Module
+from .module import Module, as_tuple
 
-__all__ = ["numerical_jacobian", "gradcheck", "GradcheckError", "GradcheckReport", "TensorCheck"]
+__all__ = ["numerical_jacobian", "gradcheck", "GradcheckError", "GradcheckReport", "TensorCheck", "NoGradientCheck"]
 
 DEFAULT_EPS = 1e-6
 DEFAULT_RTOL = 1e-5
@@ -106,6 +113,30 @@ class TensorCheck:
 
 
 @dataclass
+class NoGradientCheck:
+    """An integer input (ids): not perturbed, and backward must return None as its gradient."""
+
+    name: str
+    dtype: np.dtype
+    returned: object                    # what backward returned for it: None passes
+
+    @property
+    def passed(self) -> bool:
+        return self.returned is None
+
+    def __str__(self) -> str:
+        if self.passed:
+            return f"{self.name}: ok  integer input ({self.dtype}), not perturbed; no gradient (None)"
+        return (f"{self.name}: FAILED  integer input ({self.dtype}) has no gradient, but backward returned "
+                f"{type(self.returned).__name__} {getattr(self.returned, 'shape', '')}; return None for it")
+
+    def _html_row(self) -> str:
+        status = "ok" if self.passed else "<b style='color:#c00'>FAILED</b>"
+        return (f"<tr><td style='text-align:left'>{html.escape(self.name)}</td><td>{status}</td>"
+                f"<td colspan='5' style='text-align:left'>{html.escape(str(self).split('  ', 1)[1])}</td></tr>")
+
+
+@dataclass
 class GradcheckReport:
     """The result of ``gradcheck``: one ``TensorCheck`` per checked gradient."""
 
@@ -130,6 +161,8 @@ class GradcheckReport:
     def _repr_html_(self) -> str:
         """The report as a table in a notebook: one row per tensor, its worst element named."""
         def row(check):
+            if isinstance(check, NoGradientCheck):
+                return check._html_row()
             if not check.analytic.size:
                 return f"<tr><td>{html.escape(check.name)}</td><td>empty</td>" + "<td></td>" * 5 + "</tr>"
             i = check.worst_index
@@ -152,7 +185,13 @@ def gradcheck(obj, X, target=None, *, eps: float = DEFAULT_EPS, rtol: float = DE
     """Compare ``obj``'s backward pass with central finite differences.
 
     ``obj`` is a ``Module`` (checked on input ``X``: δX and every parameter) or
-    a ``Loss`` (checked at prediction ``X`` against ``target``: δpred).
+    a ``Loss`` (checked at prediction ``X`` against ``target``: δpred). For a
+    module of several inputs ``X`` is a tuple ``(X1, X2, …)``: every floating
+    input is checked (``input 0``, ``input 1``, … in the report), an integer
+    input is passed unperturbed and its gradient must be None. An input whose
+    gradient is None by the module's choice (``input_grad=False``) is skipped.
+    A module returning a tuple gets a random upstream gradient per output.
+
     A gradient passes when every element satisfies |analytic − numeric| ≤
     atol + rtol·|numeric|. Every parameter of the module and of all modules
     inside it is checked. Parameters are restored exactly afterwards, their
@@ -160,10 +199,11 @@ def gradcheck(obj, X, target=None, *, eps: float = DEFAULT_EPS, rtol: float = DE
 
     Returns a ``GradcheckReport`` (print it for the worst element of each
     tensor); raises ``GradcheckError`` with that text if a check fails and
-    ``raise_on_failure`` is true. Warns when the input or a parameter is not
+    ``raise_on_failure`` is true. Warns when an input or a parameter is not
     float64, where finite differences are too coarse to be conclusive.
-    The forward pass must be deterministic: put stochastic layers (Dropout)
-    in ``eval()`` mode or fix their randomness first.
+    The forward pass must be deterministic: a module's random generator
+    ``rng`` (Dropout's) is restarted from the same state before every
+    forward pass of the check, so each one draws the same mask.
     """
     if isinstance(obj, Loss):
         if target is None:
@@ -186,41 +226,89 @@ def _warn_if_not_float64(what: str, array: np.ndarray) -> None:
 
 
 def _check_module(module: Module, X, eps, rtol, atol, rng, check_input) -> list:
-    X = X if is_array(X) else np.asarray(X)  # a GPU input stays on its device
-    _warn_if_not_float64("the input", X)
+    inputs = [x if is_array(x) else np.asarray(x) for x in as_tuple(X)]  # a GPU input stays on its device
+    names = ["X"] if len(inputs) == 1 else [f"input {i}" for i in range(len(inputs))]
+    for name, x in zip(names, inputs):
+        if x.dtype.kind == "f":
+            _warn_if_not_float64("the input" if name == "X" else name, x)
     named = module.named_parameters()
     for name, parameter in named:
         _warn_if_not_float64(f"parameter {name}", parameter.data)
     saved_grads = [parameter.grad.copy() for _, parameter in named]
     # Buffers (BatchNorm's running statistics) change on every training-mode forward: put them back.
     saved_buffers = [(buffer, buffer.data.copy()) for buffer in module.buffers()]
+    same_randomness = _same_randomness(module)
 
-    Z = module.forward(X)
-    G = to_device(rng.standard_normal(np.shape(Z)), device_of(Z))  # random upstream gradient δZ
+    def evaluate():                                        # f(X₁, …, Xₙ; θ), its random draws fixed
+        same_randomness()
+        return as_tuple(module.forward(*inputs))
 
-    def objective(x) -> float:                             # L = Σ G ⊙ f(x; θ)
-        return float((G * module.forward(x)).sum())
+    Zs = evaluate()
+    Gs = [to_device(rng.standard_normal(np.shape(Z)), device_of(Z)) for Z in Zs]  # random upstream δZₖ
+
+    def objective() -> float:                              # L = Σₖ Σ Gₖ ⊙ fₖ(X₁, …, Xₙ; θ)
+        return sum(float((G * Z).sum()) for G, Z in zip(Gs, evaluate()))
 
     checks = []
     try:
         # Analytic: one backward pass into zeroed parameter gradients.
         for _, parameter in named:
             parameter.grad.fill(0)
-        dX = module.backward(G.astype(Z.dtype))
+        grads = module.backward(*(G.astype(Z.dtype) for G, Z in zip(Gs, Zs)))
         analytic = [to_host(parameter.grad).copy() for _, parameter in named]
-        if check_input and dX is not None:  # None: the module skips δX (input_grad=False)
-            numeric = numerical_jacobian(objective, X, eps).reshape(X.shape)
-            checks.append(TensorCheck("X", to_host(dX), numeric, rtol, atol))
+        if check_input:
+            checks += _input_checks(module, inputs, names, grads, objective, eps, rtol, atol)
         for (name, parameter), grad in zip(named, analytic):
-            numeric = _parameter_numeric_gradient(parameter, lambda: objective(X), eps)
+            numeric = _parameter_numeric_gradient(parameter, objective, eps)
             checks.append(TensorCheck(name, grad, numeric, rtol, atol))
     finally:
         for (_, parameter), saved in zip(named, saved_grads):
             parameter.grad[...] = saved
-        module.forward(X)  # leave the caches describing the caller's input
+        same_randomness(restore=True)
+        module.forward(*inputs)  # leave the caches describing the caller's inputs
         for buffer, saved in saved_buffers:
             buffer.data = saved
     return checks
+
+
+def _input_checks(module, inputs, names, grads, objective, eps, rtol, atol) -> list:
+    """One check per input: δXᵢ against central differences (floating), or None (integer ids)."""
+    if len(inputs) == 1:
+        grads = (grads,)
+    elif type(grads) is not tuple or len(grads) != len(inputs):
+        got = f"a tuple of {len(grads)}" if type(grads) is tuple else type(grads).__name__
+        raise GradcheckError(f"gradcheck: {module!r} took {len(inputs)} inputs, so its backward must return a "
+                             f"tuple of {len(inputs)} gradients (None where an input has none); it returned {got}")
+    checks = []
+    for i, (name, x, grad) in enumerate(zip(names, inputs, grads)):
+        if x.dtype.kind != "f":
+            checks.append(NoGradientCheck(name, x.dtype, grad))
+        elif grad is not None:  # None: the module skips this δX (input_grad=False)
+            perturbed = get_array_module(x).array(x, dtype=np.float64)  # a copy, on x's device
+            inputs[i] = perturbed
+            try:
+                numeric = _central_differences(perturbed.reshape(-1), objective, eps)
+            finally:
+                inputs[i] = x
+            checks.append(TensorCheck(name, to_host(grad), numeric.reshape(x.shape), rtol, atol))
+    return checks
+
+
+def _same_randomness(module: Module):
+    """A function that gives every module holding a random generator ``rng`` (Dropout) a fresh copy of
+    that generator as it is now, so each forward pass draws the same numbers (the same mask);
+    ``restore=True`` gives each module back its own generator, in the state it had."""
+    generators = [(m, m.rng, copy.deepcopy(m.rng)) for m in module.modules()
+                  if isinstance(getattr(m, "rng", None), np.random.Generator)]
+
+    def reset(restore: bool = False) -> None:
+        for owner, own, saved in generators:
+            if restore:
+                own.bit_generator.state = saved.bit_generator.state
+                owner.rng = own
+            else:
+                owner.rng = copy.deepcopy(saved)  # a new object: a GPU Dropout reseeds its device generator
+    return reset
 
 
 def _parameter_numeric_gradient(parameter, objective, eps) -> np.ndarray:

@@ -26,7 +26,8 @@ import numpy as np
 from ._args import shown_path
 from .backend import to_host
 from .atomic import atomic_write
-from .module import WeightsFileError, check_state_layout
+from .errors import WeightsFileError
+from .state import check_state_layout
 
 __all__ = ["save", "load", "WeightsFileError"]
 

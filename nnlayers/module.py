@@ -1,4 +1,4 @@
-"""The contract every layer follows: ``Parameter``, ``Buffer``, ``Module``, ``Sequential``, ``Residual``.
+"""The contract every layer follows: ``Parameter``, ``Buffer``, ``Module``.
 
 A module is a function Z = f(X; θ) that remembers what its backward pass needs.
 
@@ -7,6 +7,24 @@ A module is a function Z = f(X; θ) that remembers what its backward pass needs.
   δX = ∂L/∂X (same shape as X) and *adds* ∂L/∂θ into each ``Parameter.grad``.
   Parameter gradients accumulate until ``zero_grad()``, so several backward
   passes (e.g. over chunks of a batch) sum up as the chain rule says they should.
+* ``module(X)`` is ``forward(X)`` with any error located inside the model
+  (``layer 3 > block > layer 1 (Linear(...)) forward: …``).
+
+Several inputs, several outputs: a module Z = f(X₁, …, Xₙ; θ) takes its inputs
+as positional arguments and may return several outputs as a tuple.
+
+* ``forward(X1, …, Xn)`` returns one array Z, or a tuple ``(Z1, …, Zm)``.
+* ``backward(dZ1, …, dZm)`` takes one gradient per output, in order, and
+  returns one gradient per input: for a module of one input an array, as
+  above; for n ≥ 2 inputs a tuple ``(dX1, …, dXn)``.
+* ``None`` stands for "no gradient": for an input that is not differentiable
+  (integer ids) or that the module was told not to differentiate
+  (``Linear(input_grad=False)``). A module of one input returns ``None`` itself.
+* ``as_tuple(v)`` turns either form into a tuple where code must handle both.
+
+The containers (``nnlayers.containers``) follow it too: ``Sequential`` passes
+a tuple output on as the next module's inputs, ``Parallel`` forks one input
+into several branches, ``Add`` and ``Concatenate`` merge several into one.
 
 A module owns three kinds of things, each registered by name:
 
@@ -32,7 +50,8 @@ Who owns which array (the same for every layer, containers included):
   keeps X for δW = Xᵀ δZ): do not modify an input in place before the
   matching backward.
 * The δX that backward returns belongs to the caller too, and may share
-  memory with δZ (Bias and Flatten pass δZ on without copying).
+  memory with δZ (Bias and Flatten pass δZ on without copying; Add returns
+  the one δZ for every input, Concatenate views into it).
 * Layers never modify the arrays they receive or the arrays they have returned.
 """
 from __future__ import annotations
@@ -42,11 +61,16 @@ import gc
 
 import numpy as np
 
-from .backend import check_same_device, device_of, get_array_module, is_array, to_device, to_host
+from .backend import check_same_device, device_of, get_array_module, is_array, to_device
 from .errors import ShapeError, WeightsFileError, locate_error, path_label
+from .inputs import as_float_input, as_tuple
+from .state import check_state_layout, converted_state
 
+# Sequential and Residual live in nnlayers.containers and stay importable from here (see __getattr__ at
+# the end), as do ShapeError, WeightsFileError (nnlayers.errors), check_state_layout (nnlayers.state),
+# as_float_input and as_tuple (nnlayers.inputs).
 __all__ = ["Parameter", "Buffer", "Module", "Sequential", "Residual", "ShapeError", "WeightsFileError",
-           "as_float_input", "evaluation_mode", "as_tuple"]
+           "as_float_input", "evaluation_mode", "as_tuple", "check_state_layout"]
 
 
 class Parameter:
@@ -130,16 +154,18 @@ class Module:
         self._buffers: dict[str, Buffer] = {}
         self._children: dict[str, Module] = {}
 
-    # -- the contract -------------------------------------------------------
-    def forward(self, X):
+    # -- the contract (module docstring: one or several inputs and outputs) ------
+    def forward(self, *inputs):
+        """Z = f(X₁, …, Xₙ; θ): one array, or a tuple of arrays; caches what backward needs."""
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
-    def backward(self, dZ):
+    def backward(self, *grads):
+        """One gradient per output in, one per input out (an array, or a tuple for several inputs)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
-    def __call__(self, X):
+    def __call__(self, *inputs):
         try:
-            return self.forward(X)
+            return self.forward(*inputs)
         except Exception as error:
             raise locate_error(self, error, "forward") from error
 
@@ -277,14 +303,9 @@ class Module:
         ``allow_nonfinite``, be free of NaN and inf. A refused state leaves the
         model as it was; errors are ``WeightsFileError`` naming ``source``.
         """
-        if not isinstance(state, dict):
-            raise WeightsFileError(f"{source}: expected a dict of named arrays, got {type(state).__name__}")
-        targets = _state_targets(self)
-        _check_names(targets, state, source)
-        converted = {name: _converted(state[name], target.data, f"{source}: {name}", allow_nonfinite)
-                     for name, target in targets.items()}
-        for name, target in targets.items():  # checked on the host; copied to wherever the model lives
-            target.data[...] = to_device(converted[name], device_of(target.data))
+        checked = converted_state(self, state, source, allow_nonfinite)  # nnlayers.state: refuses or converts all
+        for target, array in checked.values():  # checked on the host; copied to wherever the model lives
+            target.data[...] = to_device(array, device_of(target.data))
 
     # -- devices ------------------------------------------------------------------
     def to(self, device) -> "Module":
@@ -394,88 +415,6 @@ def _contents(value):
     return value if isinstance(value, (list, tuple)) else (value,)
 
 
-def check_state_layout(model: Module, layout: dict, source: str) -> None:
-    """Refuse, as ``load_state_dict`` would, a state whose names, dtypes or shapes do not fit
-    ``model``, knowing only its layout ``{name: (dtype, shape)}``: for readers (``nl.load``) that
-    learn the layout from a file's headers before reading any data."""
-    targets = _state_targets(model)
-    _check_names(targets, layout, source)
-    for name, target in targets.items():
-        dtype, shape = layout[name]
-        _check_entry(f"{source}: {name}", np.dtype(dtype), tuple(shape), target.data)
-
-
-def _state_targets(model: Module) -> dict:
-    targets = dict(model.named_parameters())
-    targets.update(model.named_buffers())
-    return targets
-
-
-def _check_names(targets: dict, state, source: str) -> None:
-    missing = [name for name in targets if name not in state]
-    unexpected = [str(name) for name in state if name not in targets]
-    if missing or unexpected:
-        parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
-                ([f"unexpected {', '.join(unexpected)}"] if unexpected else [])
-        raise WeightsFileError(f"{source} does not match the model: " + "; ".join(parts))
-
-
-def _check_entry(where: str, dtype: np.dtype, shape: tuple, target: np.ndarray) -> None:
-    if dtype.kind not in "fiu":
-        raise WeightsFileError(f"{where} holds {dtype} values, not numbers")
-    if shape != target.shape:
-        raise WeightsFileError(f"{where} has shape {shape}, the model's has shape {target.shape}")
-
-
-def _converted(value, target: np.ndarray, where: str, allow_nonfinite: bool) -> np.ndarray:
-    """``value`` as an array of ``target``'s dtype and shape, or a WeightsFileError saying why not."""
-    try:
-        array = to_host(value)  # a GPU model's state dict holds device arrays
-    except ValueError as error:  # ragged nested lists
-        raise WeightsFileError(f"{where} is not a rectangular array ({error})") from None
-    _check_entry(where, array.dtype, array.shape, target)
-    finite = np.isfinite(array) if array.dtype.kind == "f" else None
-    if finite is not None and not allow_nonfinite and not finite.all():
-        raise WeightsFileError(f"{where} holds NaN or infinite values (pass allow_nonfinite=True to load "
-                               "them anyway)")
-    with np.errstate(over="ignore", invalid="ignore"):
-        cast = array.astype(target.dtype)
-    if target.dtype.kind == "f":
-        overflow = ~np.isfinite(cast) & (finite if finite is not None else True)
-        if np.any(overflow):
-            raise WeightsFileError(f"{where} holds values too large for {target.dtype} "
-                                   f"(e.g. {array[overflow].flat[0].item()!r})")
-    elif not np.array_equal(cast, array):
-        raise WeightsFileError(f"{where} holds values that {target.dtype} cannot represent exactly")
-    return cast
-
-
-def as_float_input(owner, X, dtype=None):
-    """Return ``X`` as a floating-point array, or raise a clear error naming ``owner``.
-
-    ``owner`` is the layer (or a name) the error messages start with. Integer
-    and boolean inputs are converted (to ``dtype``, else float64) so that no
-    later operation can wrap around; with ``dtype`` given, floating inputs of
-    another precision are converted too, so a float32 layer computes in
-    float32. Anything non-numeric is refused.
-    """
-    if type(X) is not np.ndarray and not is_array(X):  # a GPU array stays where it is
-        X = np.asarray(X)
-    kind = X.dtype.kind
-    if kind == "f" and (dtype is None or X.dtype == dtype):
-        return X
-    if kind in "fiub":
-        return X.astype(dtype or np.float64)
-    name = owner if isinstance(owner, str) else repr(owner)
-    raise TypeError(f"{name}: expected a numeric array, got dtype {X.dtype}")
-
-
-def as_tuple(value) -> tuple:
-    """``value`` if it is a tuple, else ``(value,)``: a module's inputs, outputs or gradients as a tuple,
-    whether the module takes (or returns) one array or several."""
-    return value if isinstance(value, tuple) else (value,)
-
-
 @contextlib.contextmanager
 def evaluation_mode(model: "Module"):
     """``with evaluation_mode(model):`` run ``model`` in eval mode, then put back every
@@ -489,98 +428,10 @@ def evaluation_mode(model: "Module"):
             module.training = training
 
 
-class Sequential(Module):
-    """Modules applied one after another: Z = fₙ(… f₂(f₁(X))).
-
-    Backward runs the chain rule in reverse: δXᵢ = backwardᵢ(δXᵢ₊₁), starting
-    from δZ. Children are named by position, so parameters are ``0.W``, ``1.b``.
-    """
-
-    def __init__(self, *modules: Module):
-        super().__init__()
-        for position, module in enumerate(modules):
-            if not isinstance(module, Module):
-                raise TypeError(f"Sequential: item {position} is {module!r}, not a Module")
-            for earlier in range(position):
-                if modules[earlier] is module:  # one cache per layer: a second use would overwrite the first's
-                    raise ValueError(f"Sequential: item {position} is the same {module!r} object as item "
-                                     f"{earlier}; create a new layer for each position")
-            self.add_module(str(position), module)
-        self.layers = list(modules)
-
-    def forward(self, X):
-        try:
-            for module in self.layers:
-                X = module.forward(X)
-        except Exception as error:
-            raise locate_error(self, error, "forward") from error
-        return X
-
-    def backward(self, dZ):
-        try:
-            for module in reversed(self.layers):
-                dZ = module.backward(dZ)
-        except Exception as error:
-            if dZ is None:  # checked only on failure: the hot loop stays lean
-                position = self.layers.index(module)
-                raise RuntimeError(f"Sequential layer {position + 1} returned no input gradient "
-                                   f"(input_grad=False), but layer {position} ({module!r}) needs one: "
-                                   "only the first layer may skip δX") from None
-            raise locate_error(self, error, "backward") from error
-        return dZ
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return Sequential(*self.layers[index])
-        return self.layers[index]
-
-    def __len__(self) -> int:
-        return len(self.layers)
-
-    def __iter__(self):
-        return iter(self.layers)
-
-    def __repr__(self) -> str:
-        return super().__repr__() if self.layers else "Sequential()"
-
-
-class Residual(Module):
-    """A skip connection around ``block``: Z = X + block(X), or Z = shortcut(X) + block(X).
-
-    The sum's gradient flows unchanged into both branches, and the input's
-    gradient is the sum of the two paths back (the chain rule over a fork)::
-
-        δX = δZ + block.backward(δZ)                         (identity shortcut)
-        δX = shortcut.backward(δZ) + block.backward(δZ)      (with ``shortcut``)
-
-    block(X) must have X's shape (or shortcut(X)'s, with a shortcut), e.g. a
-    1×1 convolution with BatchNorm as the projection when channels change.
-    Cache: none of its own; the branches cache what they need.
-    """
-
-    def __init__(self, block: Module, shortcut: Module | None = None):
-        super().__init__()
-        self.block = self.add_module("block", block)
-        self.shortcut = self.add_module("shortcut", shortcut) if shortcut is not None else None
-
-    def forward(self, X):
-        """Z = X + block(X)  or  Z = shortcut(X) + block(X)."""
-        try:
-            F = self.block.forward(X)
-            S = X if self.shortcut is None else self.shortcut.forward(X)
-        except Exception as error:
-            raise locate_error(self, error, "forward") from error
-        if np.shape(F) != np.shape(S):
-            raise ShapeError(f"{self!r}: the block's output shape {np.shape(F)} differs from the "
-                             f"{'input' if self.shortcut is None else 'shortcut'}'s shape {np.shape(S)}; "
-                             "a shape-changing block needs a projection shortcut")
-        return S + F
-
-    def backward(self, dZ):
-        """δX = δZ + block.backward(δZ)  or  δX = shortcut.backward(δZ) + block.backward(δZ)."""
-        try:
-            dX = self.block.backward(dZ)
-            dS = dZ if self.shortcut is None else self.shortcut.backward(dZ)
-        except Exception as error:
-            raise locate_error(self, error, "backward") from error
-        return dX + dS
+def __getattr__(name):
+    """``from nnlayers.module import Sequential`` as before: the containers moved to nnlayers.containers,
+    which imports this module, so they are looked up on first use instead of imported here."""
+    if name in ("Sequential", "Residual"):
+        from . import containers
+        return getattr(containers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,8 @@
 It works for any container, a user's own included: one zero sample goes
 through the model in eval mode while each module's ``forward`` is watched
 (wrapped on the instance for that one pass), so the table shows what each
-module really returned, nested as the model is.
+module really returned, nested as the model is. A model of several inputs
+takes a tuple of sample shapes; a module returning a tuple shows each shape.
 """
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ class Summary:
     """The table ``summary`` returns: prints as text, displays as an HTML table in a notebook.
 
     ``rows`` holds ``(name, output shape or None, parameters)`` per module, in
-    depth-first order (a container's count includes everything inside it).
+    depth-first order (a container's count includes everything inside it); the
+    output shape is a tuple of shapes for a module returning several arrays, and
+    ``input_shape`` a tuple of sample shapes for a model of several inputs.
     """
 
     rows: list
@@ -48,7 +51,9 @@ class Summary:
     __repr__ = __str__
 
     def _footer(self) -> str:
-        return f"total parameters: {self.total:,}  (input: (N, {', '.join(map(str, self.input_shape))}))"
+        shapes = self.input_shape if _several(self.input_shape) else (self.input_shape,)
+        inputs = ", ".join("(" + ", ".join(["N", *map(str, shape)]) + ")" for shape in shapes)
+        return f"total parameters: {self.total:,}  (input{'s' if len(shapes) > 1 else ''}: {inputs})"
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{html.escape(cell)}</th>" for cell in self._HEADER)
@@ -68,17 +73,30 @@ class Summary:
 def _shape_text(shape) -> str:
     if shape is None:
         return "-"                                  # never called during the pass
+    if _several(shape):                             # a tuple of outputs: each shape, comma separated
+        return ", ".join(map(_shape_text, shape))
     return "(N, " + ", ".join(map(str, shape[1:])) + ")" if len(shape) > 1 else "(N,)"
+
+
+def _several(shape) -> bool:
+    """Whether ``shape`` is a tuple of shapes (several inputs or outputs) rather than one shape."""
+    return isinstance(shape, (tuple, list)) and len(shape) > 0 and all(isinstance(s, (tuple, list)) for s in shape)
 
 
 def summary(model, input_shape, dtype=np.float64) -> Summary:
     """A table of modules, output shapes (batch dimension shown as N) and parameter counts.
 
     ``input_shape`` is the shape of one sample, without the batch dimension,
-    e.g. ``(1, 28, 28)`` for MNIST images or ``(784,)`` for flattened ones.
+    e.g. ``(1, 28, 28)`` for MNIST images or ``(784,)`` for flattened ones; for
+    a model of several inputs, a tuple of such shapes: ``((4,), (3,))``.
     Nested modules are indented under their container, named by their path.
     """
-    input_shape = tuple(input_shape)
+    if _several(input_shape):
+        input_shape = tuple(tuple(shape) for shape in input_shape)
+        samples = input_shape
+    else:
+        input_shape = tuple(input_shape)
+        samples = (input_shape,)
     named = model.named_modules()
     shapes = {}
     watched = []
@@ -86,9 +104,9 @@ def summary(model, input_shape, dtype=np.float64) -> Summary:
     def watch(module):
         original = module.forward
 
-        def forward(X):
-            Z = original(X)
-            shapes[id(module)] = np.shape(Z)
+        def forward(*inputs):
+            Z = original(*inputs)
+            shapes[id(module)] = tuple(map(np.shape, Z)) if type(Z) is tuple else np.shape(Z)
             return Z
         module.forward = forward                    # an instance attribute shadows the method
         watched.append(module)
@@ -97,7 +115,7 @@ def summary(model, input_shape, dtype=np.float64) -> Summary:
         for _, module in named:
             watch(module)
         with evaluation_mode(model):
-            model.forward(to_device(np.zeros((1, *input_shape), dtype=dtype), model.device))
+            model.forward(*(to_device(np.zeros((1, *shape), dtype=dtype), model.device) for shape in samples))
     finally:
         for module in watched:
             del module.forward                      # the class's method shows through again

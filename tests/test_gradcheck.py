@@ -203,3 +203,38 @@ def test_report_prints_and_displays_as_a_table():
     failed = nl.gradcheck(Wrong(), X, raise_on_failure=False)
     assert repr(failed).startswith("GradcheckReport(FAILED):")
     assert "gradcheck FAILED" in failed._repr_html_() and "<b style='color:#c00'>FAILED</b>" in failed._repr_html_()
+
+
+def test_dropout_in_training_mode_is_checked_with_one_mask(rng):
+    """Every forward of the check used to draw a new mask, so a right backward failed; now each one
+    starts from the same generator state, and the layer gets its own generator back afterwards."""
+    model = nl.Sequential(nl.Linear(4, 6, rng=0), nl.Dropout(0.5, rng=1), nl.Tanh(), nl.Linear(6, 2, rng=2))
+    dropout, X = model[1], rng.normal(size=(5, 4))
+    generator, twin = dropout.rng, np.random.default_rng(1)
+    report = nl.gradcheck(model, X)
+    assert report.passed and dropout.training
+    assert dropout.rng is generator                                    # its own generator, as one forward left it
+    twin.random((5, 6))
+    assert generator.bit_generator.state == twin.bit_generator.state
+    assert (dropout._M == 0).any() and (dropout._M == 2).any()         # the mask acted during the check
+
+
+def test_a_module_of_several_inputs_and_outputs_is_checked_per_input_and_output(rng):
+    class Products(nl.Module):                                         # (Z₁, Z₂) = (X₁ ⊙ X₂, X₁ ⊙ X₁)
+        def forward(self, X1, X2):
+            self._X1, self._X2 = X1, X2
+            return X1 * X2, X1 * X1
+
+        def backward(self, dZ1, dZ2):
+            return dZ1 * self._X2 + 2 * dZ2 * self._X1, dZ1 * self._X1
+
+    report = nl.gradcheck(Products(), (rng.normal(size=(2, 3)), rng.normal(size=(2, 3))))
+    assert [check.name for check in report.checks] == ["input 0", "input 1"]
+
+    class ForgetsTheSecondOutput(Products):
+        def backward(self, dZ1, dZ2):
+            return dZ1 * self._X2, dZ1 * self._X1
+
+    failed = nl.gradcheck(ForgetsTheSecondOutput(), (rng.normal(size=(2, 3)), rng.normal(size=(2, 3))),
+                          raise_on_failure=False)
+    assert not failed["input 0"].passed and failed["input 1"].passed

@@ -482,3 +482,22 @@ def test_weights_files_of_release_0_2_still_load():
         nl.load(model, FIXTURES / f"{key.replace('_', '-')}-0.2.0.npz")
         np.testing.assert_allclose(model.eval().forward(expected[f"{key}_in"]), expected[f"{key}_out"],
                                    rtol=1e-12, atol=1e-14)
+
+
+def test_call_takes_several_inputs_and_the_base_names_what_is_missing():
+    class Product(nl.Module):                          # Z = X₁ ⊙ X₂; δX₁ = δZ ⊙ X₂, δX₂ = δZ ⊙ X₁
+        def forward(self, X1, X2):
+            self._X1, self._X2 = X1, X2
+            return X1 * X2
+
+        def backward(self, dZ):
+            return dZ * self._X2, dZ * self._X1
+
+    product = Product()
+    np.testing.assert_array_equal(product(np.array([2.0]), np.array([3.0])), [6.0])
+    assert product.backward(np.array([1.0])) == (3.0, 2.0)
+    with pytest.raises(NotImplementedError, match="Module does not implement forward"):
+        nl.Module()(np.ones(1), np.ones(1))
+    with pytest.raises(NotImplementedError, match="Module does not implement backward"):
+        nl.Module().backward(np.ones(1), np.ones(1))
+    assert nl.as_tuple(np.ones(1))[0].shape == (1,) and nl.as_tuple((1, 2)) == (1, 2)

@@ -25,13 +25,9 @@ class Dropout(Module):
     or None; on a GPU, from that backend's generator seeded from ``rng``) on every
     training-mode forward, so two forwards of the same X
     differ. The same seed gives the same sequence of masks. To gradient-check
-    the training path, the mask must be the same on every forward: restore
-    the generator before each one, e.g. in a subclass::
-
-        class FixedMaskDropout(nl.Dropout):
-            def forward(self, X):
-                self.rng = np.random.default_rng(0)
-                return super().forward(X)
+    the training path, the mask must be the same on every forward:
+    ``nl.gradcheck`` gives the layer a copy of ``rng`` in the same state before
+    each one (and its own generator back afterwards), so it checks δX = M ⊙ δZ.
 
     Cache: M in training mode (None in evaluation mode, where δX = δZ).
     """
