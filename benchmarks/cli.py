@@ -71,6 +71,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--peers", action="store_true",
                         help="only one layer of each reference net's convolutions: nnlayers, PyTorch and the "
                              "numpy peers (CS231n's im2col, Chainer's tensordot); meant for --threads 1")
+    parser.add_argument("--peers-batch", type=int, default=64, help="the batch of --peers (default 64)")
     parser.add_argument("--memory", action="store_true",
                         help="peak memory growth of training the VGG-like net at batch 128, per framework")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
@@ -142,7 +143,7 @@ def cpu_tables(args, kept: bool) -> int:
         report["convs"] = conv_table(args, gemm)
     if args.peers:
         from .peers import peer_table
-        report["peers"] = peer_table(args)
+        report["peers"] = peer_table(args, args.peers_batch)
     if args.json:
         write_json(args.json, report)
     return 0

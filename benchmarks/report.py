@@ -61,10 +61,6 @@ def _table(header, rows) -> list[str]:
     return [rule, line(header), rule, *(line(row) for row in rows), rule]
 
 
-def _ms(seconds) -> str:
-    return "–" if seconds is None else f"{seconds * 1e3:.3g}" if seconds < 1e-2 else f"{seconds * 1e3:.1f}"
-
-
 def _runs(paths):
     """(file name, run) for every run in the files, in order; a ``--full`` file gives one per configuration."""
     for path in paths:
@@ -99,7 +95,7 @@ def steps_tables(runs) -> list[str]:
             cells = []
             for _, run in columns:
                 seconds = run["cases"].get(key, {}).get("seconds", {})
-                cells.append(f"{seconds[candidate] / seconds['PyTorch']:.2f} ({_ms(seconds[candidate])} ms)"
+                cells.append(f"{seconds[candidate] / seconds['PyTorch']:.2f} ({format_time(seconds[candidate])})"
                              if candidate in seconds and "PyTorch" in seconds else "–")
             if candidate == "nnlayers" or any(cell != "–" for cell in cells):
                 rows.append([label, *cells])
@@ -116,7 +112,7 @@ def peers_tables(runs) -> list[str]:
         cases = run["peers"]
         names = list(next(iter(cases.values()))["seconds"])
         header = ["layer (batch {})".format(next(iter(cases.values()))["batch"])] + names
-        rows = [[key, *(f"{_ms(case['seconds'][n])} ms" + ("" if n == "nnlayers" else
+        rows = [[key, *(format_time(case['seconds'][n]) + ("" if n == "nnlayers" else
                                                             f" ({case['seconds'][n] / case['seconds']['nnlayers']:.2f})")
                         for n in names)] for key, case in cases.items()]
         lines += [f"One convolution layer, forward + backward, float32: time, and in brackets the time / "
@@ -130,12 +126,12 @@ def convs_tables(runs) -> list[str]:
         if not run.get("convs"):
             continue
         names = list(next(iter(run["convs"].values()))["seconds"])
-        header = ["C → F, H×W"] + [f"{n} ms (GFLOP/s)" for n in names]
+        header = ["C → F, H×W"] + [f"{n} (GFLOP/s)" for n in names]
         rows = []
         for key, case in run["convs"].items():
             C, F, H = key.split("-")
-            rows.append([f"{C} → {F}, {H}×{H}", *(f"{_ms(case['seconds'][n])} ({case['flops'] / case['seconds'][n] / 1e9:.0f})"
-                                                   for n in names)])
+            rows.append([f"{C} → {F}, {H}×{H}", *(f"{format_time(case['seconds'][n])} "
+                                                   f"({case['flops'] / case['seconds'][n] / 1e9:.0f})" for n in names)])
         lines += [f"Single 3×3 convolutions (padding 1, batch 64, forward + backward); 'products': numpy's "
                   f"matrix products of the same shapes alone (GEMM {run['gemm_gflops']:.0f} GFLOP/s). "
                   f"{_caption([(name, run['stamp'])])}.", "", *_table(header, rows), ""]
@@ -160,10 +156,10 @@ def gpu_tables(runs) -> list[str]:
     for name, run in runs:
         if not run.get("gpu"):
             continue
-        rows = [[key, _ms(case["nnlayers"]), _ms(case["PyTorch"]), f"{case['ratio']:.2f}"]
+        rows = [[key, format_time(case["nnlayers"]), format_time(case["PyTorch"]), f"{case['ratio']:.2f}"]
                 for key, case in run["gpu"]["cases"].items()]
         lines += [f"On a GPU ({run['gpu']['device']}), each step synchronised. {_caption([(name, run['stamp'])])}.",
-                  "", *_table(["case", "nnlayers ms", "PyTorch ms", "nnlayers / PyTorch"], rows), ""]
+                  "", *_table(["case", "nnlayers", "PyTorch", "nnlayers / PyTorch"], rows), ""]
     return lines[:-1]
 
 

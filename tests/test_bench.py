@@ -104,13 +104,21 @@ def test_wide_nets_are_also_timed_with_winograd(load_bench):
 
 
 def test_system_malloc_leaves_the_allocator_alone(tmp_path, needs_torch):
+    # Run as python -m benchmarks from the top folder, which is the same command line as scripts/bench.py.
+    import os
+    import subprocess
+    import sys
+
     out = tmp_path / "run.json"
-    done = run_script("bench.py", "--only", "xor", "--repeats", "1", "--block", "0.01", "--system-malloc",
-                      "--json", out)
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "xor", "--repeats", "1", "--block", "0.01",
+                           "--system-malloc", "--json", str(out)], capture_output=True, text=True, cwd=ROOT, env=env,
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].endswith("malloc: system settings")
     report = json.loads(out.read_text())
     assert report["reuse_freed_memory"] is False and report["stamp"]["reuse_freed_memory"] is False
+    assert list(report["cases"]) == ["xor"]
 
 
 def test_torch_reference_trains_the_same_network_and_reports_seconds_per_epoch(needs_torch):
@@ -171,20 +179,6 @@ def test_single_convolutions_against_pytorch_and_the_products_alone(tmp_path, ne
     assert convs["1-16-28"]["flops"] == 2 * 64 * 16 * 9 * (28 * 28) * 2
     assert all(set(case["seconds"]) == {"nnlayers", "PyTorch", "products"} and min(case["seconds"].values()) > 0
                for case in convs.values())
-
-
-def test_python_m_benchmarks_is_the_same_command_line(tmp_path, needs_torch):
-    import os
-    import subprocess
-    import sys
-
-    out = tmp_path / "run.json"
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "mlp", "--repeats", "1", "--block", "0.01",
-                           "--json", str(out)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert list(json.loads(out.read_text())["cases"]) == ["mlp"]
-    assert "--peers" in run_script("bench.py", "--help").stdout
 
 
 def test_benchmarks_are_not_installed_with_the_library():
@@ -265,19 +259,28 @@ def test_numpy_peers_compute_what_conv2d_computes(C, F, kernel, stride, padding,
             np.testing.assert_allclose(peer.db, conv.b.grad, rtol=0, atol=1e-10, err_msg=name)
 
 
-def test_peer_table_times_every_reference_convolution(capsys, load_bench):
-    import types
-
+def test_peers_are_timed_on_every_convolution_of_the_reference_nets():
     from benchmarks import peers
-    load_bench("--threads", "1")
     rows = peers.reference_convolutions()
     # Fashion-MNIST CNN 2, LeNet-5 2, VGG-like 4, ResNet 2 (its four block convolutions are alike).
     assert [row["net"] for row in rows] == ["fmnist-cnn"] * 2 + ["lenet5"] * 2 + ["vgg"] * 4 + ["resnet"] * 2
     assert [row["input_grad"] for row in rows] == [False, True] * 2 + [False, True, True, True, False, True]
-    report = peers.peer_table(types.SimpleNamespace(repeats=1, block=0.0), size=2)
-    assert list(report) == [peers.case_key(row) for row in rows]
-    assert all(set(case["seconds"]) == {"nnlayers", "PyTorch", *peers.PEERS} for case in report.values())
-    assert "vgg 32→64 3×3 16×16" in capsys.readouterr().out
+    assert [peers.case_key(row) for row in rows][5:8] == ["vgg 32→32 3×3 32×32", "vgg 32→64 3×3 16×16",
+                                                          "vgg 64→64 3×3 16×16"]
+    names = [name for name, _ in peers.peer_candidates(rows[3], 2)]
+    assert names == ["nnlayers"] + ["PyTorch"] * (torch is not None) + list(peers.PEERS)
+
+
+def test_peers_run_writes_a_table_the_report_renders(tmp_path):
+    from benchmarks.report import render_rst
+    out = tmp_path / "peers.json"
+    done = run_script("bench.py", "--peers", "--peers-batch", "2", "--repeats", "1", "--block", "0", "--json", out)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["cases"] == {} and len(report["peers"]) == 10 and report["stamp"]["threads"] == 1
+    assert all(set(case["seconds"]) >= {"nnlayers", "im2col (CS231n)", "tensordot (Chainer)"} and case["batch"] == 2
+               for case in report["peers"].values())
+    assert "im2col (CS231n)" in render_rst([out]) and "lenet5 6→16 5×5 14×14" in render_rst([out])
 
 
 # -- numbers in one place: the README's tables, rendered from committed JSON ------------------------
@@ -311,20 +314,23 @@ def test_report_renders_every_section_as_rst_tables(tmp_path):
         "seconds": {"nnlayers": 0.03, "PyTorch": 0.02, "products": 0.025}, "flops": 3.6e9}}}
     memory = {"stamp": _stamp(), "memory": {"case": "VGG-like, batch 128", "steps": 5,
                                             "growth_mib": {"nnlayers": 143.0, "PyTorch": 178.0}}}
+    gpu = {"stamp": _stamp(), "gpu": {"device": "Test GPU", "cases": {"vgg-128": {
+        "nnlayers": 0.004, "PyTorch": 0.002, "ratio": 2.0}}}}
     paths = []
     for name, data in (("a-full.json", full), ("b-peers.json", peers), ("c-convs.json", convs),
-                       ("d-memory.json", memory)):
+                       ("d-memory.json", memory), ("e-gpu.json", gpu)):
         paths.append(tmp_path / name)
         paths[-1].write_text(json.dumps(data))
     tables = report.render_rst(paths)
     lines = tables.splitlines()
-    assert "vgg-64, Winograd" in tables and "1.25 (100.0 ms)" in tables and "1.50 (60.0 ms)" in tables
+    assert "vgg-64, Winograd" in tables and "1.25 (100.00 ms)" in tables and "1.50 (60.00 ms)" in tables
     header = next(line for line in lines if line.startswith("case (nnlayers / PyTorch)"))
     assert "1 thread, Haswell kernel" in header and "2 threads, Haswell kernel" in header
     assert "``a-full.json``: 1 thread, Haswell kernel (OPENBLAS_CORETYPE=Haswell); Test CPU, 2 cores" in tables
-    assert re.search(r"vgg 32→32 3×3 32×32 +20\.0 ms +10\.0 ms \(0\.50\) +50\.0 ms \(2\.50\) +40\.0 ms \(2\.00\)", tables)
-    assert re.search(r"64 → 64, 16×16 +30\.0 \(120\) +20\.0 \(180\) +25\.0 \(144\)", tables)
+    assert re.search(r"vgg 32→32 3×3 32×32 +20\.00 ms +10\.00 ms \(0\.50\) +50\.00 ms \(2\.50\) +40\.00 ms \(2\.00\)", tables)
+    assert re.search(r"64 → 64, 16×16 +30\.00 ms \(120\) +20\.00 ms \(180\) +25\.00 ms \(144\)", tables)
     assert re.search(r"nnlayers +143\.0", tables)
+    assert "On a GPU (Test GPU)" in tables and re.search(r"vgg-128 +4\.00 ms +2\.00 ms +2\.00", tables)
     assert all(len(rule.split()) >= 2 for rule in lines if rule.startswith("="))    # simple tables' rules
     # --update puts them between the markers, and only there.
     readme = tmp_path / "README.rst"
@@ -358,6 +364,7 @@ def test_readme_speed_tables_are_what_the_committed_runs_render():
 def test_readme_layout_describes_the_benchmarks_package():
     text = (ROOT / "README.rst").read_text(encoding="utf-8")
     layout = text[text.index("\nLayout\n"):]
-    for name in ("benchmarks/", "cli.py", "atomic.py", "_args.py", "python -m benchmarks"):
-        assert name in layout or name in text, name
-    assert "thin command-line entry points over those modules" not in layout or "benchmarks/" in layout
+    for name in ("benchmarks/", "nnlayers/cli.py", "nnlayers/atomic.py", "nnlayers/_args.py", "peers.py", "results/"):
+        assert name in layout, name
+    speed = text[text.index("\nSpeed\n"):text.index("\nLayout\n")]
+    assert "python -m benchmarks --peers" in speed and "python -m benchmarks.report" in speed
