@@ -14,6 +14,8 @@ folder of a clone, as ``python -m benchmarks …`` or ``python scripts/bench.py 
     gpu.py          the same steps on a GPU (CuPy against PyTorch's CUDA build)
     machine.py      the stamp of a run: CPU, cores, BLAS kernel, versions, date, threads
     report.py       console and JSON output; ``python -m benchmarks.report results/*.json --rst``
+    full.py         ``--full``: both thread counts and both BLAS kernels, one fresh process each
+    process.py      the command and environment of those fresh processes
     cli.py          the command line (``python -m benchmarks --help``)
     results/        the committed ``--json`` runs that README's speed tables are rendered from
 """

@@ -69,7 +69,8 @@ def conv_table(args, gemm: float) -> dict:
     for C, F, H in CONV_CASES:
         medians = measure(conv_candidates(C, F, H), args.repeats, args.block)
         flops = conv_flops(nl.Conv2D(C, F, 3, padding=1, input_grad=C > 1), (BATCH, C, H, H))
-        cells = "".join(f"{format_time(seconds):>11} {flops / seconds / 1e9:>5.0f} GF/s" for seconds in medians.values())
+        cells = "".join(f"{format_time(seconds):>11} {flops / seconds / 1e9:>5.0f} GF/s"
+                        for seconds in medians.values())
         print(f"  {f'{C} → {F}, {H}×{H}':<16}{cells}")
         report[f"{C}-{F}-{H}"] = {"seconds": medians, "flops": flops}
     return report

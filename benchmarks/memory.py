@@ -27,8 +27,9 @@ def memory_report(key: str, size: int, steps: int, malloc_flag: list) -> dict:
         output = subprocess.run(command, check=True, capture_output=True, text=True,
                                 env=process.environment()).stdout
         growth[framework] = float(output.split()[-1])
+    malloc = "system settings" if malloc_flag else "freed memory kept for reuse"
     print(f"{NETS[key][0]}, batch {size}, {steps} Adam steps: peak resident set growth "
-          f"(ru_maxrss, one process each; malloc: {'system settings' if malloc_flag else 'freed memory kept for reuse'})")
+          f"(ru_maxrss, one process each; malloc: {malloc})")
     for framework, mib in growth.items():
         print(f"  {framework:<10} {mib:8.1f} MiB")
     print(f"  nnlayers / PyTorch: {growth['nnlayers'] / growth['PyTorch']:.2f}")

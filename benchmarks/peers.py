@@ -3,14 +3,16 @@
 Both compute the same sums as ``nl.Conv2D`` (the formulas of its docstring),
 with W of shape F×C×kh×kw, X of shape N×C×H×W and Z of shape N×F×Ho×Wo:
 
-* ``Im2colConv``, the textbook design (CS231n's ``conv_forward_im2col`` and the
-  many courses that copy it): one copy per kernel offset (i, j) into a column
-  matrix of (N·P)×K, K = C·kh·kw, P = Ho·Wo, then one matrix product,
+* ``Im2colConv``, the textbook design (CS231n's ``conv_forward_im2col``, the
+  ``im2col`` of Saito's *Deep Learning from Scratch*, and the many courses that
+  copy them): one copy per kernel offset (i, j) into a column matrix of
+  (N·P)×K, K = C·kh·kw, P = Ho·Wo, then one matrix product,
 
       Z₂ = cols W₂ᵀ (+ b),    δW₂ = δZ₂ᵀ cols,    δcols = δZ₂ W₂,
 
   and col2im adds δcols back offset by offset.
-* ``TensordotConv``, Chainer's CPU design (``im2col_cpu`` + ``numpy.tensordot``):
+* ``TensordotConv``, Chainer's CPU design (``Convolution2DFunction.forward_cpu``:
+  ``im2col_cpu`` + ``numpy.tensordot``):
   the columns as a 6-D array N×C×kh×kw×Ho×Wo, contracted with W over (C, kh, kw)
   for Z, over (N, Ho, Wo) with δZ for δW, and over F for δcol.
 

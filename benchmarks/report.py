@@ -90,17 +90,21 @@ def steps_tables(runs) -> list[str]:
     header += [label if labels.count(label) == 1 else f"{label} [{i + 1}]" for i, label in enumerate(labels)]
     rows = []
     for key in keys:
-        for candidate, label in (("nnlayers", key), ("Winograd", f"{key}, Winograd"), ("lean numpy",
-                                                                                     f"{key}, lean numpy")):
+        # (row label, candidate timed, the candidate it is divided by)
+        for label, candidate, other in ((key, "nnlayers", "PyTorch"), (f"{key}, Winograd", "Winograd", "PyTorch"),
+                                        (f"{key}, nnlayers / lean numpy", "nnlayers", "lean numpy")):
             cells = []
             for _, run in columns:
                 seconds = run["cases"].get(key, {}).get("seconds", {})
-                cells.append(f"{seconds[candidate] / seconds['PyTorch']:.2f} ({format_time(seconds[candidate])})"
-                             if candidate in seconds and "PyTorch" in seconds else "–")
-            if candidate == "nnlayers" or any(cell != "–" for cell in cells):
+                cells.append(f"{seconds[candidate] / seconds[other]:.2f} ({format_time(seconds[other])})"
+                             if other == "lean numpy" and other in seconds else
+                             f"{seconds[candidate] / seconds[other]:.2f} ({format_time(seconds[candidate])})"
+                             if candidate in seconds and other in seconds else "–")
+            if label == key or any(cell != "–" for cell in cells):
                 rows.append([label, *cells])
-    caption = (f"Training steps (forward, loss, backward, optimizer step): time / PyTorch's time, and "
-               f"the time per step in brackets. {_caption((name, run['stamp']) for name, run in columns)}.")
+    caption = (f"Training steps (forward, loss, backward, optimizer step): time / PyTorch's time (below 1: "
+               f"faster than PyTorch), and the time per step in brackets; the lean numpy row: nnlayers' time / "
+               f"the lean loop's, and the loop's time. {_caption((name, run['stamp']) for name, run in columns)}.")
     return [caption, "", *_table(header, rows)]
 
 
@@ -110,11 +114,14 @@ def peers_tables(runs) -> list[str]:
         if not run.get("peers"):
             continue
         cases = run["peers"]
-        names = list(next(iter(cases.values()))["seconds"])
-        header = ["layer (batch {})".format(next(iter(cases.values()))["batch"])] + names
-        rows = [[key, *(format_time(case['seconds'][n]) + ("" if n == "nnlayers" else
-                                                            f" ({case['seconds'][n] / case['seconds']['nnlayers']:.2f})")
-                        for n in names)] for key, case in cases.items()]
+        first = next(iter(cases.values()))
+        names = list(first["seconds"])
+        header = [f"layer (batch {first['batch']})"] + names
+
+        def cell(seconds, name):
+            ratio = "" if name == "nnlayers" else f" ({seconds[name] / seconds['nnlayers']:.2f})"
+            return format_time(seconds[name]) + ratio
+        rows = [[key, *(cell(case["seconds"], name) for name in names)] for key, case in cases.items()]
         lines += [f"One convolution layer, forward + backward, float32: time, and in brackets the time / "
                   f"nnlayers' time. {_caption([(name, run['stamp'])])}.", "", *_table(header, rows), ""]
     return lines[:-1]

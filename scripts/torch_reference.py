@@ -27,7 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # nnlayers and benchmarks of this checkout
 
-from nnlayers.cli import add_malloc_option, apply_malloc_option, positive_float, positive_int, unit_fraction  # noqa: E402
+from nnlayers.cli import (add_malloc_option, apply_malloc_option, positive_float, positive_int,  # noqa: E402
+                          unit_fraction)
 from nnlayers.examples import mnist  # noqa: E402
 
 

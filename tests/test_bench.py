@@ -71,7 +71,7 @@ def test_short_run_reports_ratios_layers_and_conv_rates(tmp_path, needs_torch):
     from benchmarks.report import render_rst
     tables = render_rst([out])
     assert "``run.json``: 1 thread" in tables and re.search(r"^lenet5-64 +\d+\.\d\d \([\d.]+ ms\)", tables, re.M)
-    assert re.search(r"^xor, lean numpy +\d+\.\d\d", tables, re.M)
+    assert re.search(r"^xor, nnlayers / lean numpy +\d+\.\d\d \([\d.]+ µs\)", tables, re.M)
 
 
 def test_two_threads_pause_before_every_timed_block(monkeypatch, load_bench):
@@ -327,7 +327,8 @@ def test_report_renders_every_section_as_rst_tables(tmp_path):
     header = next(line for line in lines if line.startswith("case (nnlayers / PyTorch)"))
     assert "1 thread, Haswell kernel" in header and "2 threads, Haswell kernel" in header
     assert "``a-full.json``: 1 thread, Haswell kernel (OPENBLAS_CORETYPE=Haswell); Test CPU, 2 cores" in tables
-    assert re.search(r"vgg 32→32 3×3 32×32 +20\.00 ms +10\.00 ms \(0\.50\) +50\.00 ms \(2\.50\) +40\.00 ms \(2\.00\)", tables)
+    assert re.search(r"vgg 32→32 3×3 32×32 +20\.00 ms +10\.00 ms \(0\.50\) +50\.00 ms \(2\.50\) "
+                     r"+40\.00 ms \(2\.00\)", tables)
     assert re.search(r"64 → 64, 16×16 +30\.00 ms \(120\) +20\.00 ms \(180\) +25\.00 ms \(144\)", tables)
     assert re.search(r"nnlayers +143\.0", tables)
     assert "On a GPU (Test GPU)" in tables and re.search(r"vgg-128 +4\.00 ms +2\.00 ms +2\.00", tables)
