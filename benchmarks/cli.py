@@ -37,13 +37,12 @@ import os
 
 import numpy as np
 
-from nnlayers import _threads as nl_threads
 from nnlayers.cli import add_malloc_option, apply_malloc_option
 
 from . import threads
 from .convs import conv_table
 from .layers import layer_profile
-from .machine import blas_description, stamp
+from .machine import blas_description, nnlayers_threads, stamp
 from .models import NETS, WINOGRAD_NETS, torch
 from .report import format_time, print_layers, write_json
 from .steps import CASES, selected
@@ -125,7 +124,7 @@ def cpu_tables(args, kept: bool) -> int:
     keys = [] if args.convs or args.peers else selected(args.only)
     gemm = gemm_rate()
     blas = blas_description()
-    helpers = nl_threads.num_threads()
+    helpers = nnlayers_threads()
     print(f"numpy {np.__version__} ({blas}), torch {torch.__version__ if torch else 'not installed'}; "
           f"{threads.THREADS} thread(s) (BLAS: {threads.BLAS_THREADS}, nnlayers: {helpers}); "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; median of {args.repeats} rounds"

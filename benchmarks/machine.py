@@ -69,9 +69,18 @@ def kernel_name(blas: str) -> str:
     return rest.split()[0] if found and rest.split() else "?"
 
 
+def nnlayers_threads() -> int:
+    """nnlayers' helper threads (``NNLAYERS_NUM_THREADS``, default one), as the library counts them."""
+    try:
+        from nnlayers._threads import num_threads   # no public name for it yet
+    except ImportError:
+        return int(os.environ.get("NNLAYERS_NUM_THREADS") or 1)
+    return num_threads()
+
+
 def stamp(reuse_freed_memory: bool | None = None) -> dict:
     """Machine, BLAS kernel, versions, thread counts and date of this run (UTC, to the second)."""
-    from nnlayers import __version__, _threads
+    from nnlayers import __version__
     from .models import torch
     blas = blas_description()
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -83,7 +92,7 @@ def stamp(reuse_freed_memory: bool | None = None) -> dict:
         "blas": blas, "kernel": kernel_name(blas),
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),   # None: OpenBLAS picked its own kernel
         "threads": int(threads.THREADS), "blas_threads": int(threads.BLAS_THREADS),
-        "nnlayers_threads": _threads.num_threads(), "reuse_freed_memory": reuse_freed_memory,
+        "nnlayers_threads": nnlayers_threads(), "reuse_freed_memory": reuse_freed_memory,
     }
 
 
