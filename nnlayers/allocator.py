@@ -6,23 +6,21 @@ glibc's malloc hands large blocks back to the operating system soon after
 they are freed (a block above its *mmap threshold* is unmapped at once; free
 space at the top of a heap beyond its *trim threshold* is released), so the
 next step's arrays land on fresh pages, which the kernel zero-fills on first
-touch, one page fault per page. Measured in a fresh process fitting the
-Fashion-MNIST reference CNN (batch 64, float32, two threads): about 1,900
-page faults and 2.9 ms of system time per step, 13.5 ms per step against
-9.3 ms with freed memory kept. PyTorch's CPU steps pay the same toll (in a
-loop of the same net, 7.2 against 6.0 ms). How much a process pays depends
-on its history: until told otherwise, glibc raises both thresholds each time
-it unmaps a block (up to 32 MiB), so ``train_mnist.py``, whose data loading
-frees large buffers first, gains less: 9.0–9.2 s per Fashion-MNIST epoch
-with freed memory kept against 9.0–10.5 s without (four runs each).
+touch, one page fault per page. Keeping freed memory saves those faults: it
+helps most where a step's large arrays are allocated afresh (a process that
+starts training at once, PyTorch's CPU steps as much as nnlayers'), and less
+where glibc has already raised its thresholds by itself (it does so each time
+it unmaps a block, up to 32 MiB: a script whose data loading first frees
+large buffers). The README's "Speed" section gives measured steps and epochs
+with and without it (``--system-malloc``).
 
 ``reuse_freed_memory()`` sets both thresholds through ``mallopt``: blocks up
 to ``MMAP_THRESHOLD`` (1 GiB; 32 MiB where glibc refuses more, as older releases
 do) come from the heap, and freed memory stays there for the next
 allocation instead of going back to the system. The price is that the
 process keeps its peak memory until it ends. It is process-wide and cannot
-be undone, so importing nnlayers never calls it: the training and benchmark
-scripts do (``--system-malloc`` leaves malloc alone), and a program or
+be undone, so importing nnlayers never calls it: the training scripts and
+the benchmarks do (``--system-malloc`` leaves malloc alone), and a program or
 notebook may. The environment can set the same before Python starts::
 
     MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 python train.py

@@ -5,7 +5,8 @@
 
 Same data in memory (the same split, validation share and float32 images,
 from ``nnlayers.examples.mnist``), the same network (conv 16, pool, conv 32,
-pool, 128 with Dropout(0.25), 10), the same loss, optimizer (Adam, η = 10⁻³),
+pool, 128 with Dropout(0.25), 10: the benchmarks' PyTorch twin of
+``mnist.build("cnn")``, ``benchmarks.models.fmnist_cnn_torch``), the same loss, optimizer (Adam, η = 10⁻³),
 batch size and per-epoch work: every batch trains, the training loss and
 accuracy are summed up, and the validation split is evaluated after each
 epoch (batches of 1024, eval mode). Prints the test accuracy and the seconds
@@ -20,20 +21,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from nnlayers.cli import add_malloc_option, apply_malloc_option, positive_float, positive_int, unit_fraction
-from nnlayers.examples import mnist
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # nnlayers and benchmarks of this checkout
 
-
-def reference_cnn(torch, size: int = 28, classes: int = 10):
-    """``mnist.build("cnn")`` layer for layer (PyTorch's default initialisation)."""
-    nn = torch.nn
-    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(32 * (size // 4) ** 2, 128), nn.ReLU(), nn.Dropout(0.25),
-                         nn.Linear(128, classes))
+from nnlayers.cli import (add_malloc_option, apply_malloc_option, positive_float, positive_int,  # noqa: E402
+                          unit_fraction)
+from nnlayers.examples import mnist  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -69,7 +65,8 @@ def main(argv=None) -> int:
     X_test = torch.from_numpy(mnist.prepare(split.test_images, "cnn", np.float32))
     classes = int(max(split.train_labels.max(), split.test_labels.max())) + 1
 
-    model = reference_cnn(torch, split.train_images.shape[1], classes)
+    from benchmarks.models import fmnist_cnn_torch
+    model = fmnist_cnn_torch(split.train_images.shape[1], classes)
     loss_function = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     print(f"{split.source}: {len(X)} training images, {len(X_val)} validation, {len(X_test)} test; "

@@ -1,11 +1,15 @@
-"""scripts/bench.py (a short run writes the table as JSON, with per-layer times and conv rates) and its
-PyTorch companion for whole epochs, scripts/torch_reference.py."""
+"""The benchmarks package (benchmarks/, run as scripts/bench.py or python -m benchmarks): a short run writes
+the table as stamped JSON, with per-layer times and conv rates; the numpy peers compute what Conv2D
+computes; README's speed tables are what benchmarks.report renders from the committed runs. And the
+PyTorch companion for whole epochs, scripts/torch_reference.py. No test runs a real benchmark: tiny
+sizes, one round."""
 import json
 import re
 
+import numpy as np
 import pytest
 
-from tests.helpers import GLIBC, load_script, require, run_script
+from tests.helpers import GLIBC, ROOT, require, run_script
 
 try:
     import torch
@@ -13,30 +17,36 @@ except ImportError:
     torch = None
 
 
-@pytest.fixture(autouse=True)
-def _needs_torch():
+@pytest.fixture
+def needs_torch():
     require(torch is not None, "PyTorch is not installed (pip install torch==2.13.0); the benchmark compares with it")
 
 
 @pytest.fixture
-def load_bench(monkeypatch):
-    """``load_bench(*arguments)``: scripts/bench.py imported as a module with those command-line
-    arguments (its ``main`` not run). What its import sets, the BLAS threads' environment and
-    PyTorch's thread count, comes back after the test."""
-    import sys
+def load_bench(monkeypatch, needs_torch):
+    """``load_bench(*arguments)``: the benchmarks package with its thread counts read from those
+    command-line arguments, as ``python -m benchmarks`` reads them (its ``main`` not run), returned as
+    a namespace of its modules. What that sets, the BLAS threads' environment, the package's thread
+    counts and PyTorch's thread count, comes back after the test."""
+    import types
 
-    threads = torch.get_num_threads()
+    from benchmarks import cli, full, memory, models, steps, threads, timing
+
+    count = torch.get_num_threads()
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        monkeypatch.setenv(name, "1")                 # restored afterwards, whatever bench.py sets
+        monkeypatch.setenv(name, "1")                 # restored afterwards, whatever configure sets
+    monkeypatch.setattr(threads, "THREADS", threads.THREADS)
+    monkeypatch.setattr(threads, "BLAS_THREADS", threads.BLAS_THREADS)
 
     def load(*arguments):
-        monkeypatch.setattr(sys, "argv", ["bench.py", *arguments])
-        return load_script("bench.py")
+        threads.configure(list(arguments))
+        return types.SimpleNamespace(cli=cli, full=full, memory=memory, models=models, steps=steps,
+                                     threads=threads, timing=timing)
     yield load
-    torch.set_num_threads(threads)
+    torch.set_num_threads(count)
 
 
-def test_short_run_reports_ratios_layers_and_conv_rates(tmp_path):
+def test_short_run_reports_ratios_layers_and_conv_rates(tmp_path, needs_torch):
     out = tmp_path / "run.json"
     done = run_script("bench.py", "--only", "xor", "--only", "lenet5-64", "--repeats", "1", "--block", "0.01",
                       "--threads", "1", "--json", out)
@@ -53,46 +63,65 @@ def test_short_run_reports_ratios_layers_and_conv_rates(tmp_path):
     convs = [row for row in lenet["layers"] if row["module"].startswith("Conv2D")]
     assert len(convs) == 2 and all(row["gflops"] > 0 for row in convs)
     assert all(row["forward_s"] > 0 and row["backward_s"] > 0 for row in lenet["layers"])
+    # Stamped: where, with what and when, so that a table rendered from it says so.
+    stamp = report["stamp"]
+    assert stamp["threads"] == 1 and stamp["cores"] >= 1 and stamp["cpu"] and stamp["numpy"] == np.__version__
+    assert stamp["torch"] == torch.__version__ and stamp["date"].startswith("20") and "kernel" in stamp
+    assert "openblas_coretype" in stamp and stamp["reuse_freed_memory"] is GLIBC
+    from benchmarks.report import render_rst
+    tables = render_rst([out])
+    assert "``run.json``: 1 thread" in tables and re.search(r"^lenet5-64 +\d+\.\d\d \([\d.]+ ms\)", tables, re.M)
+    assert re.search(r"^xor, nnlayers / lean numpy +\d+\.\d\d \([\d.]+ µs\)", tables, re.M)
 
 
 def test_two_threads_pause_before_every_timed_block(monkeypatch, load_bench):
     # At two threads one framework's spinning thread pool would slow the next candidate down.
     bench = load_bench("--threads", "2")
     events = []
-    monkeypatch.setattr(bench.time, "sleep", lambda seconds: events.append(("pause", seconds)))
+    monkeypatch.setattr(bench.timing.time, "sleep", lambda seconds: events.append(("pause", seconds)))
 
     def candidate(name):
         return lambda: (lambda: events.append(name))
-    bench.measure([("a", candidate("a")), ("b", candidate("b"))], repeats=2, block_seconds=0.0)
+    bench.timing.measure([("a", candidate("a")), ("b", candidate("b"))], repeats=2, block_seconds=0.0)
     timed = events[events.index(("pause", 0.5)):]     # after the warm-ups, which need no pause
     assert timed == [("pause", 0.5), "a", ("pause", 0.5), "b"] * 2
-    assert bench.SETTLE_SECONDS == 0.5 and bench.THREADS == "2"
+    assert bench.threads.SETTLE_SECONDS == 0.5 and bench.threads.THREADS == "2"
+    assert load_bench("--threads", "1").threads.settle_seconds() == 0.0
 
 
 def test_wide_nets_are_also_timed_with_winograd(load_bench):
     import nnlayers as nl
     bench = load_bench()
-    assert [name for name, _ in bench.net_candidates("resnet", 4)] == ["nnlayers", "PyTorch", "Winograd"]
-    assert [name for name, _ in bench.net_candidates("lenet5", 4)] == ["nnlayers", "PyTorch"]
-    for build, expected in ((bench.resnet_nnlayers, ["gemm"] + ["winograd"] * 4),
-                            (bench.vgg_nnlayers, ["gemm"] + ["winograd"] * 3)):
+    assert [name for name, _ in bench.steps.net_candidates("resnet", 4)] == ["nnlayers", "PyTorch", "Winograd"]
+    assert [name for name, _ in bench.steps.net_candidates("lenet5", 4)] == ["nnlayers", "PyTorch"]
+    for build, expected in ((bench.models.resnet_nnlayers, ["gemm"] + ["winograd"] * 4),
+                            (bench.models.vgg_nnlayers, ["gemm"] + ["winograd"] * 3)):
         model = build("winograd")
         assert [m.algorithm for _, m in model.named_modules() if isinstance(m, nl.Conv2D)] == expected
         assert all(m.algorithm == "gemm" for _, m in build().named_modules() if isinstance(m, nl.Conv2D))
-    step = dict(bench.net_candidates("vgg", 4))["Winograd"]()
+    step = dict(bench.steps.net_candidates("vgg", 4))["Winograd"]()
     step()                                            # a whole Adam step of the Winograd net runs
 
 
-def test_system_malloc_leaves_the_allocator_alone(tmp_path):
+def test_system_malloc_leaves_the_allocator_alone(tmp_path, needs_torch):
+    # Run as python -m benchmarks from the top folder, which is the same command line as scripts/bench.py.
+    import os
+    import subprocess
+    import sys
+
     out = tmp_path / "run.json"
-    done = run_script("bench.py", "--only", "xor", "--repeats", "1", "--block", "0.01", "--system-malloc",
-                      "--json", out)
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "xor", "--repeats", "1", "--block", "0.01",
+                           "--system-malloc", "--json", str(out)], capture_output=True, text=True, cwd=ROOT, env=env,
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].endswith("malloc: system settings")
-    assert json.loads(out.read_text())["reuse_freed_memory"] is False
+    report = json.loads(out.read_text())
+    assert report["reuse_freed_memory"] is False and report["stamp"]["reuse_freed_memory"] is False
+    assert list(report["cases"]) == ["xor"]
 
 
-def test_torch_reference_trains_the_same_network_and_reports_seconds_per_epoch():
+def test_torch_reference_trains_the_same_network_and_reports_seconds_per_epoch(needs_torch):
     done = run_script("torch_reference.py", "--epochs", "1", "--threads", "1")
     assert done.returncode == 0, done.stderr
     assert "7200 training images, 800 validation, 2000 test" in done.stdout
@@ -112,10 +141,11 @@ def test_memory_children_get_the_same_malloc_choice(monkeypatch, capsys, load_be
         commands.append(command)
         return subprocess.CompletedProcess(command, 0, stdout="100.0\n" if len(commands) == 1 else "50.0\n")
 
-    monkeypatch.setattr(bench.subprocess, "run", run)
-    growth = bench.memory_report("vgg", 128, 5, flags)
+    monkeypatch.setattr(bench.memory.subprocess, "run", run)
+    growth = bench.memory.memory_report("vgg", 128, 5, flags)
     assert growth == {"nnlayers": 100.0, "PyTorch": 50.0}
     assert len(commands) == 2 and all(("--system-malloc" in command) == bool(flags) for command in commands)
+    assert all(command[1:3] == ["-m", "benchmarks"] for command in commands)      # the package, run afresh
     printed = capsys.readouterr().out
     assert ("malloc: system settings" if flags else "malloc: freed memory kept for reuse") in printed
     assert "nnlayers / PyTorch: 2.00" in printed
@@ -127,12 +157,15 @@ def test_blas_threads_may_differ_from_the_frameworks_threads(load_bench):
     import os
 
     bench = load_bench("--threads", "2", "--blas-threads=1")
-    assert (bench.THREADS, bench.BLAS_THREADS, os.environ["OPENBLAS_NUM_THREADS"]) == ("2", "1", "1")
+    threads = bench.threads
+    assert (threads.THREADS, threads.BLAS_THREADS, os.environ["OPENBLAS_NUM_THREADS"]) == ("2", "1", "1")
     bench = load_bench("--threads", "2")
-    assert (bench.THREADS, bench.BLAS_THREADS, os.environ["OPENBLAS_NUM_THREADS"]) == ("2", "2", "2")
+    assert (threads.THREADS, threads.BLAS_THREADS, os.environ["OPENBLAS_NUM_THREADS"]) == ("2", "2", "2")
+    bench = load_bench("--threads", "2", "--threads", "1")           # the last one, as argparse reads it
+    assert (threads.THREADS, threads.BLAS_THREADS) == ("1", "1")
 
 
-def test_single_convolutions_against_pytorch_and_the_products_alone(tmp_path):
+def test_single_convolutions_against_pytorch_and_the_products_alone(tmp_path, needs_torch):
     out = tmp_path / "convs.json"
     done = run_script("bench.py", "--convs", "--repeats", "1", "--block", "0.01", "--json", out)
     assert done.returncode == 0, done.stderr
@@ -146,3 +179,193 @@ def test_single_convolutions_against_pytorch_and_the_products_alone(tmp_path):
     assert convs["1-16-28"]["flops"] == 2 * 64 * 16 * 9 * (28 * 28) * 2
     assert all(set(case["seconds"]) == {"nnlayers", "PyTorch", "products"} and min(case["seconds"].values()) > 0
                for case in convs.values())
+
+
+def test_benchmarks_are_not_installed_with_the_library():
+    import configparser
+
+    from setuptools import find_packages
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    include = [name.strip() for name in config["options.packages.find"]["include"].split(",")]
+    packages = find_packages(str(ROOT), include=include)
+    assert "nnlayers" in packages and not any(name.startswith("benchmarks") for name in packages)
+
+
+# -- the paired models ---------------------------------------------------------------------------
+
+def test_nnlayers_nets_come_from_the_examples_and_their_torch_twins_mirror_them(needs_torch):
+    import nnlayers as nl
+    from benchmarks import models
+    from nnlayers.examples import mnist
+
+    assert repr(models.vgg_nnlayers()) == repr(mnist.vgg(3, 32, 10))
+    assert repr(models.lenet5_nnlayers()) == repr(mnist.lenet5())
+    assert repr(models.fmnist_cnn_nnlayers()) == repr(mnist.build("cnn"))
+    resnet = models.resnet_nnlayers()
+    assert sum(isinstance(m, nl.Residual) for m in resnet.modules()) == 2
+    pairs = [(models.mlp_nnlayers, models.mlp_torch, (784,)), (models.lenet_nnlayers, models.lenet_torch, (1, 28, 28))]
+    pairs += [(ours, theirs, shape) for _, ours, theirs, shape in models.NETS.values()]
+    for ours, theirs, shape in pairs:
+        model, twin = ours(), theirs()
+        assert sum(p.data.size for p in model.parameters()) == sum(p.numel() for p in twin.parameters()), ours
+        X = np.zeros((2, *shape), dtype=np.float32)
+        assert model.forward(X).shape == tuple(twin(torch.from_numpy(X)).shape), ours
+
+
+def test_lenet5_and_vgg_examples_train_in_float64():
+    import nnlayers as nl
+    from nnlayers.examples import mnist
+
+    rng = np.random.default_rng(0)
+    lenet = mnist.lenet5(1, 16, 3, rng=0, dtype=np.float64)
+    assert [m.kernel_size for m in lenet.modules() if isinstance(m, nl.Conv2D)] == [(5, 5), (5, 5)]
+    assert lenet.forward(rng.random((2, 1, 16, 16))).shape == (2, 3)
+    vgg = mnist.vgg(2, 4, 3, widths=(2,), hidden=4, rng=0, dtype=np.float64)
+    assert [m.input_grad for m in vgg.modules() if isinstance(m, nl.Conv2D)] == [False, True]
+    assert nl.gradcheck(vgg, rng.random((2, 2, 4, 4))).passed
+    with pytest.raises(ValueError, match="divisible by 4"):
+        mnist.vgg(3, 30)
+    with pytest.raises(ValueError, match="at least 12×12"):
+        mnist.lenet5(1, 8)
+
+
+# -- the numpy peers -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("C, F, kernel, stride, padding, bias, input_grad, H, W", [
+    (3, 4, 3, 1, 1, True, True, 7, 6), (2, 5, 5, 2, 2, False, True, 9, 8), (1, 3, 3, 2, 0, True, False, 6, 7),
+    (4, 2, (3, 2), (1, 2), (0, 1), True, True, 5, 7)])
+def test_numpy_peers_compute_what_conv2d_computes(C, F, kernel, stride, padding, bias, input_grad, H, W):
+    import nnlayers as nl
+    from benchmarks.peers import PEERS, peer_of
+
+    rng = np.random.default_rng(0)
+    conv = nl.Conv2D(C, F, kernel, stride, padding, bias=bias, rng=0, input_grad=input_grad)
+    if bias:
+        conv.b.data[...] = rng.normal(size=F)
+    X = rng.normal(size=(2, C, H, W))
+    Z = conv.forward(X)
+    dZ = rng.normal(size=Z.shape)
+    dX = conv.backward(dZ)
+    for name, design in PEERS.items():
+        peer = peer_of(conv, design)
+        np.testing.assert_allclose(peer.forward(X), Z, rtol=0, atol=1e-10, err_msg=name)
+        dX_peer = peer.backward(dZ)
+        assert (dX_peer is None) == (not input_grad)
+        if input_grad:
+            np.testing.assert_allclose(dX_peer, dX, rtol=0, atol=1e-10, err_msg=name)
+        np.testing.assert_allclose(peer.dW, conv.W.grad, rtol=0, atol=1e-10, err_msg=name)
+        if bias:
+            np.testing.assert_allclose(peer.db, conv.b.grad, rtol=0, atol=1e-10, err_msg=name)
+
+
+def test_peers_are_timed_on_every_convolution_of_the_reference_nets():
+    from benchmarks import peers
+    rows = peers.reference_convolutions()
+    # Fashion-MNIST CNN 2, LeNet-5 2, VGG-like 4, ResNet 2 (its four block convolutions are alike).
+    assert [row["net"] for row in rows] == ["fmnist-cnn"] * 2 + ["lenet5"] * 2 + ["vgg"] * 4 + ["resnet"] * 2
+    assert [row["input_grad"] for row in rows] == [False, True] * 2 + [False, True, True, True, False, True]
+    assert [peers.case_key(row) for row in rows][5:8] == ["vgg 32→32 3×3 32×32", "vgg 32→64 3×3 16×16",
+                                                          "vgg 64→64 3×3 16×16"]
+    names = [name for name, _ in peers.peer_candidates(rows[3], 2)]
+    assert names == ["nnlayers"] + ["PyTorch"] * (torch is not None) + list(peers.PEERS)
+
+
+def test_peers_run_writes_a_table_the_report_renders(tmp_path):
+    from benchmarks.report import render_rst
+    out = tmp_path / "peers.json"
+    done = run_script("bench.py", "--peers", "--peers-batch", "2", "--repeats", "1", "--block", "0", "--json", out)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["cases"] == {} and len(report["peers"]) == 10 and report["stamp"]["threads"] == 1
+    assert all(set(case["seconds"]) >= {"nnlayers", "im2col (CS231n)", "tensordot (Chainer)"} and case["batch"] == 2
+               for case in report["peers"].values())
+    assert "im2col (CS231n)" in render_rst([out]) and "lenet5 6→16 5×5 14×14" in render_rst([out])
+
+
+# -- numbers in one place: the README's tables, rendered from committed JSON ------------------------
+
+def test_full_runs_both_kernels_only_where_one_is_pinned():
+    from benchmarks.full import configurations
+
+    stock = configurations({"PATH": "/bin"})
+    assert [threads for threads, _ in stock] == ["1", "2"]
+    pinned = configurations({"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "1"})
+    assert [(threads, env.get("OPENBLAS_CORETYPE")) for threads, env in pinned] == [
+        ("1", None), ("2", None), ("1", "Haswell"), ("2", "Haswell")]
+    assert "OPENBLAS_L2_SIZE" not in pinned[0][1]
+
+
+def _stamp(**changes):
+    return {"date": "2026-12-06T03:00:00+00:00", "cpu": "Test CPU", "cores": 2, "numpy": "2.4.6", "torch": "2.13.0",
+            "kernel": "Haswell", "openblas_coretype": "Haswell", "threads": 1, "blas_threads": 1,
+            "nnlayers_threads": 1, **changes}
+
+
+def test_report_renders_every_section_as_rst_tables(tmp_path):
+    from benchmarks import report
+
+    steps = {"stamp": _stamp(), "cases": {"vgg-64": {"seconds": {"nnlayers": 0.1, "PyTorch": 0.08, "Winograd": 0.09}}}}
+    full = {"kind": "full", "runs": {"1": steps, "2": {"stamp": _stamp(threads=2, blas_threads=2), "cases": {
+        "vgg-64": {"seconds": {"nnlayers": 0.06, "PyTorch": 0.04}}}}}}
+    peers = {"stamp": _stamp(), "peers": {"vgg 32→32 3×3 32×32": {"batch": 64, "seconds": {
+        "nnlayers": 0.02, "PyTorch": 0.01, "im2col (CS231n)": 0.05, "tensordot (Chainer)": 0.04}}}}
+    convs = {"stamp": _stamp(), "gemm_gflops": 120.0, "cases": {}, "convs": {"64-64-16": {
+        "seconds": {"nnlayers": 0.03, "PyTorch": 0.02, "products": 0.025}, "flops": 3.6e9}}}
+    memory = {"stamp": _stamp(), "memory": {"case": "VGG-like, batch 128", "steps": 5,
+                                            "growth_mib": {"nnlayers": 143.0, "PyTorch": 178.0}}}
+    gpu = {"stamp": _stamp(), "gpu": {"device": "Test GPU", "cases": {"vgg-128": {
+        "nnlayers": 0.004, "PyTorch": 0.002, "ratio": 2.0}}}}
+    paths = []
+    for name, data in (("a-full.json", full), ("b-peers.json", peers), ("c-convs.json", convs),
+                       ("d-memory.json", memory), ("e-gpu.json", gpu)):
+        paths.append(tmp_path / name)
+        paths[-1].write_text(json.dumps(data))
+    tables = report.render_rst(paths)
+    lines = tables.splitlines()
+    assert "vgg-64, Winograd" in tables and "1.25 (100.00 ms)" in tables and "1.50 (60.00 ms)" in tables
+    header = next(line for line in lines if line.startswith("case (nnlayers / PyTorch)"))
+    assert "1 thread, Haswell kernel" in header and "2 threads, Haswell kernel" in header
+    assert "``a-full.json``: 1 thread, Haswell kernel (OPENBLAS_CORETYPE=Haswell); Test CPU, 2 cores" in tables
+    assert re.search(r"vgg 32→32 3×3 32×32 +20\.00 ms +10\.00 ms \(0\.50\) +50\.00 ms \(2\.50\) "
+                     r"+40\.00 ms \(2\.00\)", tables)
+    assert re.search(r"64 → 64, 16×16 +30\.00 ms \(120\) +20\.00 ms \(180\) +25\.00 ms \(144\)", tables)
+    assert re.search(r"nnlayers +143\.0", tables)
+    assert "On a GPU (Test GPU)" in tables and re.search(r"vgg-128 +4\.00 ms +2\.00 ms +2\.00", tables)
+    assert all(len(rule.split()) >= 2 for rule in lines if rule.startswith("="))    # simple tables' rules
+    # --update puts them between the markers, and only there.
+    readme = tmp_path / "README.rst"
+    readme.write_text(f"Speed\n-----\n\nprose\n\n{report.BEGIN}\n\nold\n\n{report.END}\n\nLayout\n")
+    assert report.main([str(path) for path in paths] + ["--rst", "--update", str(readme)]) == 0
+    text = readme.read_text()
+    assert report.speed_block(text).strip() == tables.strip() and text.endswith(f"{report.END}\n\nLayout\n")
+    assert "old" not in text and text.startswith("Speed\n-----\n\nprose\n\n")
+
+
+def _readme_block():
+    from benchmarks import report
+    return report.speed_block((ROOT / "README.rst").read_text(encoding="utf-8"))
+
+
+def test_readme_speed_tables_are_what_the_committed_runs_render():
+    from benchmarks import report
+
+    block = _readme_block()                  # the markers are there in any case
+    paths = sorted(report.RESULTS.glob("*.json"), key=lambda path: path.name)
+    if not paths:
+        assert not block.strip(), "README's speed tables must come from committed runs in benchmarks/results/"
+        pytest.skip("benchmarks/results/ holds no committed --json run yet: README's speed tables are empty until "
+                    "the runs are made on a quiet machine (python -m benchmarks.report benchmarks/results/*.json "
+                    "--rst --update README.rst)")
+    assert block.strip() == report.render_rst(paths).strip(), (
+        "README's speed tables differ from the committed runs: python -m benchmarks.report "
+        "benchmarks/results/*.json --rst --update README.rst")
+
+
+def test_readme_layout_describes_the_benchmarks_package():
+    text = (ROOT / "README.rst").read_text(encoding="utf-8")
+    layout = text[text.index("\nLayout\n"):]
+    for name in ("benchmarks/", "nnlayers/cli.py", "nnlayers/atomic.py", "nnlayers/_args.py", "peers.py", "results/"):
+        assert name in layout, name
+    speed = text[text.index("\nSpeed\n"):text.index("\nLayout\n")]
+    assert "python -m benchmarks --peers" in speed and "python -m benchmarks.report" in speed

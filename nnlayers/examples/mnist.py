@@ -2,7 +2,9 @@
 
 Images arrive as N×28×28 bytes; ``prepare`` scales them to [0, 1] and shapes
 them for the model: N×784 rows for the MLP, N×1×28×28 for the convolutional
-networks (``cnn``, ``cnn-bn``, ``resnet``).
+networks (``cnn``, ``cnn-bn``, ``resnet``). ``lenet5`` and ``vgg`` build two
+more classic networks for any C×H×W images (the benchmarks' LeNet-5 and
+CIFAR-sized VGG-like net, ``benchmarks/models.py``).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from ..init import as_rng
 from ..layers import (BatchNorm2d, Bias, Conv2D, Dropout, Flatten, GlobalAvgPool2D, Linear, MaxPool2D, ReLU)
 from ..module import Residual, Sequential
 
-__all__ = ["Split", "load_split", "shifted_copies", "mirrored_copies", "augment", "random_augmentation", "prepare", "mlp", "cnn", "basic_block", "resnet", "build", "MODELS", "confusion_matrix", "SAMPLE_SPLIT_SEED"]
+__all__ = ["Split", "load_split", "shifted_copies", "mirrored_copies", "augment", "random_augmentation", "prepare", "mlp", "cnn", "lenet5", "vgg", "basic_block", "resnet", "build", "MODELS", "confusion_matrix", "SAMPLE_SPLIT_SEED"]
 
 #: The shipped sample is split 8,000 / 2,000 with this seed, so its test digits never change.
 SAMPLE_SPLIT_SEED = 2026
@@ -167,6 +169,54 @@ def cnn(channels: int = 1, size: int = 28, classes: int = 10, *, width: int = 8,
     return Sequential(*layers)
 
 
+def lenet5(channels: int = 1, size: int = 28, classes: int = 10, *, rng=None, dtype=np.float32) -> Sequential:
+    """LeNet-5 (LeCun et al., 1998) as it is trained today, with ReLU and max-pooling:
+
+        conv5×5 (channels → 6, padding 2) → ReLU → 2×2 max-pool
+        conv5×5 (6 → 16)                  → ReLU → 2×2 max-pool
+        Flatten → Linear 120 → ReLU → Linear 84 → ReLU → Linear classes
+
+    The padding of 2 gives 28×28 digits the 32×32 input of the original
+    network, so the second convolution sees 14×14 and leaves 16×5×5 = 400
+    features. He initialisation before each ReLU, Xavier for the output layer.
+    """
+    rng = as_rng(rng)
+    side = (size // 2 - 4) // 2
+    if side < 1:
+        raise ValueError(f"lenet5 needs images of at least 12×12, got {size}×{size}")
+    return Sequential(
+        Conv2D(channels, 6, 5, padding=2, rng=rng, dtype=dtype, input_grad=False), ReLU(), MaxPool2D(2),
+        Conv2D(6, 16, 5, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2), Flatten(),
+        Linear(16 * side * side, 120, init="he", rng=rng, dtype=dtype), Bias(120, dtype=dtype), ReLU(),
+        Linear(120, 84, init="he", rng=rng, dtype=dtype), Bias(84, dtype=dtype), ReLU(),
+        Linear(84, classes, rng=rng, dtype=dtype), Bias(classes, dtype=dtype))
+
+
+def vgg(channels: int = 3, size: int = 32, classes: int = 10, *, widths=(32, 64), hidden: int = 256, rng=None,
+        dtype=np.float32) -> Sequential:
+    """VGG-like (Simonyan and Zisserman, 2015, in miniature): for each width, two 3×3 convolutions
+    (padding 1) with a ReLU after each, then a 2×2 max-pool; then a classifier
+
+        Flatten → Linear hidden → ReLU → Linear classes
+
+    With the defaults, for 3×32×32 (CIFAR-sized) images: conv 32, 32, pool, 64, 64, pool, 4096 → 256 → 10.
+    """
+    rng = as_rng(rng)
+    if size % 2 ** len(widths):
+        raise ValueError(f"vgg: {len(widths)} pooling steps need a side divisible by {2 ** len(widths)}, got {size}")
+    layers, previous = [], channels
+    for width in widths:
+        for _ in range(2):
+            layers += [Conv2D(previous, width, 3, padding=1, rng=rng, dtype=dtype, input_grad=bool(layers)),
+                       ReLU()]
+            previous = width
+        layers.append(MaxPool2D(2))
+    flat = previous * (size // 2 ** len(widths)) ** 2
+    layers += [Flatten(), Linear(flat, hidden, init="he", rng=rng, dtype=dtype), Bias(hidden, dtype=dtype), ReLU(),
+               Linear(hidden, classes, rng=rng, dtype=dtype), Bias(classes, dtype=dtype)]
+    return Sequential(*layers)
+
+
 def basic_block(in_channels: int, out_channels: int, stride: int = 1, *, rng=None,
                 dtype=np.float32) -> Sequential:
     """ResNet's basic block (He et al., 2016): Z = ReLU(shortcut(X) + F(X)), with
@@ -242,10 +292,10 @@ def build(model: str, classes: int = 10, *, height: int = 28, width: int = 28, r
     raise ValueError(f"unknown model {model!r}; use one of {', '.join(MODELS)}")
 
 
-#: The reference ResNet's size, chosen to train on full Fashion-MNIST within 20 minutes on two cores:
-#: the pooled stem (stages at 14×14, 7×7, 4×4) learned faster on a validation split than the same
-#: blocks at 28×28 (16, 32, 64 filters), at two thirds of the time per image; with 'crop-flip'
-#: augmentation, 32/64/96 filters reached 0.938 on the validation split where 24/48/96 reached 0.937.
+#: The reference ResNet's size, chosen to train on full Fashion-MNIST in minutes on two cores: the
+#: pooled stem (stages at 14×14, 7×7, 4×4) learned faster on a validation split than the same blocks
+#: at 28×28 (16, 32, 64 filters), for less time per image; with 'crop-flip' augmentation, 32/64/96
+#: filters did slightly better on the validation split than 24/48/96.
 RESNET_WIDTHS = (32, 64, 96)
 RESNET_BLOCKS = (1, 1, 1)
 
