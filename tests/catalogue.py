@@ -10,7 +10,9 @@ a shape draws a float64 array, a callable ``rng -> array`` anything else.
 ``kinks`` keeps drawn inputs away from where a gradient jumps, so finite
 differences see a smooth function: ``"relu"`` (|x| ≥ 0.1, no ReLU at 0) or
 ``"max"`` (all values distinct, 0.05 apart and none near 0: no max-pool tie
-can flip under a step of 1e-6, and no ReLU kink either).
+can flip under a step of 1e-6, and no ReLU kink either). A kink inside a
+network (a ReLU after a convolution) cannot be steered from the input: such
+entries pass because their fixed seeds put no value within a step of it.
 
 The checks, by name (``not_applicable`` maps a check to the reason it cannot apply):
 ``gradcheck``, ``torch`` (parity), ``empty-batch``, ``no-mutation``, ``clear-cache``,
@@ -23,6 +25,11 @@ weights in through ``torch_params``: {our dotted name: torch's name, or
 (torch's name, f)} with f taking our array to torch's layout (``T`` for
 Linear's W, in×out here and out×in there). Buffers in the map (BatchNorm's
 running statistics) are copied in and compared after the step too.
+
+An entry, the first of the catalogue::
+
+    LayerCase("linear-4x3-to-5", lambda dtype, rng: nl.Linear(3, 5, rng=rng, dtype=dtype), ((4, 3),),
+              torch=lambda nn: nn.Linear(3, 5, bias=False), torch_params={"W": ("weight", T)})
 """
 from __future__ import annotations
 
@@ -41,6 +48,8 @@ CHECKS = ("gradcheck", "torch", "empty-batch", "no-mutation", "clear-cache", "se
 
 @dataclass(frozen=True)
 class LayerCase:
+    """One layer configuration and what the battery needs to check it (see the module docstring)."""
+
     id: str
     make: Callable                        # make(dtype, rng) -> Module, rng an int seed
     inputs: tuple                         # one shape (or rng -> array) per input of forward
@@ -63,6 +72,7 @@ class LayerCase:
 
 
 def _draw(shape, kinks, rng) -> np.ndarray:
+    """A float64 input of ``shape``: standard normal, or kept away from the ``kinks``."""
     if kinks is None:
         return rng.normal(size=shape)
     if kinks == "relu":
@@ -72,6 +82,8 @@ def _draw(shape, kinks, rng) -> np.ndarray:
         return (rng.permutation(n).reshape(shape) - n // 2) * 0.05 + 0.025
     raise ValueError(f"kinks must be None, 'relu' or 'max', got {kinks!r}")
 
+
+# -- our parameters in PyTorch's layout ----------------------------------------------------------------
 
 def T(array):
     """Ours in×out → torch's out×in (Linear's W)."""
@@ -93,7 +105,12 @@ def prefixed(prefix: str, mapping: dict, torch_prefix: str) -> dict:
                             (torch_prefix + theirs[0], theirs[1])) for ours, theirs in mapping.items()}
 
 
-# -- a two-input module, written here to exercise the several-inputs contract -----------------------
+def linear_and_bias(ours: int, theirs: int) -> dict:
+    """The map of Linear at position ``ours`` followed by Bias, onto torch's Linear at position ``theirs``."""
+    return {f"{ours}.W": (f"{theirs}.weight", T), f"{ours + 1}.b": (f"{theirs}.bias", ROW)}
+
+
+# -- modules written here: two inputs, two outputs, one fixed dropout mask -----------------------------
 
 class Bilinear(nl.Module):
     """Z = (X₁ W) ⊙ X₂: a two-input merge (X₁ N×in, W in×out, X₂ N×out → Z N×out).
@@ -140,16 +157,44 @@ class Bilinear(nl.Module):
                 "dtype": self.W.data.dtype.name}
 
 
-def torch_bilinear(nn, in_features, out_features):
-    import torch
-    class TorchBilinear(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.weight = nn.Parameter(torch.zeros(in_features, out_features))
+class LinearAndSquare(nl.Module):
+    """Two outputs of one input: Z₁ = X W and Z₂ = X ⊙ X (X N×in, W in×out).
 
-        def forward(self, X1, X2):
-            return (X1 @ self.weight) * X2
-    return TorchBilinear()
+    backward takes one gradient per output, and X's gradient sums both paths::
+
+        δW += Xᵀ δZ₁;   δX = δZ₁ Wᵀ + 2 X ⊙ δZ₂
+
+    Cache: X.
+    """
+
+    cache_names = ("_X",)
+
+    def __init__(self, in_features: int, out_features: int, *, rng=None, dtype=np.float64):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.W = self.add_parameter("W", initial_weights("xavier", (in_features, out_features), in_features,
+                                                         out_features, rng, dtype))
+        self._X = None
+
+    def forward(self, X):
+        """(Z₁, Z₂) = (X W, X ⊙ X)."""
+        X = self.float_input(X, self.W.data.dtype, like=self.W.data)
+        if X.ndim != 2 or X.shape[1] != self.in_features:
+            raise nl.ShapeError(f"{self!r}: expected input of shape (N, {self.in_features}), got {X.shape}")
+        self._X = X
+        return X @ self.W.data, X * X
+
+    def backward(self, dZ1, dZ2):
+        """δW += Xᵀ δZ₁;  returns δX = δZ₁ Wᵀ + 2 X ⊙ δZ₂."""
+        X = self.forward_cache(self._X)
+        dZ1 = self.check_grad(dZ1, (len(X), self.out_features))
+        dZ2 = self.check_grad(dZ2, X.shape)
+        self.W.grad += X.T @ dZ1
+        return dZ1 @ self.W.data.T + 2 * X * dZ2
+
+    def settings(self) -> dict:
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "dtype": self.W.data.dtype.name}
 
 
 class FixedMaskDropout(nl.Dropout):
@@ -159,6 +204,16 @@ class FixedMaskDropout(nl.Dropout):
         self.rng = np.random.default_rng(0)
         return super().forward(X)
 
+
+def eval_with_statistics(layer, rng):
+    """``layer`` (a BatchNorm) in eval mode with running statistics away from 0 and 1."""
+    rng = np.random.default_rng(rng)
+    layer.running_mean.data[...] = rng.normal(size=layer.num_features)
+    layer.running_var.data[...] = rng.uniform(0.5, 2.0, size=layer.num_features)
+    return layer.eval()
+
+
+# -- twins written in PyTorch (torch imported only when they are built) --------------------------------
 
 def torch_bias(nn, features):
     """Z = X + b in PyTorch: a module with one parameter ``bias`` of shape (F,)."""
@@ -185,20 +240,58 @@ def torch_residual(nn, block, shortcut=None):
     return TorchResidual()
 
 
-def eval_with_statistics(layer, rng):
-    """``layer`` (a BatchNorm) in eval mode with running statistics away from 0 and 1."""
-    rng = np.random.default_rng(rng)
-    layer.running_mean.data[...] = rng.normal(size=layer.num_features)
-    layer.running_var.data[...] = rng.uniform(0.5, 2.0, size=layer.num_features)
-    return layer.eval()
+def torch_bilinear(nn, in_features, out_features):
+    """Z = (X₁ W) ⊙ X₂, W stored in×out as ours."""
+    import torch
+    class TorchBilinear(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(in_features, out_features))
 
+        def forward(self, X1, X2):
+            return (X1 @ self.weight) * X2
+    return TorchBilinear()
+
+
+def torch_linear_and_square(nn, in_features, out_features):
+    """(X W, X ⊙ X), W stored in×out as ours."""
+    import torch
+
+    class TorchLinearAndSquare(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(in_features, out_features))
+
+        def forward(self, X):
+            return X @ self.weight, X * X
+    return TorchLinearAndSquare()
+
+
+def xor_twin(nn):
+    """The derivation's network: Linear+Bias → σ → Linear+Bias → σ (our Bias is in torch's Linear)."""
+    return nn.Sequential(nn.Linear(2, 8), nn.Sigmoid(), nn.Linear(8, 1), nn.Sigmoid())
+
+
+def mlp_twin(nn):
+    """deep-mlp's twin."""
+    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 4), nn.Sigmoid(), nn.Linear(4, 1, bias=False))
+
+
+def basic_block_twin(nn):
+    """resnet-basic-block's twin: conv-BN-tanh-conv-BN beside a 1×1 conv-BN projection."""
+    return torch_residual(
+        nn, nn.Sequential(nn.Conv2d(2, 3, 3, padding="same", bias=False), nn.BatchNorm2d(3), nn.Tanh(),
+                          nn.Conv2d(3, 3, 3, padding="same", bias=False), nn.BatchNorm2d(3)),
+        nn.Sequential(nn.Conv2d(2, 3, 1, bias=False), nn.BatchNorm2d(3)))
+
+
+# -- entries by family ---------------------------------------------------------------------------------
 
 NO_TWIN_DROPOUT = "PyTorch draws its own masks: no twin draws the same one"
 CONTAINER_SETTINGS = "a container's configuration is its children; it has no settings() to rebuild from"
 NOT_EXPORTABLE_SUBCLASS = "redefines Dropout's forward, so export_onnx refuses it (tests/test_onnx.py)"
+TEST_ONLY = "a module written for the tests: no ONNX exporter is registered for it"
 
-
-# -- the catalogue -------------------------------------------------------------------------------------
 
 def conv_case(id, C, F, kernel, stride=1, padding=0, bias=True, shape=(2, 2, 5, 5), **options):
     """A Conv2D entry and its twin; ``options``: input_grad, algorithm."""
@@ -208,12 +301,15 @@ def conv_case(id, C, F, kernel, stride=1, padding=0, bias=True, shape=(2, 2, 5, 
         torch_params=CONV if bias else {"W": "weight"})
 
 
+def _dims(value) -> str:
+    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
 def pool_case(kind, kernel, stride, shape):
+    """A MaxPool2D (``kind="max"``, inputs without ties) or AvgPool2D entry, named by its geometry."""
     ours, theirs = {"max": (nl.MaxPool2D, "MaxPool2d"), "avg": (nl.AvgPool2D, "AvgPool2d")}[kind]
-    show = "x".join(map(str, kernel)) if isinstance(kernel, tuple) else kernel
-    step = "" if stride is None else "-stride" + ("x".join(map(str, stride)) if isinstance(stride, tuple)
-                                                    else str(stride))
-    return LayerCase(f"{kind}pool-{show}{step}-{'x'.join(map(str, shape))}",
+    step = "" if stride is None else f"-stride{_dims(stride)}"
+    return LayerCase(f"{kind}pool-{_dims(kernel)}{step}-{_dims(shape)}",
                      lambda dtype, rng: ours(kernel, stride), (shape,),
                      torch=lambda nn: getattr(nn, theirs)(kernel, stride), kinks="max" if kind == "max" else None)
 
@@ -233,10 +329,13 @@ POOLS = [  # (kernel, stride, input shape): divisible, floor rule, overlapping, 
 
 
 def elementwise_case(id, ours, theirs, shape, kinks=None):
+    """A layer without settings or parameters whose twin is ``torch.nn.<theirs>()``."""
     return LayerCase(id, lambda dtype, rng: ours(), (shape,), torch=lambda nn: getattr(nn, theirs)(), kinks=kinks)
 
 
 def batchnorm_case(id, name, shape, mode="train", momentum=0.1):
+    """BatchNorm1d or BatchNorm2d (``name``) with batch statistics (``mode="train"``: an empty batch
+    has no variance, refused) or running statistics away from 0 and 1 (``"eval"``)."""
     def make(dtype, rng):
         layer = getattr(nl, name)(shape[1], momentum=momentum, dtype=dtype)
         return layer if mode == "train" else eval_with_statistics(layer, rng)
@@ -245,25 +344,7 @@ def batchnorm_case(id, name, shape, mode="train", momentum=0.1):
                      torch_params=BATCHNORM, empty_batch=refused)
 
 
-def xor_twin(nn):
-    return nn.Sequential(nn.Linear(2, 8), nn.Sigmoid(), nn.Linear(8, 1), nn.Sigmoid())
-
-
-def mlp_twin(nn):
-    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 4), nn.Sigmoid(), nn.Linear(4, 1, bias=False))
-
-
-def linear_and_bias(ours: int, theirs: int) -> dict:
-    """The map of Linear at position ``ours`` followed by Bias, onto torch's Linear at position ``theirs``."""
-    return {f"{ours}.W": (f"{theirs}.weight", T), f"{ours + 1}.b": (f"{theirs}.bias", ROW)}
-
-
-def basic_block_twin(nn):
-    return torch_residual(
-        nn, nn.Sequential(nn.Conv2d(2, 3, 3, padding="same", bias=False), nn.BatchNorm2d(3), nn.Tanh(),
-                          nn.Conv2d(3, 3, 3, padding="same", bias=False), nn.BatchNorm2d(3)),
-        nn.Sequential(nn.Conv2d(2, 3, 1, bias=False), nn.BatchNorm2d(3)))
-
+# -- the catalogue -------------------------------------------------------------------------------------
 
 CATALOGUE = [
     # Linear and Bias: batch of 1 and one output unit too
@@ -383,10 +464,13 @@ CATALOGUE = [
                       "shortcut.0.W": "shortcut.0.weight", **prefixed("shortcut.1.", BATCHNORM, "shortcut.1.")},
         empty_batch=(ValueError, "more than one value per channel"),
         not_applicable={"settings": CONTAINER_SETTINGS}),
-    # several inputs: a merge written above, Z = (X₁ W) ⊙ X₂
+    # several inputs, several outputs: the two modules written above
     LayerCase("bilinear-two-inputs", lambda dtype, rng: Bilinear(3, 4, rng=rng, dtype=dtype), ((5, 3), (5, 4)),
               torch=lambda nn: torch_bilinear(nn, 3, 4), torch_params={"W": "weight"},
-              not_applicable={"onnx": "a test-only layer: no exporter registered for it"}),
+              not_applicable={"onnx": TEST_ONLY}),
+    LayerCase("linear-and-square-two-outputs", lambda dtype, rng: LinearAndSquare(3, 2, rng=rng, dtype=dtype),
+              ((4, 3),), torch=lambda nn: torch_linear_and_square(nn, 3, 2), torch_params={"W": "weight"},
+              not_applicable={"onnx": TEST_ONLY}),
 ]
 
 
