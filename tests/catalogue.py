@@ -56,7 +56,7 @@ class LayerCase:
     torch: Callable | None = None         # torch(nn) -> the equivalent torch module (or function)
     torch_params: dict = field(default_factory=dict)
     kinks: str | None = None              # None, "relu" or "max": see the module docstring
-    empty_batch: tuple | None = None      # (exception type, message pattern) when N = 0 is refused
+    empty_batch: tuple | None = None      # (exception type, pattern) if training mode refuses N = 0
     not_applicable: dict = field(default_factory=dict)   # check name -> why it cannot apply
 
     @property

@@ -6,7 +6,8 @@ The checks, one test function each, parametrized over the catalogue:
 * torch: PyTorch's twin in float64 gives the same Z, δX and parameter gradients (≤ 1e-10);
 * empty-batch: N = 0 gives outputs of the right empty shapes and empty input gradients, or the
   clear error the entry names;
-* no-mutation: forward and backward leave the inputs, the received gradients and the returned Z as they were;
+* no-mutation: forward and backward leave the inputs, the received gradients and the returned Z as they were,
+  and the Z and δX they return are the caller's to write over (no gradient changes);
 * clear-cache: backward before forward, or after ``clear_cache()``, raises the backward-before-forward
   RuntimeError, and every cache is dropped;
 * settings: ``type(layer)(**layer.settings())`` has the same settings and, built in float32, float32 arrays;
@@ -249,11 +250,12 @@ def test_empty_batch(case):
     full = forward(build(case), inputs)
     module = build(case)
     empty = tuple(X[:0] for X in inputs)
-    if case.empty_batch is not None:
+    if case.empty_batch is not None:               # refused in training mode (no batch statistics) ...
         error, pattern = case.empty_batch
         with pytest.raises(error, match=pattern):
             module.forward(*empty)
-        return
+        module.eval()                               # ... and taken in evaluation mode
+        full = forward(build(case).eval(), inputs)
     Zs = forward(module, empty)
     assert [Z.shape for Z in Zs] == [(0, *Z.shape[1:]) for Z in full]
     module.zero_grad()
@@ -278,6 +280,38 @@ def test_no_mutation_of_inputs_or_gradients(case):
     assert_same(inputs, saved_inputs, "backward: input")
     assert_same(grads, saved_grads, "backward: received gradient")
     assert_same(Zs, saved_outputs, "backward: returned output")
+
+
+@cases
+def test_returned_arrays_are_the_callers(case):
+    """The contract (module.py): Z and δX belong to the caller, so writing over them changes no gradient,
+    not even that of a second backward pass."""
+    applies(case, "no-mutation")
+    inputs = example(case)
+    results = []
+    for scribble in (False, True):
+        module = build(case)
+        Zs = forward(module, tuple(X.copy() for X in inputs))
+        cached = [getattr(m, name) for m in module.modules() for name in type(m).cache_names]
+        assert not any(isinstance(c, np.ndarray) and np.shares_memory(Z, c) for c in cached for Z in Zs), \
+            "a forward cache shares memory with the returned Z"
+        grads = upstream(Zs, np.random.default_rng(2))
+        if scribble:
+            for Z in Zs:
+                Z[...] = 1e6
+        dXs = backward(module, tuple(G.copy() for G in grads), inputs)
+        results.append(copies(dXs) + [p.grad.copy() for p in module.parameters()])
+        if scribble:
+            for dX in dXs:
+                if dX is not None:
+                    dX[...] = -7.0
+            again = backward(module, grads, inputs)
+            for i, (dX, clean) in enumerate(zip(again, results[0])):
+                if clean is not None:
+                    np.testing.assert_array_equal(dX, clean, err_msg=f"second δX of input {i}")
+    for i, (clean, scribbled) in enumerate(zip(*results)):
+        if clean is not None:
+            np.testing.assert_array_equal(scribbled, clean, err_msg=f"gradient {i} after writing over Z")
 
 
 @cases
