@@ -69,7 +69,7 @@ def known_failure(reason: str | None):
     try:
         yield
     except Exception as error:
-        pytest.xfail(f"{reason}: {type(error).__name__}: {error}")
+        pytest.xfail(f"{reason}: {type(error).__name__}: {str(error).splitlines()[0][:160]}")
     pytest.fail(f"passes now, though listed as a known failure ({reason}): remove it from the battery's list")
 
 
