@@ -23,7 +23,6 @@ several inputs or outputs run the same checks.
 from __future__ import annotations
 
 import contextlib
-import importlib
 
 import numpy as np
 import pytest
@@ -122,19 +121,15 @@ def assert_same(arrays, saved, what: str) -> None:
 
 # -- the catalogue itself ---------------------------------------------------------------------------
 
-def library_layer_classes() -> set:
-    """Every Module class the library exports: nnlayers.layers' and the containers (those of
-    nnlayers.containers too, where that module exists)."""
-    sources = [nl.layers, nl.module]
-    if importlib.util.find_spec("nnlayers.containers") is not None:
-        sources.append(importlib.import_module("nnlayers.containers"))
-    return {obj for source in sources for obj in (getattr(source, name) for name in source.__all__)
+def public_layer_classes() -> set:
+    """Every Module class among the library's public names (``nl.__all__``): layers and containers."""
+    return {obj for obj in (getattr(nl, name) for name in nl.__all__)
             if isinstance(obj, type) and issubclass(obj, nl.Module) and obj is not nl.Module}
 
 
 def test_every_layer_of_the_library_has_an_entry():
     built = [module for case in CATALOGUE for module in build(case).modules()]
-    missing = sorted(cls.__name__ for cls in library_layer_classes()
+    missing = sorted(cls.__name__ for cls in public_layer_classes()
                      if not any(isinstance(module, cls) for module in built))
     assert not missing, f"layers without a catalogue entry (tests/catalogue.py): {missing}"
 
