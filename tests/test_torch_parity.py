@@ -1,9 +1,13 @@
-"""Parity with PyTorch (CPU, float64): the same numbers forward and backward, and the same optimizer steps.
+"""Parity with PyTorch (CPU, float64) beyond one step of one layer: data with ties, whole networks,
+several training steps, the optimizers and the learning-rate schedules.
+
+Every layer configuration of the catalogue (tests/catalogue.py) is compared with its PyTorch twin on
+random data by the battery (tests/test_layer_battery.py); this file keeps what the battery does not do.
 
 Skipped with a visible reason when PyTorch is missing; under
 NNLAYERS_REQUIRE_ALL=1 (as CI sets it) a missing PyTorch fails instead.
 
-Besides random data, every image layer is also compared on image-like data:
+Every image layer is also compared on image-like data:
 flat backgrounds and a few grey levels, where max-pooling windows are full of
 ties. Integer pixel levels and weights that are multiples of 1/8 keep every
 forward sum exact in float64, so ties are ties in both libraries, whatever
@@ -83,18 +87,13 @@ WINOGRAD_CASES = [
 ]
 
 
-@pytest.mark.parametrize("data", ["random", "image-like"])
 @pytest.mark.parametrize("C, F, kernel, stride, padding, bias, shape, algorithm",
                          [case + ("gemm",) for case in CONV_CASES] + [case + ("winograd",) for case in WINOGRAD_CASES])
-def test_conv2d_matches_torch(C, F, kernel, stride, padding, bias, shape, algorithm, data, rng):
+def test_conv2d_matches_torch_on_image_like_data(C, F, kernel, stride, padding, bias, shape, algorithm, rng):
+    """On random data every one of these geometries is a conv-* entry of the catalogue (the battery)."""
     conv = nl.Conv2D(C, F, kernel, stride, padding, bias, rng=0, algorithm=algorithm)
-    if data == "random":
-        X = rng.normal(size=shape)
-        if bias:
-            conv.b.data[...] = rng.normal(size=F)
-    else:
-        X = image_like(shape, rng)
-        dyadic_weights(conv, rng)
+    X = image_like(shape, rng)
+    dyadic_weights(conv, rng)
     reference = torch.nn.Conv2d(C, F, kernel, stride, padding, bias=bias, dtype=torch.float64)
     with torch.no_grad():
         reference.weight.copy_(t(conv.W.data))
@@ -130,26 +129,23 @@ POOL_CASES = [  # (kernel, stride, input shape): divisible, floor rule, overlapp
 ]
 
 
-@pytest.mark.parametrize("data", ["random", "image-like"])
 @pytest.mark.parametrize("kernel, stride, shape", POOL_CASES)
 @pytest.mark.parametrize("ours, theirs", [(nl.MaxPool2D, torch and torch.nn.MaxPool2d),
                                           (nl.AvgPool2D, torch and torch.nn.AvgPool2d)],
                          ids=["max", "avg"])
-def test_pooling_matches_torch(ours, theirs, kernel, stride, shape, data, rng):
-    X = rng.normal(size=shape) if data == "random" else image_like(shape, rng)
-    same_forward_and_backward(ours(kernel, stride), theirs(kernel, stride), X, rng)
+def test_pooling_matches_torch_on_image_like_data(ours, theirs, kernel, stride, shape, rng):
+    """Max-pooling windows full of ties; on random data these geometries are the catalogue's
+    maxpool-*/avgpool-* entries (the battery)."""
+    same_forward_and_backward(ours(kernel, stride), theirs(kernel, stride), image_like(shape, rng), rng)
 
 
-# -- activations, Flatten, loss ---------------------------------------------------------------------
+# -- ReLU's kink, the loss ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("ours, theirs", [(nl.ReLU, torch and torch.relu), (nl.Tanh, torch and torch.tanh),
-                                          (nl.Sigmoid, torch and torch.sigmoid),
-                                          (nl.Flatten, torch and torch.nn.Flatten())],
-                         ids=["relu", "tanh", "sigmoid", "flatten"])
-def test_elementwise_and_flatten_match_torch(ours, theirs, rng):
+def test_relu_at_its_kink_matches_torch(rng):
+    """ReLU at exactly 0, where both take the derivative 0 (the battery's entries keep away from it)."""
     X = rng.normal(size=(3, 2, 4, 5))
-    X[0, 0, 0, :3] = 0.0                            # the ReLU kink: both take the derivative 0 there
-    same_forward_and_backward(ours(), theirs, X, rng)
+    X[0, 0, 0, :3] = 0.0
+    same_forward_and_backward(nl.ReLU(), torch.relu, X, rng)
 
 
 @pytest.mark.parametrize("data", ["random", "ties", "large"])
@@ -217,43 +213,7 @@ def test_lenet_like_network_matches_torch_on_images_with_ties(rng):
     close(model[8].b.grad[0], reference[7].bias.grad)
 
 
-# -- Residual ----------------------------------------------------------------------------------------
-
-class TorchResidual(torch.nn.Module if torch else object):
-    """The same composition written in PyTorch: Z = shortcut(X) + block(X)."""
-
-    def __init__(self, block, shortcut=None):
-        super().__init__()
-        self.block, self.shortcut = block, shortcut
-
-    def forward(self, X):
-        return (X if self.shortcut is None else self.shortcut(X)) + self.block(X)
-
-
-@pytest.mark.parametrize("projection", [False, True])
-def test_residual_matches_the_same_composition_in_torch(projection, rng):
-    C, F = 2, (3 if projection else 2)
-    ours = nl.Residual(nl.Sequential(nl.Conv2D(C, F, 3, padding=1, rng=0), nl.ReLU(),
-                                     nl.Conv2D(F, F, 3, padding=1, rng=1)),
-                       shortcut=nl.Conv2D(C, F, 1, bias=False, rng=2) if projection else None)
-    block = torch.nn.Sequential(torch.nn.Conv2d(C, F, 3, padding=1), torch.nn.ReLU(),
-                                torch.nn.Conv2d(F, F, 3, padding=1)).double()
-    shortcut = torch.nn.Conv2d(C, F, 1, bias=False).double() if projection else None
-    with torch.no_grad():
-        for mine, theirs in ((ours.block[0], block[0]), (ours.block[2], block[2])):
-            theirs.weight.copy_(t(mine.W.data))
-            theirs.bias.copy_(t(mine.b.data))
-        if projection:
-            shortcut.weight.copy_(t(ours.shortcut.W.data))
-    same_forward_and_backward(ours, TorchResidual(block, shortcut), rng.normal(size=(2, C, 5, 5)), rng)
-    for mine, theirs in ((ours.block[0], block[0]), (ours.block[2], block[2])):
-        close(mine.W.grad, theirs.weight.grad)
-        close(mine.b.grad, theirs.bias.grad)
-    if projection:
-        close(ours.shortcut.W.grad, shortcut.weight.grad)
-
-
-# -- BatchNorm, global pooling, 'same' padding ---------------------------------------------------
+# -- BatchNorm over several steps, ResNet's basic block ------------------------------------------
 
 BATCHNORM_CASES = [  # (class name, the same in both libraries; input shape; momentum)
     ("BatchNorm1d", (6, 4), 0.1),
@@ -293,18 +253,6 @@ def test_batchnorm_matches_torch_in_training_and_eval(name, shape, momentum, rng
     same_forward_and_backward(layer, reference, rng.normal(size=shape), rng)   # running statistics
     close(layer.gamma.grad, reference.weight.grad)
     close(layer.beta.grad, reference.bias.grad)
-
-
-def test_global_avgpool_and_same_padding_match_torch(rng):
-    X = rng.normal(size=(2, 3, 5, 7))
-    same_forward_and_backward(nl.GlobalAvgPool2D(), lambda Xt: Xt.mean(dim=(2, 3)), X, rng)
-    conv = nl.Conv2D(3, 4, (3, 5), padding="same", rng=0)
-    reference = torch.nn.Conv2d(3, 4, (3, 5), padding="same", dtype=torch.float64)
-    with torch.no_grad():
-        reference.weight.copy_(t(conv.W.data))
-        reference.bias.copy_(t(conv.b.data))
-    same_forward_and_backward(conv, reference, X, rng)
-    close(conv.W.grad, reference.weight.grad)
 
 
 class TorchBasicBlock(torch.nn.Module if torch else object):
