@@ -19,8 +19,14 @@ def accuracy(pred, target) -> float:
     """Fraction of rows whose arg-max of ``pred`` (N×K scores) equals the label.
 
     ``target`` is N integer labels or N×K one-hot rows. A single output column
-    (N×1, e.g. a sigmoid) counts pred ≥ 0.5 as class 1.
+    (N×1, e.g. a sigmoid) counts pred ≥ 0.5 as class 1. ``accuracy.value`` gives the
+    same fraction left on ``pred``'s device (the Trainer sums it there, as a loss's value).
     """
+    return float(_accuracy_value(pred, target))
+
+
+def _accuracy_value(pred, target):
+    """``accuracy`` as a float64 scalar on the predictions' device (numpy: ``np.float64``)."""
     pred = pred if is_array(pred) else np.asarray(pred)          # a GPU array stays on its device
     target = target if is_array(target) else np.asarray(target)
     if pred.ndim == 2 and pred.shape[1] == 1:
@@ -31,7 +37,10 @@ def accuracy(pred, target) -> float:
         labels = target.argmax(axis=1) if target.ndim == 2 else target
     if len(labels) != len(predicted):
         raise ValueError(f"accuracy: {len(predicted)} predictions but {len(labels)} labels")
-    return float((predicted == labels).mean()) if len(labels) else float("nan")
+    return (predicted == labels).mean(dtype=np.float64) if len(labels) else np.float64("nan")
+
+
+accuracy.value = _accuracy_value
 
 
 def minibatches(n: int, batch_size: int | None, *, shuffle: bool = True, rng=None):

@@ -30,7 +30,9 @@ class Trainer:
     """Trains ``model`` against ``loss`` with ``optimizer``; knows nothing of their insides.
 
     ``metric`` is a callable ``metric(pred, target) -> float`` (e.g.
-    ``nl.accuracy``) reported per epoch on training and validation data.
+    ``nl.accuracy``) reported per epoch on training and validation data. A metric with a
+    ``value`` attribute (``nl.accuracy.value``) is called through it: on a GPU its result
+    stays on the device until the epoch's end, as the loss's does (``Loss.value``).
 
     ``schedule`` is a learning-rate schedule on ``optimizer`` (``nl.schedules``),
     stepped after every epoch (``schedule_every="epoch"``, its t counts epochs)
@@ -116,7 +118,7 @@ class Trainer:
                     if run.step == 0:                       # all the targets, before any weight changes
                         self._check_targets(run, pred)
                     value = _batch_loss(loss, pred, Yb, run.on_host)
-                    run.add(value, self.metric(pred, Yb) if self.metric is not None else 0.0, Yb)
+                    run.add(value, _batch_metric(self.metric, pred, Yb, run.on_host), Yb)
                     hooks.call("on_loss", epoch, batch, value)  # the guard: finite? then a copy to undo the step
                     model.backward(*as_tuple(loss.backward()))
                     optimizer.step()
@@ -226,13 +228,12 @@ class Trainer:
                     pred = self.model.forward(*Xb)
                     value = _batch_loss(self.loss, pred, Yb, on_host)
                     loss_sum = loss_sum + (value * samples(Yb) if per_sample else value)
-                    if self.metric is not None:
-                        metric_sum += self.metric(pred, Yb) * samples(Yb)
+                    metric_sum = metric_sum + _batch_metric(self.metric, pred, Yb, on_host) * samples(Yb)
         finally:
             self.model.clear_cache()  # inference needs no backward: free what forward kept
         n = samples(X)
         return (float(loss_sum) / n if per_sample else float(loss_sum)), \
-            (metric_sum / n if self.metric is not None else None)
+            (float(metric_sum) / n if self.metric is not None else None)
 
     def _loss_is_mean(self) -> bool:
         reduction = getattr(self.loss, "reduction", "mean")
@@ -319,6 +320,15 @@ def _batch_loss(loss, pred, target, on_host: bool):
     if getattr(type(loss), "forward", None) is not Loss.forward:
         return loss.forward(pred, target)
     value = loss.value(pred, target)
+    return float(value) if on_host else value
+
+
+def _batch_metric(metric, pred, target, on_host: bool):
+    """The batch's metric (0 without one): ``metric.value`` when the metric has one (``nl.accuracy`` does),
+    which on a device stays there like a loss's value; else ``metric``'s float."""
+    if metric is None:
+        return 0.0
+    value = getattr(metric, "value", metric)(pred, target)
     return float(value) if on_host else value
 
 

@@ -84,16 +84,31 @@ def net():
     return nl.Sequential(nl.Linear(2, 3, rng=0), nl.Tanh(), nl.Linear(3, 1, rng=1))
 
 
-def test_on_a_device_no_batch_loss_is_read_and_the_epoch_losses_match_the_cpu():
+def sign_accuracy(pred, target):
+    """The share of predictions with the target's sign; ``.value`` leaves it on the device, counted."""
+    return float(sign_accuracy.value(pred, target))
+
+
+sign_accuracy.value = lambda pred, target: np.asarray(nl.accuracy.value(pred > 0, target > 0)).view(Counted)
+
+
+def test_on_a_device_no_batch_loss_or_metric_is_read_and_the_epochs_match_the_cpu():
     X, Y = regression()
     cpu, device = net(), net().to("strict")
-    expected = nl.Trainer(cpu, nl.EuclideanLoss(), nl.Adam(cpu.parameters(), lr=0.01)).fit(
+    expected = nl.Trainer(cpu, nl.EuclideanLoss(), nl.Adam(cpu.parameters(), lr=0.01), metric=sign_accuracy).fit(
         X, Y, epochs=3, batch_size=4, rng=0, progress=False, validation_data=(X, Y))
     READS.clear()
-    trainer = nl.Trainer(device, DeviceEuclidean(), nl.Adam(device.parameters(), lr=0.01))
+    trainer = nl.Trainer(device, DeviceEuclidean(), nl.Adam(device.parameters(), lr=0.01), metric=sign_accuracy)
     history = trainer.fit(X, Y, epochs=3, batch_size=4, rng=0, progress=False, validation_data=(X, Y))
     assert READS == [] and trainer.loss.calls == 3 * 4 + 3 * 1           # 12 steps, 3 validations: no read
     assert history.loss == expected.loss and history.val_loss == expected.val_loss
+    assert history.sign_accuracy == expected.sign_accuracy and history.val_sign_accuracy == expected.val_sign_accuracy
+
+
+def test_accuracy_value_is_accuracy_left_as_a_float64_scalar():
+    pred, labels = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]), np.array([1, 0, 0])
+    assert type(nl.accuracy.value(pred, labels)) is np.float64 and nl.accuracy.value(pred, labels) == 2 / 3
+    assert type(nl.accuracy(pred, labels)) is float
 
 
 def assert_weights_of(model, reference):
