@@ -66,6 +66,15 @@ class Loss:
         return RuntimeError(f"{self!r}: backward called before forward (nothing cached to differentiate)")
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _float64(total):
+    """A sum as float64 where it is (a numpy scalar, or a 0-d array on a GPU): a float32 sum is
+    widened exactly, as ``float()`` would, without leaving the device."""
+    return total if total.dtype is _FLOAT64 else total.astype(np.float64)
+
+
 class EuclideanLoss(Loss):
     """L = ½ Σᵢⱼ (Yᵖᵢⱼ − Yᵢⱼ)², pred Yᵖ and target Y of the same shape (N×F).
 
@@ -92,7 +101,7 @@ class EuclideanLoss(Loss):
             raise ShapeError(f"{self!r}: prediction shape {pred.shape} and target shape "
                              f"{target.shape} differ")
         self._diff = diff = pred - target
-        return 0.5 * np.vdot(diff, diff).astype(np.float64)  # vdot: Σ over every element, no reshaping
+        return 0.5 * _float64(np.vdot(diff, diff))  # vdot: Σ over every element, no reshaping
 
     def backward(self) -> np.ndarray:
         """δYᵖ = Yᵖ − Y  (same shape as pred)."""
@@ -178,11 +187,11 @@ class SoftmaxCrossEntropy(Loss):
         log_S = np.log(S)
         if labels is not None:
             picked = shifted[xp.arange(N), labels]         # Xₙ,yₙ − m
-            loss = np.sum(log_S - picked).astype(np.float64) / N
+            loss = _float64(np.sum(log_S - picked)) / N
         else:  # −Σₖ Yₙₖ log Pₙₖ = Σₖ Yₙₖ (log S − (X − m))ₙₖ, a class with Yₙₖ = 0 adding 0 (not 0·∞)
             terms = np.multiply(Y, log_S[:, None] - shifted, out=xp.zeros(Y.shape, np.result_type(Y, X)),
                                 where=Y != 0)
-            loss = np.sum(terms).astype(np.float64) / N
+            loss = _float64(np.sum(terms)) / N
         E /= S[:, None]                                    # P = e^(X − m) / S
         self._P, self._labels, self._Y = E, labels, Y
         return loss

@@ -60,13 +60,14 @@ class DivergenceGuard:
         self.run = run
         self.every = self.check_every or (1 if run.on_host else 50)
         # Copies of all that a step changes: ``last`` before each step (undoes a step cut short), ``good``
-        # the last point whose loss was seen finite, ``checked`` the end of the last epoch found finite.
-        # With one step per epoch, ``last`` is always the state the previous epoch ended with.
+        # the last point whose loss was read finite, ``checked`` the end of the last epoch found finite.
         self.last = _Snapshot(entries, trainer.optimizer)
-        self.good = self.last if self.every == 1 else _Snapshot(entries, trainer.optimizer)
-        full_batch = run.batches == 1 and self.every == 1
-        self.checked = self.last if full_batch else self.good if self.every > 1 else \
-            _Snapshot(entries, trainer.optimizer)
+        if self.every == 1:     # every loss read: the copy before each step is the last finite point
+            self.good = self.last
+            # with one step per epoch, ``last`` is always the state the previous epoch ended with
+            self.checked = self.last if run.batches == 1 else _Snapshot(entries, trainer.optimizer)
+        else:                   # read every k steps: the last read that passed, or the last epoch's end
+            self.good = self.checked = _Snapshot(entries, trainer.optimizer)
         self.in_step = False
         self.good_step = 0
 
