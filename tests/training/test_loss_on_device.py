@@ -10,7 +10,8 @@ from tests.strict_backend import StrictArray
 
 def test_value_is_forward_left_as_a_float64_scalar():
     rng = np.random.default_rng(0)
-    for loss, pred, target in [(nl.EuclideanLoss(), rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=(5, 3))),
+    logits32 = rng.normal(size=(5, 3)).astype(np.float32)
+    for loss, pred, target in [(nl.EuclideanLoss(), logits32, rng.normal(size=(5, 3))),
                                (nl.SoftmaxCrossEntropy(), rng.normal(size=(5, 3)).astype(np.float32), np.arange(5) % 3),
                                (nl.SoftmaxCrossEntropy(), rng.normal(size=(5, 3)), np.eye(3)[np.arange(5) % 3])]:
         value = loss.value(pred, target)

@@ -63,7 +63,8 @@ def test_inputs_of_different_lengths_are_refused_naming_the_shapes():
     X1, X2, Y = two_input_problem(8)
     model = TwoInputLinear(3, 2, 1)
     trainer = nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=0.1))
-    message = r"fit: the arrays of X need the same number of samples \(first dimension\), got shapes \(8, 3\), \(7, 2\)"
+    message = (r"fit: the arrays of X need the same number of samples \(first dimension\), "
+               r"got shapes \(8, 3\), \(7, 2\)")
     with pytest.raises(ValueError, match=message):
         trainer.fit((X1, X2[:7]), Y, epochs=1, progress=False)
     with pytest.raises(ValueError, match=r"X and Y need the same number of samples.*\(\(8, 3\), \(8, 2\)\) and \(7, 1\)"):
