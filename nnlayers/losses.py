@@ -1,5 +1,11 @@
 """Losses: separate objects, not layers. ``forward(pred, target)`` returns a Python
-float and caches what ``backward()`` needs; ``backward()`` returns δpred = ∂L/∂pred."""
+float and caches what ``backward()`` needs; ``backward()`` returns δpred = ∂L/∂pred.
+
+``value(pred, target)`` is the same computation with the result left where ``pred``
+lives: a float64 scalar on numpy, a 0-d array on a GPU. The Trainer sums these
+per batch and converts once per epoch, so a GPU run does not wait for the device
+after every batch (``float()`` of a GPU array is such a wait).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -16,12 +22,24 @@ class Loss:
     ``reduction`` says how a batch's per-sample losses combine: ``"sum"`` or
     ``"mean"``. The Trainer uses it to report an epoch's loss in the same
     convention over the whole data set.
+
+    A loss implements ``value`` (or, the older way, ``forward`` alone): ``forward`` is
+    ``float(value(pred, target))``. The Trainer calls ``value`` when ``forward`` is this
+    base one, and ``forward`` when a subclass overrides it (then every batch converts
+    to a float: on a GPU, one wait per batch).
     """
 
     reduction = "mean"
 
+    def value(self, pred, target):
+        """The batch's loss as a float64 scalar on ``pred``'s device (numpy: ``np.float64``; CuPy:
+        a 0-d array); caches what ``backward`` needs, as ``forward`` does."""
+        if type(self).forward is Loss.forward:
+            raise NotImplementedError(f"{type(self).__name__} implements neither value nor forward")
+        return self.forward(pred, target)
+
     def forward(self, pred, target) -> float:
-        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+        return float(self.value(pred, target))
 
     def backward(self) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
@@ -48,6 +66,15 @@ class Loss:
         return RuntimeError(f"{self!r}: backward called before forward (nothing cached to differentiate)")
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _float64(total):
+    """A sum as float64 where it is (a numpy scalar, or a 0-d array on a GPU): a float32 sum is
+    widened exactly, as ``float()`` would, without leaving the device."""
+    return total if total.dtype is _FLOAT64 else total.astype(np.float64)
+
+
 class EuclideanLoss(Loss):
     """L = ½ Σᵢⱼ (Yᵖᵢⱼ − Yᵢⱼ)², pred Yᵖ and target Y of the same shape (N×F).
 
@@ -63,7 +90,7 @@ class EuclideanLoss(Loss):
     def __init__(self):
         self._diff = None
 
-    def forward(self, pred, target) -> float:
+    def value(self, pred, target):
         """L = ½ Σ (Yᵖ − Y)²."""
         if type(pred) is not np.ndarray or pred.dtype.kind != "f":
             pred = as_float_input(self, pred)
@@ -74,7 +101,7 @@ class EuclideanLoss(Loss):
             raise ShapeError(f"{self!r}: prediction shape {pred.shape} and target shape "
                              f"{target.shape} differ")
         self._diff = diff = pred - target
-        return 0.5 * float(np.vdot(diff, diff))  # vdot: Σ over every element, no reshaping
+        return 0.5 * _float64(np.vdot(diff, diff))  # vdot: Σ over every element, no reshaping
 
     def backward(self) -> np.ndarray:
         """δYᵖ = Yᵖ − Y  (same shape as pred)."""
@@ -145,7 +172,7 @@ class SoftmaxCrossEntropy(Loss):
         self._labels = None
         self._Y = None
 
-    def forward(self, pred, target) -> float:
+    def value(self, pred, target):
         """L = (1/N) Σₙ (log Σₖ e^(Xₙₖ) − Xₙ,yₙ), via X − m with m the row maxima."""
         X = pred if type(pred) is np.ndarray and pred.dtype.kind == "f" else as_float_input(self, pred)
         if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:  # the mean of no samples is undefined
@@ -160,11 +187,11 @@ class SoftmaxCrossEntropy(Loss):
         log_S = np.log(S)
         if labels is not None:
             picked = shifted[xp.arange(N), labels]         # Xₙ,yₙ − m
-            loss = float(np.sum(log_S - picked)) / N
+            loss = _float64(np.sum(log_S - picked)) / N
         else:  # −Σₖ Yₙₖ log Pₙₖ = Σₖ Yₙₖ (log S − (X − m))ₙₖ, a class with Yₙₖ = 0 adding 0 (not 0·∞)
             terms = np.multiply(Y, log_S[:, None] - shifted, out=xp.zeros(Y.shape, np.result_type(Y, X)),
                                 where=Y != 0)
-            loss = float(np.sum(terms)) / N
+            loss = _float64(np.sum(terms)) / N
         E /= S[:, None]                                    # P = e^(X − m) / S
         self._P, self._labels, self._Y = E, labels, Y
         return loss

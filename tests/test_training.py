@@ -232,20 +232,20 @@ def test_text_bars_keep_validation_numbers_within_80_columns(epochs, batches, me
 
 def test_progress_picks_notebook_bars_terminal_bars_or_lines(monkeypatch):
     import io
-    from nnlayers import training
+    from nnlayers.training import progress
 
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
-    assert training._display_mode(io.StringIO()) == "lines"           # a log or a pipe
-    assert training._display_mode(Terminal()) == "bars"
-    monkeypatch.setattr(training, "_in_jupyter_kernel", lambda: True)
+    assert progress._display_mode(io.StringIO()) == "lines"           # a log or a pipe
+    assert progress._display_mode(Terminal()) == "bars"
+    monkeypatch.setattr(progress, "_in_jupyter_kernel", lambda: True)
     monkeypatch.setattr("importlib.util.find_spec", lambda name: object() if name == "ipywidgets" else None)
-    assert training._display_mode(io.StringIO()) == "widgets"
+    assert progress._display_mode(io.StringIO()) == "widgets"
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
-    assert training._display_mode(io.StringIO()) == "bars"            # a notebook without ipywidgets
-    assert training._Progress(False, 3, 2, None).mode == "off"
+    assert progress._display_mode(io.StringIO()) == "bars"            # a notebook without ipywidgets
+    assert progress._Progress(False, 3, 2, None).mode == "off"
 
 
 # -- schedules, best epoch, early stopping, callbacks ----------------------------------------------
