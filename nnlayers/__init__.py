@@ -25,7 +25,8 @@ from .module import Buffer, Module, Parameter, as_float_input, as_tuple, evaluat
 from .onnx import export_onnx
 from .optim import SGD, Adam, AdamW, Optimizer
 from .summary import Summary, summary
-from .training import History, Trainer, TrainingDivergedError, accuracy, minibatches
+from .training import (BestEpoch, Callback, DivergenceGuard, History, Progress, Trainer, TrainingDivergedError,
+                       accuracy, minibatches)
 
 __version__ = "0.2.0"
 
@@ -36,7 +37,8 @@ __all__ = [
     "GlobalAvgPool2D", "BatchNorm1d", "BatchNorm2d", "Flatten", "Dropout", "sigmoid", "im2col", "col2im",
     "Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softmax",
     "Optimizer", "SGD", "Adam", "AdamW", "schedules", "augment",
-    "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches",
+    "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches", "Callback", "BestEpoch",
+    "DivergenceGuard", "Progress",
     "gradcheck", "numerical_jacobian", "GradcheckError", "GradcheckReport",
     "save", "load", "WeightsFileError", "summary", "Summary", "export_onnx", "onnx",
     "backend", "datasets", "examples", "plotting", "reuse_freed_memory",
