@@ -172,12 +172,12 @@ class Conv2D(Module):
     def backward(self, dZ):
         """δW₂ += Σₙ δZₙ colsₙᵀ;  δb += Σₙ Σₚ δZₙ,:,p;  δXₙ = col2im(W₂ᵀ δZₙ) (None if not input_grad)."""
         X, dZ = self._checked_gradient(dZ)
-        N, F = dZ.shape[:2]
+        N, F, Ho, Wo = dZ.shape
         if self.b is not None:
-            self.b.grad += dZ.sum(axis=0).reshape(F, -1).sum(axis=1)     # Σₙ first: whole-row adds
+            self.b.grad += dZ.sum(axis=0).reshape(F, Ho * Wo).sum(axis=1)    # Σₙ first: whole-row adds
         if self._kernel is not None:
             return self._kernel.backward(self, X, dZ)
-        dZ, W2 = dZ.reshape(N, F, -1).astype(X.dtype, copy=False), self.W.data.reshape(F, -1)   # δZₙ: F×P
+        dZ, W2 = dZ.reshape(N, F, Ho * Wo).astype(X.dtype, copy=False), self.W.data.reshape(F, -1)  # δZₙ: F×P
         self.W.grad += (dZ @ self._cols.transpose(0, 2, 1)).sum(axis=0).reshape(self.W.shape)
         if not self.input_grad:
             return None

@@ -130,6 +130,24 @@ def test_the_reference_path_is_the_direct_sum_and_passes_gradcheck(kernel, strid
     assert report.passed
 
 
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_the_reference_path_takes_an_empty_batch_and_other_gradient_dtypes(input_grad, rng):
+    """A batch of no samples gives empty outputs and zero gradients; δZ of another dtype (integers,
+    half or double precision) gives gradients in the layer's dtype, as on the fast path."""
+    conv = nl.Conv2D(3, 4, 3, padding=1, rng=0, dtype=np.float32, input_grad=input_grad)
+    with kernels.reference_paths():
+        Z = conv.forward(np.zeros((0, 3, 5, 5), np.float32))
+        dX = conv.backward(np.zeros(Z.shape, np.float32))
+        assert Z.shape == (0, 4, 5, 5) and (dX is None or dX.shape == (0, 3, 5, 5))
+        assert not conv.W.grad.any() and not conv.b.grad.any()
+        X = rng.normal(size=(2, 3, 6, 5)).astype(np.float32)
+        for dz_dtype in (np.int64, np.float16, np.float64):
+            Z = conv.forward(X)
+            dX = conv.backward(rng.integers(-3, 4, size=Z.shape).astype(dz_dtype))
+            assert Z.dtype == conv.W.grad.dtype == conv.b.grad.dtype == np.float32
+            assert dX is None or dX.dtype == np.float32
+
+
 def test_reference_paths_nests_and_restores():
     assert kernels.fast_paths_on()
     with kernels.reference_paths():
