@@ -17,6 +17,9 @@ In the backward pass, each kernel offset's view hits distinct pixels, so
 ``+=`` on it is exact; overlapping windows (stride < kernel) add up across
 offsets. When stride = kernel (the usual case) nothing overlaps and each
 pixel is written exactly once, without zero-filling first.
+
+On numpy arrays ``over_batch`` (``nnlayers.kernels.pooling``) may cut the
+batch among lanes of threads; the numbers are the same bits as one call.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ import numpy as np
 from ..module import Module, ShapeError, as_float_input
 from ..backend import get_array_module
 from .._args import pair as _pair, show as _show
-from .._threads import even_slices, map_chunks, num_threads
+from ..kernels.pooling import over_batch
 
 __all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D"]
 
@@ -153,7 +156,7 @@ class MaxPool2D(_Pool2D):
     def forward(self, X):
         """Aₙ,c,h,wo = maxⱼ Xₙ,c,h,wo·sw+j;  Zₙ,c,ho,wo = maxᵢ Aₙ,c,ho·sh+i,wo  (first maxima: J, I)."""
         X = self._checked_input(X)
-        Z, self._I, self._J = _over_batch(self._max_pool, (X,))
+        Z, self._I, self._J = over_batch(self._max_pool, (X,))
         self._input_shape = X.shape
         return Z
 
@@ -173,7 +176,7 @@ class MaxPool2D(_Pool2D):
         """δAₙ,c,ho·sh+i,wo += δZₙ,c,ho,wo ⊙ [I = i];   δXₙ,c,h,wo·sw+j += δAₙ,c,h,wo ⊙ [J = j]."""
         dZ = self.check_grad(dZ, self.output_shape(self.forward_cache(self._input_shape)))
         dX = get_array_module(dZ).empty(self._input_shape, dtype=dZ.dtype)
-        return _over_batch(self._route, (dZ, self._I, self._J), dX)
+        return over_batch(self._route, (dZ, self._I, self._J), dX)
 
     def _route(self, dZ, I, J, dX):
         """δX (into ``dX``) for the gradients dZ of some images, with their offsets I and J."""
@@ -199,7 +202,7 @@ class AvgPool2D(_Pool2D):
     def forward(self, X):
         """Aₙ,c,h,wo = Σⱼ Xₙ,c,h,wo·sw+j;  Zₙ,c,ho,wo = (1/(kh·kw)) Σᵢ Aₙ,c,ho·sh+i,wo."""
         X = self._checked_input(X)
-        Z = _over_batch(self._average, (X,))
+        Z = over_batch(self._average, (X,))
         self._input_shape = X.shape
         return Z
 
@@ -214,7 +217,7 @@ class AvgPool2D(_Pool2D):
         """δAₙ,c,ho·sh+i,wo += δZₙ,c,ho,wo / (kh·kw) for each i;   δXₙ,c,h,wo·sw+j += δAₙ,c,h,wo for each j."""
         dZ = self.check_grad(dZ, self.output_shape(self.forward_cache(self._input_shape)))
         dtype = dZ.dtype if dZ.dtype.kind == "f" else np.float64
-        return _over_batch(self._spread_back, (dZ,), get_array_module(dZ).empty(self._input_shape, dtype=dtype))
+        return over_batch(self._spread_back, (dZ,), get_array_module(dZ).empty(self._input_shape, dtype=dtype))
 
     def _spread_back(self, dZ, dX):
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
@@ -265,37 +268,6 @@ class GlobalAvgPool2D(Module):
         dX = get_array_module(dZ).empty(shape, dtype=dZ.dtype if dZ.dtype.kind == "f" else np.float64)
         np.multiply(dZ[:, :, None, None], 1.0 / (H * W), out=dX, casting="unsafe")  # broadcast over H, W
         return dX
-
-
-#: Batches of fewer values than this are pooled on one thread: handing work over costs more.
-SPREAD_MIN = 1 << 17
-
-
-def _over_batch(compute, arrays, out=None):
-    """``compute(*arrays)`` (or ``compute(*arrays, out)``, which fills ``out`` and is returned), with
-    the batch (axis 0 of each array; None passes as is) cut into one slice per thread and the
-    slices computed in parallel (numpy releases the GIL in its loops).
-
-    Without ``out`` the results, an array or a tuple of arrays (or None), are joined along the
-    batch axis in order. With one thread, or a batch under ``SPREAD_MIN`` values, it is one call.
-    """
-    N, threads = len(arrays[0]), num_threads()
-    host = type(arrays[0]) is np.ndarray                  # a GPU array is one call: the device spreads it
-    lanes = min(threads, N) if host and arrays[0].size >= SPREAD_MIN else 1
-    if lanes <= 1:
-        return compute(*arrays) if out is None else compute(*arrays, out)
-    slices = even_slices(N, lanes)
-
-    def piece(rows, _scratch):
-        inputs = [a if a is None else a[rows] for a in arrays]
-        return compute(*inputs) if out is None else compute(*inputs, out[rows])
-
-    parts = map_chunks(piece, slices)
-    if out is not None:
-        return out
-    if not isinstance(parts[0], tuple):
-        return np.concatenate(parts)
-    return tuple(None if items[0] is None else np.concatenate(items) for items in zip(*parts))
 
 
 def _sum(views):

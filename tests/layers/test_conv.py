@@ -76,87 +76,6 @@ def reference_conv(conv, X, dZ):
     return Z, dW, db, dX
 
 
-# (id, C, F, kernel, stride, padding, input shape, expected layout flags: row_flat, per_sample,
-#  direct, and whether δX comes from the correlation of δZ with the flipped kernel or from col2im)
-LAYOUT_CASES = [
-    ("row-flat-per-sample", 4, 3, 3, 1, 1, (5, 4, 9, 8), (True, True, False, True)),
-    ("row-flat-chunk-wide", 16, 32, 3, 1, 1, (5, 16, 6, 5), (True, False, False, False)),
-    ("row-flat-chunk-wide-correlated", 32, 32, 3, 1, 1, (3, 32, 6, 5), (True, False, False, True)),
-    ("row-flat-5x5-unpadded", 6, 4, 5, 1, 0, (3, 6, 9, 10), (True, True, False, True)),
-    ("row-flat-padding-beyond-kernel", 5, 3, (3, 2), 1, (1, 2), (3, 5, 6, 7), (True, True, False, False)),
-    ("exact-direct-few-inputs", 1, 12, 3, 1, (1, 2), (5, 1, 7, 6), (False, True, True, False)),
-    ("strided-direct", 3, 4, 3, 2, 1, (5, 3, 9, 8), (False, True, True, False)),
-    ("strided-chunk-wide", 16, 32, 3, 2, 1, (5, 16, 7, 7), (False, False, False, False)),
-    # A batch of one sample is one chunk: with two threads its copies are cut by channels.
-    ("one-sample-chunk-wide", 16, 32, 3, 1, 1, (1, 16, 6, 5), (True, False, False, False)),
-    ("one-sample-correlated", 32, 32, 3, 1, 1, (1, 32, 6, 5), (True, False, False, True)),
-]
-
-
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("chunk_bytes", [1, 2000, None], ids=["one-sample-chunks", "small-chunks", "default"])
-@pytest.mark.parametrize("C, F, kernel, stride, padding, shape, flags",
-                         [case[1:] for case in LAYOUT_CASES], ids=[case[0] for case in LAYOUT_CASES])
-def test_every_layout_chunking_and_thread_count_computes_the_formulas(
-        C, F, kernel, stride, padding, shape, flags, chunk_bytes, threads, rng, monkeypatch, set_threads):
-    """Each internal layout (see ``_Unfolding``), cut into chunks of one sample, a few or all,
-    on one thread or over two (whole chunks in two lanes, or a lone chunk's copies in pieces by
-    channels), gives the reference numbers; every scratch array starts full of NaN, so a value
-    read before it is written shows."""
-    from nnlayers import _threads
-    from nnlayers.layers import conv as conv_module
-    if chunk_bytes is not None:
-        monkeypatch.setattr(conv_module, "CHUNK_BYTES", chunk_bytes)
-    monkeypatch.setattr(conv_module, "SPREAD_MIN", 0)           # spread even these small chunks
-    monkeypatch.setattr(_threads, "_local", __import__("threading").local())   # fresh scratch
-    set_threads(threads)
-
-    def poison(_lane, scratch):                                 # every lane's scratch, helpers' too
-        for name in ("conv.Xpad", "conv.cols", "conv.grid", "conv.dXpad"):
-            scratch.array(name, (1 << 16,), np.float64).fill(np.nan)
-    _threads.map_chunks(poison, range(threads))
-    conv = nl.Conv2D(C, F, kernel, stride, padding, rng=0)
-    conv.b.data[...] = rng.normal(size=F)
-    X = rng.normal(size=shape)
-    Z = conv.forward(X)
-    layout = conv._unfolding
-    assert (layout.row_flat, layout.per_sample, layout.direct, conv._correlates_back()) == flags
-    assert len(layout.chunks) == (shape[0] if chunk_bytes == 1 else len(layout.chunks))
-    dZ = rng.normal(size=Z.shape)
-    dX = conv.backward(dZ)
-    expected = reference_conv(conv, X, dZ)
-    for ours, theirs in zip((Z, conv.W.grad, conv.b.grad, dX), expected):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("C, F, algorithm, training", [
-    (8, 16, "gemm", True),          # columns kept; δX by col2im (C < F)
-    (16, 8, "gemm", True),          # δX as the correlation of δZ (C ≥ F)
-    (24, 24, "gemm", False),        # columns unfolded again in backward
-    (24, 40, "gemm", False),        # chunk-wide products (K·F > 4096)
-    (8, 16, "winograd", True),
-])
-def test_results_do_not_depend_on_the_thread_count(C, F, algorithm, training, rng, monkeypatch, set_threads):
-    """Threads take whole chunks (or cut a lone chunk's copies); each chunk's products are the
-    same, and δW adds up the chunks in one order: the same bits."""
-    from nnlayers.layers import conv as conv_module, winograd
-    monkeypatch.setattr(conv_module, "CHUNK_BYTES", 50_000)
-    monkeypatch.setattr(winograd._Winograd, "chunk_bytes", 20_000)
-    X = rng.normal(size=(9, C, 12, 11)).astype(np.float32)
-    results = []
-    for threads in (1, 2, 3):
-        set_threads(threads)
-        conv = nl.Conv2D(C, F, 3, padding=1, rng=0, dtype=np.float32, algorithm=algorithm)
-        conv.train(training)
-        Z = conv.forward(X)
-        layout = conv._winograd_tiles if algorithm == "winograd" else conv._unfolding
-        assert len(layout.chunks) > 3
-        results.append((Z, conv.backward(np.cos(Z)), conv.W.grad))
-    for other in results[1:]:
-        for ours, theirs in zip(results[0], other):
-            np.testing.assert_array_equal(ours, theirs)
-
-
 @pytest.mark.parametrize("algorithm", ["gemm", "winograd"])
 def test_outputs_are_fresh_arrays_not_work_buffers(algorithm, rng):
     """Work arrays are reused between calls; what forward and backward return never is."""
@@ -325,13 +244,36 @@ def test_parameters_and_repr():
 def test_same_padding_keeps_the_image_size(kernel, padding, rng):
     same = nl.Conv2D(2, 3, kernel, padding="same", rng=0)
     explicit = nl.Conv2D(2, 3, kernel, padding=padding, rng=0)
-    assert same.padding == padding and same.padding_mode == "same" and explicit.padding_mode is None
+    assert same.padding == padding and same.same_padding and not explicit.same_padding
     X = rng.normal(size=(2, 2, 5, 6))
     Z = same.forward(X)
     assert Z.shape == (2, 3, 5, 6)
     np.testing.assert_array_equal(Z, explicit.forward(X))
     assert "padding='same'" in repr(same) and "padding='same'" not in repr(explicit)
     assert nl.gradcheck(same, X).passed
+
+
+def test_padding_mode_is_a_deprecated_alias():
+    """``padding_mode`` (PyTorch's name for the fill mode) used to record padding="same": it still reads
+    and writes that, with a DeprecationWarning; ``same_padding`` is the attribute now."""
+    same, explicit = nl.Conv2D(2, 3, 3, padding="same", rng=0), nl.Conv2D(2, 3, 3, padding=1, rng=0)
+    with pytest.deprecated_call(match="padding_mode is deprecated"):
+        assert same.padding_mode == "same" and explicit.padding_mode is None
+    with pytest.deprecated_call(match="padding_mode is deprecated"):
+        explicit.padding_mode = "same"
+    assert explicit.same_padding and explicit.settings()["padding"] == "same"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=3, padding="same", algorithm="winograd"),
+                                    dict(kernel_size=(2, 3), stride=(2, 1), padding=(1, 0), bias=False,
+                                         input_grad=False)])
+def test_settings_rebuild_the_same_layer_including_dtype(kwargs, dtype):
+    conv = nl.Conv2D(3, 4, rng=0, dtype=dtype, **kwargs)
+    assert conv.settings()["dtype"] == np.dtype(dtype).name
+    twin = type(conv)(**conv.settings())
+    assert twin.settings() == conv.settings() and repr(twin) == repr(conv)
+    assert twin.W.data.dtype == conv.W.data.dtype == dtype and twin.same_padding == conv.same_padding
 
 
 @pytest.mark.parametrize("kwargs", [dict(kernel_size=2), dict(kernel_size=(3, 4)), dict(kernel_size=3, stride=2)])

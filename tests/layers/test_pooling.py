@@ -214,7 +214,7 @@ def test_global_avgpool_errors():
 def test_batch_spread_over_threads_gives_the_same_bits(layer, rng, monkeypatch, set_threads):
     """Pooling cuts the batch into one slice per thread: the same numbers as one thread,
     with ties (flat image-like data) routed to the same elements."""
-    from nnlayers.layers import pooling
+    from nnlayers.kernels import pooling
     monkeypatch.setattr(pooling, "SPREAD_MIN", 0)
     X = rng.integers(0, 3, size=(5, 2, 9, 8)).astype(np.float64)
     dZ = None

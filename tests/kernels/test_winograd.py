@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 import nnlayers as nl
-from nnlayers import _threads
-from nnlayers.layers import winograd
+from nnlayers.kernels import threads as _threads, winograd
 from tests.layers.test_conv import reference_conv
 
 # (id, C, F, padding, bias, input shape N×C×H×W): even and odd outputs (Ho odd leaves half a
@@ -72,7 +71,7 @@ def test_winograd_computes_the_formulas(C, F, padding, bias, shape, chunk_bytes,
     conv = winograd_conv(C, F, padding, True, rng)                 # reference_conv needs a bias
     X = rng.normal(size=shape)
     Z = conv.forward(X)
-    chunks = conv._winograd_tiles.chunks
+    chunks = conv._layouts["winograd"].chunks
     if chunk_bytes == 1:
         assert len(chunks) == shape[0]
     if chunk_bytes == 13_000 and CASE_IDS[CASES.index((C, F, padding, bias, shape))] == "several-per-chunk":

@@ -1,10 +1,10 @@
-"""nnlayers/_threads.py: batch cuts, lanes of chunks in order, nesting, and per-thread scratch."""
+"""nnlayers/kernels/threads.py: batch cuts, lanes of chunks in order, nesting, and per-thread scratch."""
 import threading
 
 import numpy as np
 import pytest
 
-from nnlayers import _threads
+from nnlayers.kernels import threads as _threads
 
 
 def test_even_slices_and_slices_within_cut_a_batch():
