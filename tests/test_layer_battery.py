@@ -37,7 +37,7 @@ from tests.strict_backend import StrictArray
 #: Layers whose settings() leaves out the dtype today (issue 20, defect 3): their float32 round trip is an
 #: expected failure until the fix is merged (Conv2D by the conv helper; Linear, Bias, BatchNorm by the onnx
 #: helper). Delete each class from here once merged: a round trip that passes then fails this test.
-SETTINGS_WITHOUT_DTYPE = {nl.Linear, nl.Bias, nl.Conv2D, nl.BatchNorm1d, nl.BatchNorm2d}
+SETTINGS_WITHOUT_DTYPE = {nl.Linear, nl.Bias, nl.BatchNorm1d, nl.BatchNorm2d}
 
 #: (case id, check) → why it fails today; strict: a check that passes makes the test fail, to remove it here.
 KNOWN_FAILURES = {

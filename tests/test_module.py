@@ -449,7 +449,7 @@ def test_every_layer_states_its_settings_as_data():
     conv = nl.Conv2D(3, 8, (3, 5), stride=2, padding=(1, 2), bias=False, rng=0)
     assert conv.settings() == {"in_channels": 3, "out_channels": 8, "kernel_size": (3, 5), "stride": (2, 2),
                                "padding": (1, 2), "bias": False, "input_grad": True,
-                               "algorithm": "gemm"}
+                               "algorithm": "gemm", "dtype": "float64"}
     assert nl.Linear(2, 3, input_grad=False).settings() == {"in_features": 2, "out_features": 3,
                                                             "input_grad": False}
     assert nl.MaxPool2D(3, 1).settings() == {"kernel_size": (3, 3), "stride": (1, 1)}
