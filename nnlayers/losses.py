@@ -41,6 +41,13 @@ class Loss:
     def forward(self, pred, target) -> float:
         return float(self.value(pred, target))
 
+    def checked_value(self, pred, target):
+        """``value`` for targets that ``check_target`` has already accepted (the Trainer checks all of Y
+        before the first step, and its batches are rows of Y): a loss may then skip the checks that
+        read the targets' values, each of which waits for the device on a GPU. The shapes are still
+        checked. The base class calls ``value``."""
+        return self.value(pred, target)
+
     def backward(self) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
@@ -174,11 +181,19 @@ class SoftmaxCrossEntropy(Loss):
 
     def value(self, pred, target):
         """L = (1/N) Σₙ (log Σₖ e^(Xₙₖ) − Xₙ,yₙ), via X − m with m the row maxima."""
+        return self._value(pred, target, check_values=True)
+
+    def checked_value(self, pred, target):
+        """``value`` without reading the targets' values (labels in range, whole numbers, rows summing to
+        1): for targets ``check_target`` accepted; shapes are still checked."""
+        return self._value(pred, target, check_values=False)
+
+    def _value(self, pred, target, check_values: bool):
         X = pred if type(pred) is np.ndarray and pred.dtype.kind == "f" else as_float_input(self, pred)
         if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:  # the mean of no samples is undefined
             raise ShapeError(f"{self!r}: expected logits of shape (N, K) with N, K ≥ 1, got shape {X.shape}")
         N, K = X.shape
-        labels, Y = self._read_target(target, N, K)
+        labels, Y = self._read_target(target, N, K, check_values)
         xp = get_array_module(X)
         with np.errstate(over="ignore"):                   # X − m below −1.8e308 is −inf: e^−inf = 0
             shifted = X - X.max(axis=1, keepdims=True)     # X − m, every entry ≤ 0
@@ -218,22 +233,23 @@ class SoftmaxCrossEntropy(Loss):
                              f"{tuple(sample_shape)}")
         self._read_target(target, len(target), sample_shape[0])
 
-    def _read_target(self, target, N: int, K: int):
-        """(labels, None) for N class indices, (None, Y) for N×K probability rows; else a clear error."""
+    def _read_target(self, target, N: int, K: int, check_values: bool = True):
+        """(labels, None) for N class indices, (None, Y) for N×K probability rows; else a clear error.
+        Without ``check_values`` only the dtype and shape are checked, nothing that reads the values."""
         target = target if is_array(target) else np.asarray(target)
         if target.ndim == 1:
             if target.shape[0] != N:
                 raise ShapeError(f"{self!r}: got {N} rows of logits but {target.shape[0]} labels")
             kind = target.dtype.kind
-            if kind == "f":
+            if kind == "f" and check_values:
                 whole = np.isfinite(target) & (target == target.round())
                 if not whole.all():
                     at = int(np.argmin(whole))
                     raise ValueError(f"{self!r}: labels must be whole numbers (class indices), "
                                      f"got {target[at].item()!r} at position {at}")
-            elif kind not in "iu":
+            elif kind not in "iuf":
                 raise TypeError(f"{self!r}: labels must be integers (class indices), got dtype {target.dtype}")
-            if N and (target.min() < 0 or target.max() >= K):
+            if check_values and N and (target.min() < 0 or target.max() >= K):
                 at = int(np.argmax((target < 0) | (target >= K)))
                 raise ValueError(f"{self!r}: label {target[at].item()!r} at position {at} out of range for "
                                  f"{K} classes (labels must be in [0, {K - 1}])")
@@ -242,7 +258,7 @@ class SoftmaxCrossEntropy(Loss):
             if target.dtype.kind not in "fiub":
                 raise TypeError(f"{self!r}: target rows must be numeric, got dtype {target.dtype}")
             Y = target.astype(np.float64 if target.dtype.kind != "f" else target.dtype, copy=False)
-            if np.any(Y < 0) or not np.allclose(Y.sum(axis=1), 1.0, rtol=0, atol=1e-6 * K):
+            if check_values and (np.any(Y < 0) or not np.allclose(Y.sum(axis=1), 1.0, rtol=0, atol=1e-6 * K)):
                 raise ValueError(f"{self!r}: target rows must be class probabilities (one-hot or soft: "
                                  "non-negative, each row summing to 1)")
             return None, Y

@@ -315,11 +315,11 @@ class FitRun:
 
 
 def _batch_loss(loss, pred, target, on_host: bool):
-    """The batch's loss: a float on the CPU; on a device, ``loss.value``'s 0-d array (no wait), unless the
-    loss overrides ``forward`` (then its float)."""
+    """The batch's loss: a float on the CPU; on a device, ``loss.checked_value``'s 0-d array (no wait: the
+    targets were all checked before the first step), unless the loss overrides ``forward`` (then its float)."""
     if getattr(type(loss), "forward", None) is not Loss.forward:
         return loss.forward(pred, target)
-    value = loss.value(pred, target)
+    value = getattr(loss, "checked_value", loss.value)(pred, target)
     return float(value) if on_host else value
 
 

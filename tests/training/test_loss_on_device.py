@@ -140,3 +140,36 @@ def test_reading_every_k_steps_still_rolls_back_to_a_finite_point(device, guard,
         reference.fit(X, Y, epochs=clean_epochs, batch_size=4, shuffle=False, progress=False)
     assert_weights_of(model, clean)
     assert trainer.optimizer.steps == reference.optimizer.steps == 4 * clean_epochs
+
+
+def test_checked_value_skips_the_checks_that_read_the_targets_and_fit_uses_it():
+    """On a GPU each label check (range, whole numbers, rows summing to 1) waits for the device; fit has
+    checked all of Y before the first step, so its batches go through ``checked_value``, which keeps the
+    shape checks and skips those reads."""
+    loss, logits = nl.SoftmaxCrossEntropy(), np.random.default_rng(3).normal(size=(3, 4))
+    with pytest.raises(ValueError, match="whole numbers"):
+        loss.value(logits, np.array([0.0, 1.5, 2.0]))
+    assert loss.checked_value(logits, np.array([0.0, 1.5, 2.0])) == loss.value(logits, np.array([0, 1, 2]))
+    rows = np.full((3, 4), 0.5)                                       # rows summing to 2
+    with pytest.raises(ValueError, match="class probabilities"):
+        loss.value(logits, rows)
+    assert np.isfinite(loss.checked_value(logits, rows))
+    with pytest.raises(nl.ShapeError, match="labels"):
+        loss.checked_value(logits, np.array([0, 1]))                  # shapes are still checked
+
+    class Spy(nl.SoftmaxCrossEntropy):
+        calls = {"value": 0, "checked_value": 0}
+
+        def value(self, pred, target):
+            Spy.calls["value"] += 1
+            return super().value(pred, target)
+
+        def checked_value(self, pred, target):
+            Spy.calls["checked_value"] += 1
+            return super().checked_value(pred, target)
+
+    X = np.random.default_rng(4).normal(size=(12, 2))
+    model = nl.Sequential(nl.Linear(2, 3, rng=0))
+    nl.Trainer(model, Spy(), nl.SGD(model.parameters(), lr=0.1)).fit(X, np.arange(12) % 3, epochs=2, batch_size=4,
+                                                                      progress=False)
+    assert Spy.calls == {"value": 0, "checked_value": 6}
