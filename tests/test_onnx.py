@@ -402,9 +402,11 @@ def test_argument_errors(onnx, tmp_path):
     for shape in [784, (), (0,), (2.0,), (True,)]:
         with pytest.raises(ValueError, match="input_shape must be one sample's shape"):
             nl.export_onnx(model, None, shape)
-    for opset in [12, 10_000, "17", 17.0]:
-        with pytest.raises(ValueError, match="opset must be an integer from 13"):
+    for opset, error in [(12, ValueError), (10_000, ValueError), ("17", TypeError), (17.0, TypeError),
+                         (True, TypeError), (None, TypeError)]:
+        with pytest.raises(error, match="opset must be an integer from 13") as caught:
             nl.export_onnx(model, None, (784,), opset=opset)
+        assert type(caught.value) is error
     with pytest.raises(ValueError, match="dtype must be float32 or float64"):
         nl.export_onnx(model, None, (784,), dtype=np.float16)
     mixed = nl.Sequential(nl.Linear(2, 2, rng=0), nl.Linear(2, 2, rng=0, dtype=np.float32))

@@ -114,9 +114,11 @@ def _sample_shapes(input_shape) -> tuple:
 
 def _checked_opset(opset, onnx) -> int:
     newest = onnx.defs.onnx_opset_version()
-    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not MIN_OPSET <= opset <= newest:
-        raise ValueError(f"export_onnx: opset must be an integer from {MIN_OPSET} to {newest} (the newest this "
-                         f"onnx {onnx.__version__} knows), got {opset!r}")
+    wanted = f"an integer from {MIN_OPSET} to {newest} (the newest this onnx {onnx.__version__} knows)"
+    if isinstance(opset, (bool, np.bool_)) or not isinstance(opset, (int, np.integer)):
+        raise TypeError(f"export_onnx: opset must be {wanted}, got {opset!r} ({type(opset).__name__})")
+    if not MIN_OPSET <= opset <= newest:
+        raise ValueError(f"export_onnx: opset must be {wanted}, got {opset!r}")
     return int(opset)
 
 

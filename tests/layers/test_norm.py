@@ -209,15 +209,32 @@ def test_errors():
         bn.forward(np.array([["a", "b", "c"]] * 2))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(num_features=0), "num_features must be a positive integer"),
-    (dict(num_features=3, eps=0), "eps must be a number > 0"),
-    (dict(num_features=3, momentum=1.5), r"momentum must be a number in \[0, 1\] or None"),
-    (dict(num_features=3, momentum="fast"), "momentum must be"),
+@pytest.mark.parametrize("kwargs, error, message", [
+    # one rule: TypeError for a wrong type, ValueError for a wrong value, each naming the argument
+    (dict(num_features=0), ValueError, "num_features must be a positive integer"),
+    (dict(num_features=3, eps=0), ValueError, "eps must be a finite number > 0, got 0"),
+    (dict(num_features=3, eps=-1e-5), ValueError, "eps must be a finite number > 0"),
+    (dict(num_features=3, eps=float("inf")), ValueError, "eps must be a finite number > 0"),
+    (dict(num_features=3, eps="0.1"), TypeError, r"BatchNorm2d: eps must be a finite number > 0, got '0\.1' \(str\)"),
+    (dict(num_features=3, eps=None), TypeError, "eps must be a finite number > 0"),
+    (dict(num_features=3, eps=True), TypeError, "eps must be"),
+    (dict(num_features=3, momentum=1.5), ValueError, r"momentum must be a number in \[0, 1\] or None"),
+    (dict(num_features=3, momentum=float("nan")), ValueError, r"momentum must be a number in \[0, 1\] or None"),
+    (dict(num_features=3, momentum="0.1"), TypeError,
+     r"BatchNorm2d: momentum must be a number in \[0, 1\] or None, got '0\.1' \(str\)"),
+    (dict(num_features=3, momentum="fast"), TypeError, "momentum must be"),
+    (dict(num_features=3, momentum=False), TypeError, "momentum must be"),
 ])
-def test_bad_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message) as caught:
         nl.BatchNorm2d(**kwargs)
+    assert type(caught.value) is error
+
+
+def test_numpy_numbers_are_accepted_and_stored_as_floats():
+    bn = nl.BatchNorm1d(np.int64(3), eps=np.float32(1e-3), momentum=np.float64(0.5))
+    assert (bn.num_features, bn.eps, bn.momentum) == (3, pytest.approx(1e-3), 0.5)
+    assert type(bn.eps) is float and type(bn.momentum) is float
 
 
 # -- inside containers, and saved with the weights ----------------------------------------------
