@@ -154,10 +154,13 @@ class _BatchNorm(Module):
         return dX.reshape(self._shape)
 
     def settings(self) -> dict:
-        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum}
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "dtype": self.gamma.data.dtype.name}
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        settings = self.settings()
+        text = f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        return text if settings["dtype"] == "float64" else f"{text}, dtype={settings['dtype']!r}"
 
 
 class BatchNorm1d(_BatchNorm):
@@ -172,7 +175,8 @@ class BatchNorm1d(_BatchNorm):
     Parameters γ (``gamma``, ones) and β (``beta``, zeros), shape (F,);
     buffers ``running_mean`` (zeros), ``running_var`` (ones), updated with
     ``momentum`` from the unbiased variance, and ``num_batches_tracked``.
-    ``dtype``: of parameters and buffers (the input is converted to it).
+    ``dtype``: of parameters and buffers (a numpy dtype or its name, ``"float32"``); the input is
+    converted to it.
 
     Cache: ẑ (N×F×L), 1/σ (F), the input shape and the mode forward ran in.
     """
@@ -195,7 +199,8 @@ class BatchNorm2d(_BatchNorm):
     Parameters γ (``gamma``, ones) and β (``beta``, zeros), shape (C,);
     buffers ``running_mean`` (zeros), ``running_var`` (ones), updated with
     ``momentum`` from the unbiased variance, and ``num_batches_tracked``.
-    ``dtype``: of parameters and buffers (the input is converted to it).
+    ``dtype``: of parameters and buffers (a numpy dtype or its name, ``"float32"``); the input is
+    converted to it.
 
     Cache: ẑ (N×C×H·W), 1/σ (C), the input shape and the mode forward ran in.
     """

@@ -279,3 +279,24 @@ def test_state_dict_and_weights_files_keep_running_statistics(tmp_path, rng):
         np.testing.assert_array_equal(fresh.forward(X), trained.forward(X))   # eval uses the loaded statistics
     tracked = dict(model.named_buffers())["1.num_batches_tracked"].data
     assert tracked == 3
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nl.BatchNorm1d(3, dtype=np.float32),
+    lambda: nl.BatchNorm2d(4, eps=1e-3, momentum=None, dtype="float32"),
+    lambda: nl.BatchNorm2d(4, momentum=0.3),
+], ids=["1d-float32", "2d-float32-name-momentum-none", "2d-float64"])
+def test_settings_rebuild_the_same_layer_dtype_included(make):
+    bn = make()
+    settings = bn.settings()
+    assert settings["dtype"] == bn.gamma.data.dtype.name
+    rebuilt = type(bn)(**settings)
+    assert rebuilt.settings() == settings and repr(rebuilt) == repr(bn)
+    assert {array.dtype for name, array in rebuilt.state_dict().items() if name != "num_batches_tracked"} == \
+        {np.dtype(settings["dtype"])}
+
+
+def test_repr_names_the_dtype_unless_float64():
+    assert repr(nl.BatchNorm2d(4, dtype=np.float32)) == "BatchNorm2d(4, eps=1e-05, momentum=0.1, dtype='float32')"
+    assert nl.BatchNorm1d(3, momentum=None).settings() == {"num_features": 3, "eps": 1e-5, "momentum": None,
+                                                           "dtype": "float64"}
