@@ -10,8 +10,10 @@ import importlib.machinery
 import importlib.util
 import operator
 import re
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -652,3 +654,11 @@ def test_batchnorm_with_momentum_none_exports(ort, rng):
     assert momenta == [[], [pytest.approx(0.75)]]
     X = rng.normal(size=(6, 3)).astype(np.float32)
     assert_close(run(session(ort, proto), X), eval_forward(model, X))
+
+
+def test_importing_nnlayers_imports_no_onnx():
+    code = "import sys, nnlayers; print(sorted(m for m in ('onnx', 'onnxruntime') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
