@@ -67,22 +67,29 @@ def pair(value, name: str, owner: str, minimum: int = 1) -> tuple:
 
 
 def real(value, name: str, owner: str, *, low: float = -math.inf, high: float = math.inf,
-         high_open: bool = False) -> float:
-    """``value`` as a finite float in [low, high] (or [low, high) with ``high_open``).
+         low_open: bool = False, high_open: bool = False, optional: bool = False) -> float | None:
+    """``value`` as a finite float in [low, high] (``low_open``/``high_open``: without that end).
 
     TypeError unless a real number (int or float, numpy's included; not a bool, a string
-    or None); ValueError for NaN, ±inf or a value outside the range.
+    or None); ValueError for NaN, ±inf or a value outside the range. With ``optional``,
+    None is accepted too, and returned as is (``momentum=None``).
     """
+    opening, closing = "(" if low_open else "[", ")" if high_open else "]"
     if low > -math.inf and high < math.inf:
-        wanted = f"a number in [{low:g}, {high:g}{')' if high_open else ']'}"
+        wanted = f"a number in {opening}{low:g}, {high:g}{closing}"
     elif low > -math.inf:
-        wanted = f"a finite number ≥ {low:g}"
+        wanted = f"a finite number {'>' if low_open else '≥'} {low:g}"
     else:
         wanted = "a finite number"
+    if optional:
+        if value is None:
+            return None
+        wanted += " or None"
     if not _is_real(value):
         raise TypeError(f"{owner}: {name} must be {wanted}, got {_got(value)}")
     number = float(value)
-    if not (math.isfinite(number) and low <= number <= high and not (high_open and number == high)):
+    if not (math.isfinite(number) and low <= number <= high and not (low_open and number == low)
+            and not (high_open and number == high)):
         raise ValueError(f"{owner}: {name} must be {wanted}, got {value!r}")
     return number
 

@@ -31,7 +31,8 @@ from __future__ import annotations
 import bisect
 import math
 
-from ._args import positive_int as _positive_int
+from ._args import flag as _flag, non_negative_int as _non_negative_int, positive_int as _positive_int
+from ._args import real as _real
 from .optim import Optimizer
 
 __all__ = ["Schedule", "StepLR", "CosineAnnealingLR", "LinearLR", "SequentialLR", "OneCycleLR"]
@@ -120,11 +121,8 @@ class LinearLR(Schedule):
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
                  total_iters: int = 5):
-        if not isinstance(start_factor, (int, float)) or not 0 < start_factor <= 1:
-            raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor!r}")
-        if not isinstance(end_factor, (int, float)) or not 0 <= end_factor <= 1:
-            raise ValueError(f"LinearLR: end_factor must be in [0, 1], got {end_factor!r}")
-        self.start_factor, self.end_factor = float(start_factor), float(end_factor)
+        self.start_factor = _real(start_factor, "start_factor", "LinearLR", low=0.0, high=1.0, low_open=True)
+        self.end_factor = _real(end_factor, "end_factor", "LinearLR", low=0.0, high=1.0)
         self.total_iters = _positive_int(total_iters, "total_iters", "LinearLR")
         super().__init__(optimizer)
 
@@ -145,7 +143,7 @@ class SequentialLR(Schedule):
 
     def __init__(self, optimizer: Optimizer, schedules, milestones):
         self.schedules = list(schedules)
-        self.milestones = [int(m) for m in milestones]
+        self.milestones = [_non_negative_int(m, "milestones", "SequentialLR") for m in milestones]
         if not self.schedules:
             raise ValueError("SequentialLR: needs at least one schedule")
         for position, schedule in enumerate(self.schedules):
@@ -198,9 +196,7 @@ class OneCycleLR(Schedule):
         name = type(self).__name__
         self.max_lr = _number(max_lr, "max_lr", name, 0.0)
         self.total_steps = _positive_int(total_steps, "total_steps", name)
-        self.pct_start = _number(pct_start, "pct_start", name, 0.0)
-        if not 0.0 <= self.pct_start <= 1.0:
-            raise ValueError(f"{name}: pct_start must be a number in [0, 1], got {pct_start!r}")
+        self.pct_start = _real(pct_start, "pct_start", name, low=0.0, high=1.0)
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"{name}: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         self.anneal_strategy = anneal_strategy
@@ -209,10 +205,10 @@ class OneCycleLR(Schedule):
         for label, value in (("div_factor", self.div_factor), ("final_div_factor", self.final_div_factor)):
             if value == 0:  # η₀ = max_lr / div_factor, η_min = η₀ / final_div_factor
                 raise ValueError(f"{name}: {label} must be > 0 (it divides the learning rate), got {value!r}")
-        self.three_phase = bool(three_phase)
+        self.three_phase = _flag(three_phase, "three_phase", name)
         self.initial_lr = self.max_lr / self.div_factor
         self.min_lr = self.initial_lr / self.final_div_factor
-        self.cycle_momentum = bool(cycle_momentum)
+        self.cycle_momentum = _flag(cycle_momentum, "cycle_momentum", name)
         self.base_momentum = _number(base_momentum, "base_momentum", name, 0.0)
         self.max_momentum = _number(max_momentum, "max_momentum", name, 0.0)
         # Each phase: the step it ends at, then η and the momentum at its start and at its end.
@@ -274,8 +270,7 @@ class OneCycleLR(Schedule):
                 f"anneal_strategy={self.anneal_strategy!r}, three_phase={self.three_phase}")
 
 
+
 def _number(value, name: str, owner: str, minimum: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < minimum:
-        raise ValueError(f"{owner}: {name} must be a finite number ≥ {minimum}, got {value!r}")
-    return float(value)
+    """``value`` as a finite float ≥ ``minimum``: TypeError for a wrong type, ValueError for a wrong value."""
+    return _real(value, name, owner, low=minimum)

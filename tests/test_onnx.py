@@ -5,14 +5,22 @@ model's own ``forward`` in eval mode on the same inputs. Agreement is
 measured against the output's scale: |ONNX − forward| ≤ rtol · max |forward|
 element-wise (plus rtol on each element's own size), rtol = 1e-5 in float32.
 """
+import functools
+import importlib.machinery
+import importlib.util
+import operator
 import re
+import subprocess
 import sys
+import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nnlayers as nl
 from nnlayers.examples import mnist
+from nnlayers.module import as_tuple
 from nnlayers.examples.xor import XOR_X, XOR_Y, train_xor, xor_network
 from tests.helpers import importable, load_script, require, run_script
 from tests.test_gradcheck import LAYER_CASES
@@ -396,9 +404,11 @@ def test_argument_errors(onnx, tmp_path):
     for shape in [784, (), (0,), (2.0,), (True,)]:
         with pytest.raises(ValueError, match="input_shape must be one sample's shape"):
             nl.export_onnx(model, None, shape)
-    for opset in [12, 10_000, "17", 17.0]:
-        with pytest.raises(ValueError, match="opset must be an integer from 13"):
+    for opset, error in [(12, ValueError), (10_000, ValueError), ("17", TypeError), (17.0, TypeError),
+                         (True, TypeError), (None, TypeError)]:
+        with pytest.raises(error, match="opset must be an integer from 13") as caught:
             nl.export_onnx(model, None, (784,), opset=opset)
+        assert type(caught.value) is error
     with pytest.raises(ValueError, match="dtype must be float32 or float64"):
         nl.export_onnx(model, None, (784,), dtype=np.float16)
     mixed = nl.Sequential(nl.Linear(2, 2, rng=0), nl.Linear(2, 2, rng=0, dtype=np.float32))
@@ -446,3 +456,209 @@ def test_train_mnist_script_without_onnx_stops_before_training(monkeypatch, caps
     assert script.main(["--export-onnx", str(tmp_path / "m.onnx"), "--quiet"]) == 2
     assert "error: --export-onnx: exporting to ONNX needs the optional 'onnx' package: install it with " \
            "pip install -e '.[onnx]'" in capsys.readouterr().err
+
+
+# -- several inputs and outputs: the merge containers ------------------------------------------------
+# Stand-ins with the semantics of issue 20's shared spec, until nnlayers.containers lands on this branch
+# (then: the real nl.Sequential, nl.Parallel, nl.Add, nl.Concatenate, and the fixture below goes).
+
+class Sequential(nl.Sequential):
+    """The contract's Sequential: the first layer gets every input; a tuple is the next layer's inputs."""
+
+    def forward(self, *inputs):
+        values = inputs
+        for layer in self.children():
+            values = as_tuple(layer.forward(*values))
+        return values if len(values) > 1 else values[0]
+
+
+class Parallel(nl.Module):
+    """Every branch reads every input; the tuple of the branches' outputs."""
+
+    def __init__(self, *branches):
+        super().__init__()
+        for position, branch in enumerate(branches):
+            self.add_module(str(position), branch)
+
+    def forward(self, *inputs):
+        return tuple(branch.forward(*inputs) for branch in self.children())
+
+
+class Add(nl.Module):
+    """Z = X₁ + … + Xₖ."""
+
+    def forward(self, *Xs):
+        return functools.reduce(operator.add, Xs)
+
+
+class Concatenate(nl.Module):
+    """Z = the inputs side by side along ``axis``."""
+
+    def __init__(self, axis=1):
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, *Xs):
+        return np.concatenate(Xs, axis=self.axis)
+
+
+@pytest.fixture
+def merges(monkeypatch):
+    """The stand-ins registered as nnlayers.containers' merges would be, by register_merge_exporters."""
+    fake = types.ModuleType("nnlayers.containers")
+    fake.__spec__ = importlib.machinery.ModuleSpec("nnlayers.containers", None)
+    fake.Parallel, fake.Add, fake.Concatenate = Parallel, Add, Concatenate
+    monkeypatch.setitem(sys.modules, "nnlayers.containers", fake)
+    monkeypatch.setattr(nl, "containers", fake, raising=False)
+    monkeypatch.setattr(nl.onnx, "EXPORTERS", dict(nl.onnx.EXPORTERS))
+    nl.onnx.register_exporter(Sequential, nl.onnx.export_sequential)
+    assert nl.onnx.containers.register_merge_exporters()
+    assert [nl.onnx.exporter_for(cls) for cls in (Parallel, Add, Concatenate)] == [
+        nl.onnx.export_parallel, nl.onnx.export_add, nl.onnx.export_concatenate]
+
+
+def run_all(sess, *Xs):
+    return sess.run(None, {f"X{i}" if len(Xs) > 1 else "X": X for i, X in enumerate(Xs)})
+
+
+def eval_forward_all(model, *Xs):
+    with nl.evaluation_mode(model):
+        return as_tuple(model.forward(*Xs))
+
+
+TOLERANCES = {np.float32: FLOAT32_RTOL, np.float64: 1e-12}
+
+
+def two_input_model(dtype):
+    """Z = σ(tanh([X₁ X₂] W₁) + [X₁ X₂] W₂ + b₂ + b): two branches over both inputs, merged by Add."""
+    return Sequential(
+        Parallel(Sequential(Concatenate(), nl.Linear(5, 4, rng=0, dtype=dtype), nl.Tanh()),
+                 Sequential(Concatenate(axis=-1), nl.Linear(5, 4, rng=1, dtype=dtype), nl.Bias(4, dtype=dtype))),
+        Add(), nl.Bias(4, dtype=dtype), nl.Sigmoid())
+
+
+def two_output_model(dtype):
+    """(Z₁, Z₂) = (H W₁, ReLU(H W₂)) with H = tanh(X W): one trunk, two heads."""
+    return Sequential(nl.Linear(3, 4, rng=2, dtype=dtype), nl.Tanh(),
+                      Parallel(nl.Linear(4, 2, rng=3, dtype=dtype),
+                               Sequential(nl.Linear(4, 5, rng=4, dtype=dtype), nl.ReLU())))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_two_input_model_in_onnx_runtime(ort, merges, rng, dtype):
+    model = two_input_model(dtype)
+    for parameter in model.parameters():
+        parameter.data += rng.normal(scale=0.3, size=parameter.shape).astype(dtype)
+    proto = nl.export_onnx(model, None, ((2,), (3,)))
+    assert [value.name for value in proto.graph.input] == ["X0", "X1"]
+    assert [value.name for value in proto.graph.output] == ["Z"]
+    assert [[d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+            for value in proto.graph.input] == [["N", 2], ["N", 3]]
+    ops = [node.op_type for node in proto.graph.node]
+    assert ops.count("Concat") == 2 and ops.count("Sum") == 1
+    sess = session(ort, proto)
+    for N in (1, 37):
+        X1, X2 = rng.normal(size=(N, 2)).astype(dtype), rng.normal(size=(N, 3)).astype(dtype)
+        (Z,) = run_all(sess, X1, X2)
+        (expected,) = eval_forward_all(model, X1, X2)
+        assert Z.dtype == dtype
+        assert_close(Z, expected, rtol=TOLERANCES[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_two_output_model_in_onnx_runtime(ort, merges, rng, dtype):
+    model = two_output_model(dtype)
+    proto = nl.export_onnx(model, None, (3,))
+    assert [value.name for value in proto.graph.input] == ["X"]
+    assert [value.name for value in proto.graph.output] == ["Z0", "Z1"]
+    assert [[d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+            for value in proto.graph.output] == [["N", 2], ["N", 5]]
+    X = rng.normal(size=(37, 3)).astype(dtype)
+    outputs = run_all(session(ort, proto), X)
+    expected = eval_forward_all(model, X)
+    assert len(outputs) == len(expected) == 2
+    for Z, Z_expected in zip(outputs, expected):
+        assert_close(Z, Z_expected, rtol=TOLERANCES[dtype])
+    P0, P1 = run_all(session(ort, nl.export_onnx(model, None, (3,), softmax=True)), X)   # one softmax per output
+    assert_close(P0, nl.softmax(expected[0]))
+    assert_close(P1, nl.softmax(expected[1]))
+
+
+def test_merges_alone_and_outputs_that_are_inputs(ort, merges, rng):
+    X1, X2 = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    model = Parallel(Add(), Concatenate(axis=1))                           # two inputs, two outputs, no weights
+    proto = nl.export_onnx(model, None, ((3,), (3,)), dtype=np.float64)
+    assert [value.name for value in proto.graph.output] == ["Z0", "Z1"]
+    Z0, Z1 = run_all(session(ort, proto), X1, X2)
+    np.testing.assert_array_equal(Z0, X1 + X2)
+    np.testing.assert_array_equal(Z1, np.concatenate([X1, X2], axis=1))
+    # Outputs that are the input itself, twice: each becomes its own Identity.
+    twice = Parallel(Sequential(), Sequential())
+    proto = nl.export_onnx(twice, None, (3,), dtype=np.float64)
+    assert [node.op_type for node in proto.graph.node] == ["Identity", "Identity"]
+    Z0, Z1 = run_all(session(ort, proto), X1)
+    np.testing.assert_array_equal(Z0, X1)
+    np.testing.assert_array_equal(Z1, X1)
+
+
+class GatedMerge(nl.Module):
+    """A user's two-input layer: Z = X ⊙ σ(G) (forward only; enough for an export)."""
+
+    def forward(self, X, G):
+        return self.float_input(X) * nl.sigmoid(self.float_input(G))
+
+
+def test_a_users_two_input_layer_and_the_exporter_signature(ort, merges, monkeypatch, rng):
+    @nl.onnx.register_exporter(GatedMerge)
+    def export_gated_merge(layer, graph, X, G):                                   # one name per input of forward
+        return graph.node("Mul", [X, graph.node("Sigmoid", [G])])
+
+    model = Sequential(Parallel(nl.Linear(2, 3, rng=0), nl.Linear(2, 3, rng=1)), GatedMerge())
+    X = rng.normal(size=(5, 2))
+    (Z,) = run_all(session(ort, nl.export_onnx(model, None, (2,))), X)
+    assert_close(Z, eval_forward(model, X), rtol=1e-12)
+    # An exporter that gives another number of outputs than forward does is refused.
+    monkeypatch.setitem(nl.onnx.EXPORTERS, GatedMerge, lambda layer, graph, X, G: (X, G))
+    with pytest.raises(nl.onnx.OnnxExportError, match="exporter gave 2 outputs, its forward 1"):
+        nl.export_onnx(model, None, (2,))
+    monkeypatch.setitem(nl.onnx.EXPORTERS, GatedMerge, lambda layer, graph, X, G: (X, 3))
+    with pytest.raises(nl.onnx.OnnxExportError, match=r"returned \(.*, 3\), not the name of a value"):
+        nl.export_onnx(model, None, (2,))
+
+
+def test_several_input_shapes_are_checked(onnx, merges):
+    model = Sequential(Concatenate(), nl.Linear(5, 2, rng=0))
+    for shape in [((2,), 3), ((2,), ()), ((2,), (0,)), (), ((2,), [3.0])]:
+        with pytest.raises(ValueError, match="or a tuple of such shapes for a model of several inputs"):
+            nl.export_onnx(model, None, shape)
+    with pytest.raises(nl.onnx.OnnxExportError, match=r"cannot take input of shape \(N, 2\) and \(N, 4\): "
+                                                      r"layer 1 forward: Linear\(in_features=5"):
+        nl.export_onnx(model, None, ((2,), (4,)))
+
+
+def test_register_merge_exporters_without_nnlayers_containers(monkeypatch):
+    monkeypatch.setattr(nl.onnx, "EXPORTERS", dict(nl.onnx.EXPORTERS))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert nl.onnx.containers.register_merge_exporters() is False
+
+
+def test_batchnorm_with_momentum_none_exports(ort, rng):
+    """momentum=None (the cumulative average) has no ONNX attribute; inference does not need one."""
+    model = nl.Sequential(nl.Linear(3, 4, rng=0, dtype=np.float32), nl.BatchNorm1d(4, momentum=None, dtype=np.float32),
+                          nl.Tanh(), nl.BatchNorm1d(4, momentum=0.25, dtype=np.float32))
+    for X in rng.normal(size=(3, 8, 3)):
+        model.forward(X.astype(np.float32))                                # running statistics of three batches
+    proto = nl.export_onnx(model, None, (3,))
+    momenta = [[a.f for a in node.attribute if a.name == "momentum"] for node in proto.graph.node
+               if node.op_type == "BatchNormalization"]
+    assert momenta == [[], [pytest.approx(0.75)]]
+    X = rng.normal(size=(6, 3)).astype(np.float32)
+    assert_close(run(session(ort, proto), X), eval_forward(model, X))
+
+
+def test_importing_nnlayers_imports_no_onnx():
+    code = "import sys, nnlayers; print(sorted(m for m in ('onnx', 'onnxruntime') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

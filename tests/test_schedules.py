@@ -85,8 +85,8 @@ def test_one_cycle_cycles_momentum_and_adam_beta1_the_other_way():
     (lambda o: S.StepLR(o, 2, gamma=-1), "gamma must be a finite number ≥ 0"),
     (lambda o: S.CosineAnnealingLR(o, 0), "T_max must be a positive integer"),
     (lambda o: S.CosineAnnealingLR(o, 3, eta_min=float("nan")), "eta_min must be a finite number"),
-    (lambda o: S.LinearLR(o, start_factor=0), r"start_factor must be in \(0, 1\]"),
-    (lambda o: S.LinearLR(o, end_factor=2), r"end_factor must be in \[0, 1\]"),
+    (lambda o: S.LinearLR(o, start_factor=0), r"start_factor must be a number in \(0, 1\]"),
+    (lambda o: S.LinearLR(o, end_factor=2), r"end_factor must be a number in \[0, 1\]"),
     (lambda o: S.SequentialLR(o, [], []), "needs at least one schedule"),
     (lambda o: S.SequentialLR(o, [S.StepLR(o, 2), S.StepLR(o, 2)], []), "2 schedules need 1 milestones"),
     (lambda o: S.SequentialLR(o, [S.StepLR(o, 2), S.StepLR(o, 2)], [0]), "increasing positive integers"),
@@ -101,6 +101,36 @@ def test_one_cycle_cycles_momentum_and_adam_beta1_the_other_way():
 def test_bad_arguments(make, message):
     with pytest.raises((ValueError, TypeError), match=message):
         make(optimizer())
+
+
+@pytest.mark.parametrize("make, error, message", [
+    # one rule: TypeError for a wrong type, ValueError for a wrong value, each naming the argument
+    (lambda o: S.StepLR(o, 2, gamma="0.1"), TypeError, r"StepLR: gamma must be a finite number ≥ 0, got '0\.1'"),
+    (lambda o: S.StepLR(o, 2, gamma=None), TypeError, "StepLR: gamma must be"),
+    (lambda o: S.StepLR(o, 2, gamma=True), TypeError, "StepLR: gamma must be"),
+    (lambda o: S.StepLR(o, 2, gamma=-0.5), ValueError, "StepLR: gamma must be a finite number ≥ 0, got -0.5"),
+    (lambda o: S.CosineAnnealingLR(o, 3, eta_min="0"), TypeError, "CosineAnnealingLR: eta_min must be"),
+    (lambda o: S.CosineAnnealingLR(o, 3, eta_min=float("inf")), ValueError, "CosineAnnealingLR: eta_min must be"),
+    (lambda o: S.LinearLR(o, start_factor="0.5"), TypeError, r"LinearLR: start_factor must be a number in \(0, 1\]"),
+    (lambda o: S.LinearLR(o, end_factor=None), TypeError, r"LinearLR: end_factor must be a number in \[0, 1\]"),
+    (lambda o: S.LinearLR(o, start_factor=1.5), ValueError, "LinearLR: start_factor must be"),
+    (lambda o: S.SequentialLR(o, [S.StepLR(o, 2), S.StepLR(o, 2)], ["3"]), TypeError,
+     "SequentialLR: milestones must be an integer ≥ 0, got '3'"),
+    (lambda o: S.SequentialLR(o, [S.StepLR(o, 2), S.StepLR(o, 2)], [2.5]), TypeError, "milestones must be"),
+    (lambda o: S.OneCycleLR(o, "1.0", 10, cycle_momentum=False), TypeError, "OneCycleLR: max_lr must be"),
+    (lambda o: S.OneCycleLR(o, 1.0, 10, pct_start="0.3", cycle_momentum=False), TypeError,
+     r"OneCycleLR: pct_start must be a number in \[0, 1\]"),
+    (lambda o: S.OneCycleLR(o, 1.0, 10, div_factor="25", cycle_momentum=False), TypeError, "div_factor must be"),
+    (lambda o: S.OneCycleLR(o, 1.0, 10, cycle_momentum="no"), TypeError,
+     "OneCycleLR: cycle_momentum must be True or False"),
+    (lambda o: S.OneCycleLR(o, 1.0, 10, cycle_momentum=False, three_phase=1), TypeError,
+     "OneCycleLR: three_phase must be True or False"),
+    (lambda o: S.OneCycleLR(o, 1.0, 10, base_momentum="0.85", cycle_momentum=False), TypeError, "base_momentum"),
+])
+def test_wrong_types_raise_type_error_wrong_values_value_error(make, error, message):
+    with pytest.raises(error, match=message) as caught:
+        make(optimizer())
+    assert type(caught.value) is error
 
 
 def test_repr():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..module import Module, as_float_input
+from ..module import Module
 
 __all__ = ["Elementwise", "Sigmoid", "sigmoid", "ReLU", "Tanh"]
 
@@ -63,8 +63,7 @@ class Elementwise(Module):
 
     def forward(self, X):
         """Z = f(X); caches f′(X)."""
-        if type(X) is not np.ndarray or X.dtype.kind != "f":  # the common case (numpy) skips a call
-            X = as_float_input(self, X)
+        X = self.float_input(X)
         Z = self.function(X)
         D = self.derivative(X, Z)
         if D is Z or D is X:  # f′ = f (eˣ) or the identity's X: keep our own copy
@@ -74,11 +73,8 @@ class Elementwise(Module):
 
     def backward(self, dZ):
         """δX = f′ ⊙ δZ  (same shape as X)."""
-        D = self._D
-        if D is None:  # inline rather than forward_cache(): activations sit in the hottest loops
-            raise self._no_forward_error()
-        if type(dZ) is not np.ndarray or dZ.shape != D.shape:
-            dZ = self.check_grad(dZ, D.shape)
+        D = self.forward_cache(self._D)
+        dZ = self.check_grad(dZ, D.shape)
         return np.multiply(dZ, D) if D.dtype is _MASK else np.multiply(D, dZ)  # fresh: D is kept
 
 

@@ -23,6 +23,8 @@ class Linear(Module):
     ``input_grad=False`` skips δX (backward returns None): for a first layer,
     whose input is data that needs no gradient, it saves one matrix product.
 
+    ``dtype``: of W (a numpy dtype or its name, ``"float32"``); the input is converted to it.
+
     Cache: X (the input, needed for δW).
     """
 
@@ -41,8 +43,7 @@ class Linear(Module):
     def forward(self, X):
         """Z = X W  (N×in · in×out → N×out)."""
         W = self.W.data
-        if type(X) is not type(W) or X.dtype is not W.dtype:  # the common case skips a call
-            X = self.float_input(X, W.dtype, like=W)
+        X = self.float_input(X, W.dtype, like=W)
         if X.ndim != 2 or X.shape[1] != self.in_features:
             raise ShapeError(f"{self!r}: expected input with {self.in_features} features, "
                              f"shape (N, {self.in_features}), got shape {X.shape}")
@@ -51,28 +52,28 @@ class Linear(Module):
 
     def backward(self, dZ):
         """δW += Xᵀ δZ  (in×N · N×out → in×out);  returns δX = δZ Wᵀ  (N×out · out×in → N×in)."""
-        X = self._X
-        if X is None:
-            raise self._no_forward_error()
-        shape = (X.shape[0], self.out_features)
-        if type(dZ) is not type(X) or dZ.shape != shape:
-            dZ = self.check_grad(dZ, shape)
+        X = self.forward_cache(self._X)
+        dZ = self.check_grad(dZ, (len(X), self.out_features))
         self.W.grad += X.T @ dZ
         return dZ @ self.W.data.T if self.input_grad else None
 
     def settings(self) -> dict:
-        return {"in_features": self.in_features, "out_features": self.out_features, "input_grad": self.input_grad}
+        return {"in_features": self.in_features, "out_features": self.out_features, "input_grad": self.input_grad,
+                "dtype": self.W.data.dtype.name}
 
     def extra_repr(self) -> str:
         settings = self.settings()
         text = f"in_features={settings['in_features']}, out_features={settings['out_features']}"
-        return text if settings["input_grad"] else text + ", input_grad=False"
+        if not settings["input_grad"]:
+            text += ", input_grad=False"
+        return text if settings["dtype"] == "float64" else f"{text}, dtype={settings['dtype']!r}"
 
 
 class Bias(Module):
     """Z = X + b, with X of shape N×F and b of shape 1×F broadcast over the N rows.
 
-    b starts at zero. Cache: only the batch size (δb needs no input values).
+    b starts at zero. ``dtype``: of b (a numpy dtype or its name, ``"float32"``); the input is
+    converted to it. Cache: only the input's shape (δb needs no input values).
     """
 
     cache_names = ("_shape",)
@@ -86,8 +87,7 @@ class Bias(Module):
     def forward(self, X):
         """Z = X + b  (N×F + 1×F → N×F)."""
         b = self.b.data
-        if type(X) is not type(b) or X.dtype is not b.dtype:
-            X = self.float_input(X, b.dtype, like=b)
+        X = self.float_input(X, b.dtype, like=b)
         if X.ndim != 2 or X.shape[1] != self.features:
             raise ShapeError(f"{self!r}: expected input with {self.features} features, "
                              f"shape (N, {self.features}), got shape {X.shape}")
@@ -96,13 +96,14 @@ class Bias(Module):
 
     def backward(self, dZ):
         """δb += Σₖ δZₖ,:  (sum over the N rows → 1×F);  returns δX = δZ  (N×F)."""
-        if self._shape is None:
-            raise self._no_forward_error()
-        grad = self.b.grad
-        if type(dZ) is not type(grad) or dZ.shape != self._shape:
-            dZ = self.check_grad(dZ, self._shape)
-        grad += dZ.sum(axis=0, keepdims=True)
+        dZ = self.check_grad(dZ, self.forward_cache(self._shape))
+        self.b.grad += dZ.sum(axis=0, keepdims=True)
         return dZ  # δX = δZ: passed on as is, since no layer modifies a gradient it receives
 
     def settings(self) -> dict:
-        return {"features": self.features}
+        return {"features": self.features, "dtype": self.b.data.dtype.name}
+
+    def extra_repr(self) -> str:
+        settings = self.settings()
+        text = f"features={settings['features']}"
+        return text if settings["dtype"] == "float64" else f"{text}, dtype={settings['dtype']!r}"

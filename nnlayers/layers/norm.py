@@ -55,7 +55,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..module import Module, ShapeError
-from .._args import positive_int as _positive_int
+from .._args import positive_int as _positive_int, real
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
@@ -75,14 +75,8 @@ class _BatchNorm(Module):
         super().__init__()
         name = type(self).__name__
         self.num_features = _positive_int(num_features, "num_features", name)
-        if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)) or not eps > 0:
-            raise ValueError(f"{name}: eps must be a number > 0, got {eps!r}")
-        if momentum is not None and (isinstance(momentum, bool)
-                                     or not isinstance(momentum, (int, float, np.integer, np.floating))
-                                     or not 0.0 <= momentum <= 1.0):
-            raise ValueError(f"{name}: momentum must be a number in [0, 1] or None, got {momentum!r}")
-        self.eps = float(eps)
-        self.momentum = None if momentum is None else float(momentum)
+        self.eps = real(eps, "eps", name, low=0.0, low_open=True)
+        self.momentum = real(momentum, "momentum", name, low=0.0, high=1.0, optional=True)
         C = self.num_features
         self.gamma = self.add_parameter("gamma", np.ones(C, dtype=dtype))
         self.beta = self.add_parameter("beta", np.zeros(C, dtype=dtype))
@@ -160,10 +154,13 @@ class _BatchNorm(Module):
         return dX.reshape(self._shape)
 
     def settings(self) -> dict:
-        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum}
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "dtype": self.gamma.data.dtype.name}
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        settings = self.settings()
+        text = f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        return text if settings["dtype"] == "float64" else f"{text}, dtype={settings['dtype']!r}"
 
 
 class BatchNorm1d(_BatchNorm):
@@ -178,7 +175,8 @@ class BatchNorm1d(_BatchNorm):
     Parameters γ (``gamma``, ones) and β (``beta``, zeros), shape (F,);
     buffers ``running_mean`` (zeros), ``running_var`` (ones), updated with
     ``momentum`` from the unbiased variance, and ``num_batches_tracked``.
-    ``dtype``: of parameters and buffers (the input is converted to it).
+    ``dtype``: of parameters and buffers (a numpy dtype or its name, ``"float32"``); the input is
+    converted to it.
 
     Cache: ẑ (N×F×L), 1/σ (F), the input shape and the mode forward ran in.
     """
@@ -201,7 +199,8 @@ class BatchNorm2d(_BatchNorm):
     Parameters γ (``gamma``, ones) and β (``beta``, zeros), shape (C,);
     buffers ``running_mean`` (zeros), ``running_var`` (ones), updated with
     ``momentum`` from the unbiased variance, and ``num_batches_tracked``.
-    ``dtype``: of parameters and buffers (the input is converted to it).
+    ``dtype``: of parameters and buffers (a numpy dtype or its name, ``"float32"``); the input is
+    converted to it.
 
     Cache: ẑ (N×C×H·W), 1/σ (C), the input shape and the mode forward ran in.
     """

@@ -113,3 +113,15 @@ def test_activations_keep_float32_and_check_errors(cls, rng):
 
 
 # -- Flatten ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [nl.Sigmoid, nl.ReLU, nl.Tanh])
+def test_settings_round_trip_and_the_kits_errors(cls, rng):
+    layer = cls()
+    assert layer.settings() == {} and repr(type(layer)(**layer.settings())) == f"{cls.__name__}()"
+    with pytest.raises(RuntimeError, match=rf"^{cls.__name__}\(\): backward called before forward"):
+        layer.backward(np.ones((2, 3)))
+    Z = layer.forward(rng.normal(size=(2, 3)))
+    np.testing.assert_array_equal(layer.backward(np.ones((2, 3)).tolist()), layer.backward(np.ones_like(Z)))
+    with pytest.raises(TypeError, match=rf"^{cls.__name__}\(\): expected a numeric array"):
+        layer.forward(np.array(["a"]))

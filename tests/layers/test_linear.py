@@ -1,4 +1,6 @@
 """Linear and Bias against the derivation's worked examples, computed by hand."""
+import re
+
 import numpy as np
 import pytest
 
@@ -102,3 +104,73 @@ def test_non_numeric_input_is_refused():
 def test_bad_sizes(args, error):
     with pytest.raises(error, match="must be a positive integer"):
         nl.Linear(*args)
+
+
+# -- settings as data, dtype included -----------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda: nl.Linear(3, 2, rng=0, dtype=np.float32),
+    lambda: nl.Linear(3, 2, rng=0, dtype="float32", input_grad=False),
+    lambda: nl.Linear(3, 2, rng=0),
+    lambda: nl.Bias(4, dtype=np.float32),
+    lambda: nl.Bias(4),
+], ids=["linear-float32", "linear-float32-name-no-input-grad", "linear-float64", "bias-float32", "bias-float64"])
+def test_settings_rebuild_the_same_layer_dtype_included(make):
+    layer = make()
+    settings = layer.settings()
+    assert settings["dtype"] == layer.parameters()[0].data.dtype.name
+    rebuilt = type(layer)(**settings)
+    assert rebuilt.settings() == settings and repr(rebuilt) == repr(layer)
+    assert [p.data.dtype for p in rebuilt.parameters()] == [p.data.dtype for p in layer.parameters()]
+
+
+def test_repr_names_the_dtype_unless_float64():
+    assert repr(nl.Linear(2, 3)) == "Linear(in_features=2, out_features=3)"
+    assert repr(nl.Linear(2, 3, dtype=np.float32)) == "Linear(in_features=2, out_features=3, dtype='float32')"
+    assert repr(nl.Linear(2, 3, dtype="float32", input_grad=False)) == (
+        "Linear(in_features=2, out_features=3, input_grad=False, dtype='float32')")
+    assert repr(nl.Bias(3)) == "Bias(features=3)"
+    assert repr(nl.Bias(3, dtype="float32")) == "Bias(features=3, dtype='float32')"
+    assert nl.Linear(2, 3, dtype="float32").settings() == {"in_features": 2, "out_features": 3, "input_grad": True,
+                                                           "dtype": "float32"}
+    assert nl.Bias(3).settings() == {"features": 3, "dtype": "float64"}
+
+
+# -- the layer-author kit: forward and backward read as the formulas ------------------------------
+
+@pytest.fixture
+def kit_calls(monkeypatch):
+    """Which of Module's kit methods each layer calls (float_input, forward_cache, check_grad)."""
+    calls = []
+    for name in ("float_input", "forward_cache", "check_grad"):
+        original = getattr(nl.Module, name)
+
+        def spy(self, *args, _original=original, _name=name, **kwargs):
+            calls.append((type(self).__name__, _name))
+            return _original(self, *args, **kwargs)
+        monkeypatch.setattr(nl.Module, name, spy)
+    return calls
+
+
+@pytest.mark.parametrize("make, shape", [(lambda: nl.Linear(3, 2, rng=0), (4, 3)), (lambda: nl.Bias(3), (4, 3)),
+                                         (nl.Sigmoid, (4, 3)), (nl.ReLU, (4, 3)), (nl.Tanh, (4, 3))],
+                         ids=["Linear", "Bias", "Sigmoid", "ReLU", "Tanh"])
+def test_layers_use_the_kit(kit_calls, make, shape, rng):
+    layer = make()
+    Z = layer.forward(rng.normal(size=shape))
+    layer.backward(np.ones_like(Z))
+    name = type(layer).__name__
+    assert kit_calls == [(name, "float_input"), (name, "forward_cache"), (name, "check_grad")]
+
+
+def test_the_kits_errors_through_linear_and_bias():
+    for layer, dZ in [(nl.Linear(2, 3, rng=0), np.ones((4, 3))), (nl.Bias(3), np.ones((4, 3)))]:
+        with pytest.raises(RuntimeError, match=re.escape(f"{layer!r}: backward called before forward")):
+            layer.backward(dZ)
+        layer.forward(np.ones((4, layer.settings().get("in_features", 3))))
+        with pytest.raises(nl.ShapeError, match=r"expected dZ of shape \(4, 3\).*got shape \(4,\)"):
+            layer.backward(np.ones(4))
+        np.testing.assert_array_equal(layer.backward([[1.0] * 3] * 4), layer.backward(np.ones((4, 3))))  # a list
+        layer.clear_cache()
+        with pytest.raises(RuntimeError, match="backward called before forward"):
+            layer.backward(dZ)

@@ -209,15 +209,32 @@ def test_errors():
         bn.forward(np.array([["a", "b", "c"]] * 2))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(num_features=0), "num_features must be a positive integer"),
-    (dict(num_features=3, eps=0), "eps must be a number > 0"),
-    (dict(num_features=3, momentum=1.5), r"momentum must be a number in \[0, 1\] or None"),
-    (dict(num_features=3, momentum="fast"), "momentum must be"),
+@pytest.mark.parametrize("kwargs, error, message", [
+    # one rule: TypeError for a wrong type, ValueError for a wrong value, each naming the argument
+    (dict(num_features=0), ValueError, "num_features must be a positive integer"),
+    (dict(num_features=3, eps=0), ValueError, "eps must be a finite number > 0, got 0"),
+    (dict(num_features=3, eps=-1e-5), ValueError, "eps must be a finite number > 0"),
+    (dict(num_features=3, eps=float("inf")), ValueError, "eps must be a finite number > 0"),
+    (dict(num_features=3, eps="0.1"), TypeError, r"BatchNorm2d: eps must be a finite number > 0, got '0\.1' \(str\)"),
+    (dict(num_features=3, eps=None), TypeError, "eps must be a finite number > 0"),
+    (dict(num_features=3, eps=True), TypeError, "eps must be"),
+    (dict(num_features=3, momentum=1.5), ValueError, r"momentum must be a number in \[0, 1\] or None"),
+    (dict(num_features=3, momentum=float("nan")), ValueError, r"momentum must be a number in \[0, 1\] or None"),
+    (dict(num_features=3, momentum="0.1"), TypeError,
+     r"BatchNorm2d: momentum must be a number in \[0, 1\] or None, got '0\.1' \(str\)"),
+    (dict(num_features=3, momentum="fast"), TypeError, "momentum must be"),
+    (dict(num_features=3, momentum=False), TypeError, "momentum must be"),
 ])
-def test_bad_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message) as caught:
         nl.BatchNorm2d(**kwargs)
+    assert type(caught.value) is error
+
+
+def test_numpy_numbers_are_accepted_and_stored_as_floats():
+    bn = nl.BatchNorm1d(np.int64(3), eps=np.float32(1e-3), momentum=np.float64(0.5))
+    assert (bn.num_features, bn.eps, bn.momentum) == (3, pytest.approx(1e-3), 0.5)
+    assert type(bn.eps) is float and type(bn.momentum) is float
 
 
 # -- inside containers, and saved with the weights ----------------------------------------------
@@ -262,3 +279,24 @@ def test_state_dict_and_weights_files_keep_running_statistics(tmp_path, rng):
         np.testing.assert_array_equal(fresh.forward(X), trained.forward(X))   # eval uses the loaded statistics
     tracked = dict(model.named_buffers())["1.num_batches_tracked"].data
     assert tracked == 3
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nl.BatchNorm1d(3, dtype=np.float32),
+    lambda: nl.BatchNorm2d(4, eps=1e-3, momentum=None, dtype="float32"),
+    lambda: nl.BatchNorm2d(4, momentum=0.3),
+], ids=["1d-float32", "2d-float32-name-momentum-none", "2d-float64"])
+def test_settings_rebuild_the_same_layer_dtype_included(make):
+    bn = make()
+    settings = bn.settings()
+    assert settings["dtype"] == bn.gamma.data.dtype.name
+    rebuilt = type(bn)(**settings)
+    assert rebuilt.settings() == settings and repr(rebuilt) == repr(bn)
+    assert {array.dtype for name, array in rebuilt.state_dict().items() if name != "num_batches_tracked"} == \
+        {np.dtype(settings["dtype"])}
+
+
+def test_repr_names_the_dtype_unless_float64():
+    assert repr(nl.BatchNorm2d(4, dtype=np.float32)) == "BatchNorm2d(4, eps=1e-05, momentum=0.1, dtype='float32')"
+    assert nl.BatchNorm1d(3, momentum=None).settings() == {"num_features": 3, "eps": 1e-5, "momentum": None,
+                                                           "dtype": "float64"}
