@@ -358,6 +358,9 @@ class Module:
         With ``like`` (one of the layer's weight arrays), X on another device than
         ``like`` is refused with a ``DeviceError`` naming the layer and both devices.
         """
+        if type(X) is np.ndarray and (X.dtype is dtype if dtype is not None else X.dtype.kind == "f") \
+                and (like is None or type(like) is np.ndarray):
+            return X  # the common case, a numpy array as the layer computes: no further call
         X = as_float_input(self, X, dtype)
         if like is not None:
             check_same_device(self, X, like)
@@ -371,7 +374,9 @@ class Module:
 
     def check_grad(self, dZ, expected: tuple) -> np.ndarray:
         """Return ``dZ`` as an array, refusing a shape other than ``expected`` (the forward output's)."""
-        if type(dZ) is not np.ndarray and not is_array(dZ):
+        if type(dZ) is np.ndarray and dZ.shape == expected:
+            return dZ  # the common case: no further call
+        if not is_array(dZ):
             dZ = np.asarray(dZ)
         if dZ.shape != expected:
             raise ShapeError(f"{self!r}: backward expected dZ of shape {expected} "

@@ -493,7 +493,7 @@ MERGE_ENTRIES = [
         ((4, 3),), torch=lambda nn: torch_parallel(nn, nn.Linear(3, 4, bias=False),
                                                    nn.Sequential(nn.Linear(3, 2, bias=False), nn.Tanh())),
         torch_params={"0.W": ("branches.0.weight", T), "1.0.W": ("branches.1.0.weight", T)},
-        not_applicable={"settings": CONTAINER_SETTINGS, "onnx": "export_onnx writes one output"}),
+        not_applicable={"settings": CONTAINER_SETTINGS}),
     LayerCase("parallel-two-inputs", lambda dtype, rng: nl.Parallel(
         Bilinear(3, 4, rng=rng, dtype=dtype), Bilinear(3, 4, rng=rng + 1, dtype=dtype)), ((5, 3), (5, 4)),
         torch=lambda nn: torch_parallel(nn, torch_bilinear(nn, 3, 4), torch_bilinear(nn, 3, 4)),
@@ -501,10 +501,10 @@ MERGE_ENTRIES = [
         not_applicable={"settings": CONTAINER_SETTINGS, "onnx": TEST_ONLY}),
     LayerCase("add-three-inputs", lambda dtype, rng: nl.Add(), ((4, 3), (4, 3), (4, 3)),
               torch=lambda nn: lambda *Xs: sum(Xs[1:], Xs[0]),
-              not_applicable={"onnx": "export_onnx reads one input"}),
+              ),
     LayerCase("concatenate-channels", lambda dtype, rng: nl.Concatenate(axis=1), ((2, 2, 3, 3), (2, 3, 3, 3)),
               torch=lambda nn: lambda *Xs: __import__("torch").cat(Xs, dim=1),
-              not_applicable={"onnx": "export_onnx reads one input"}),
+              ),
     LayerCase("two-branch-net", lambda dtype, rng: nl.Sequential(
         nl.Parallel(nl.Linear(3, 4, rng=rng, dtype=dtype), nl.Sequential(nl.Linear(3, 4, rng=rng + 1, dtype=dtype),
                                                                           nl.Tanh())),
@@ -514,7 +514,7 @@ MERGE_ENTRIES = [
                                        torch_sum_of_tuple(nn), torch_bias(nn, 4)),
         torch_params={"0.0.W": ("0.branches.0.weight", T), "0.1.0.W": ("0.branches.1.0.weight", T),
                       "2.b": ("2.bias", ROW)},
-        not_applicable={"settings": CONTAINER_SETTINGS, "onnx": "no exporter for Parallel and Add yet"}),
+        not_applicable={"settings": CONTAINER_SETTINGS}),
 ]
 
 

@@ -37,11 +37,10 @@ from tests.strict_backend import StrictArray
 #: Layers whose settings() leaves out the dtype today (issue 20, defect 3): their float32 round trip is an
 #: expected failure until the fix is merged (Conv2D by the conv helper; Linear, Bias, BatchNorm by the onnx
 #: helper). Delete each class from here once merged: a round trip that passes then fails this test.
-SETTINGS_WITHOUT_DTYPE = {nl.Linear, nl.Bias, nl.BatchNorm1d, nl.BatchNorm2d}
+SETTINGS_WITHOUT_DTYPE = set()
 
 #: (case id, check) → why it fails today; strict: a check that passes makes the test fail, to remove it here.
 KNOWN_FAILURES = {
-    ("batchnorm2d-cumulative", "onnx"): "export_onnx crashes on BatchNorm(momentum=None) (issue 20, defect 5)",
 }
 
 RTOL, ATOL = 1e-10, 1e-12                       # PyTorch parity in float64
@@ -350,18 +349,20 @@ def test_onnx_runtime_computes_the_eval_forward(case):
     import onnxruntime
 
     module, inputs = build(case), example(case)
-    assert len(inputs) == 1, f"{case.id}: exporting several inputs is not written in this check yet"
-    X = inputs[0]
+    names = ["X"] if len(inputs) == 1 else [f"X{i}" for i in range(len(inputs))]   # export_onnx's input names
+    shapes = inputs[0].shape[1:] if len(inputs) == 1 else tuple(X.shape[1:] for X in inputs)
     with known_failure(KNOWN_FAILURES.get((case.id, "onnx"))):
-        proto = nl.export_onnx(module, None, X.shape[1:], dtype=np.float32)
+        proto = nl.export_onnx(module, None, shapes, dtype=np.float32)
         session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
         with nl.evaluation_mode(module):
-            expected = module.forward(X)
-        for batch in (X, X[:1]):
-            got = session.run(None, {"X": batch.astype(np.float32)})[0]
-            want = expected[:len(batch)]
-            assert got.dtype == np.float32 and got.shape == want.shape
-            np.testing.assert_allclose(got, want, rtol=ONNX_RTOL, atol=ONNX_RTOL * float(np.abs(want).max()))
+            expected = as_tuple(module.forward(*inputs))
+        for rows in (slice(None), slice(0, 1)):                      # the whole batch, then one sample
+            outputs = session.run(None, {name: X[rows].astype(np.float32) for name, X in zip(names, inputs)})
+            assert len(outputs) == len(expected)
+            for got, want in zip(outputs, expected):
+                want = want[rows]
+                assert got.dtype == np.float32 and got.shape == want.shape
+                np.testing.assert_allclose(got, want, rtol=ONNX_RTOL, atol=ONNX_RTOL * float(np.abs(want).max()))
 
 
 @cases

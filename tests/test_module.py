@@ -451,9 +451,9 @@ def test_every_layer_states_its_settings_as_data():
                                "padding": (1, 2), "bias": False, "input_grad": True,
                                "algorithm": "gemm", "dtype": "float64"}
     assert nl.Linear(2, 3, input_grad=False).settings() == {"in_features": 2, "out_features": 3,
-                                                            "input_grad": False}
+                                                            "input_grad": False, "dtype": "float64"}
     assert nl.MaxPool2D(3, 1).settings() == {"kernel_size": (3, 3), "stride": (1, 1)}
-    assert nl.Dropout(0.25).settings() == {"p": 0.25} and nl.Bias(4).settings() == {"features": 4}
+    assert nl.Dropout(0.25).settings() == {"p": 0.25} and nl.Bias(4).settings() == {"features": 4, "dtype": "float64"}
     assert nl.ReLU().settings() == {} and nl.Flatten().settings() == {} and xor_like().settings() == {}
 
 

@@ -5,14 +5,10 @@ model's own ``forward`` in eval mode on the same inputs. Agreement is
 measured against the output's scale: |ONNX − forward| ≤ rtol · max |forward|
 element-wise (plus rtol on each element's own size), rtol = 1e-5 in float32.
 """
-import functools
-import importlib.machinery
 import importlib.util
-import operator
 import re
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -459,60 +455,12 @@ def test_train_mnist_script_without_onnx_stops_before_training(monkeypatch, caps
 
 
 # -- several inputs and outputs: the merge containers ------------------------------------------------
-# Stand-ins with the semantics of issue 20's shared spec, until nnlayers.containers lands on this branch
-# (then: the real nl.Sequential, nl.Parallel, nl.Add, nl.Concatenate, and the fixture below goes).
-
-class Sequential(nl.Sequential):
-    """The contract's Sequential: the first layer gets every input; a tuple is the next layer's inputs."""
-
-    def forward(self, *inputs):
-        values = inputs
-        for layer in self.children():
-            values = as_tuple(layer.forward(*values))
-        return values if len(values) > 1 else values[0]
-
-
-class Parallel(nl.Module):
-    """Every branch reads every input; the tuple of the branches' outputs."""
-
-    def __init__(self, *branches):
-        super().__init__()
-        for position, branch in enumerate(branches):
-            self.add_module(str(position), branch)
-
-    def forward(self, *inputs):
-        return tuple(branch.forward(*inputs) for branch in self.children())
-
-
-class Add(nl.Module):
-    """Z = X₁ + … + Xₖ."""
-
-    def forward(self, *Xs):
-        return functools.reduce(operator.add, Xs)
-
-
-class Concatenate(nl.Module):
-    """Z = the inputs side by side along ``axis``."""
-
-    def __init__(self, axis=1):
-        super().__init__()
-        self.axis = axis
-
-    def forward(self, *Xs):
-        return np.concatenate(Xs, axis=self.axis)
+Sequential, Parallel, Add, Concatenate = nl.Sequential, nl.Parallel, nl.Add, nl.Concatenate
 
 
 @pytest.fixture
-def merges(monkeypatch):
-    """The stand-ins registered as nnlayers.containers' merges would be, by register_merge_exporters."""
-    fake = types.ModuleType("nnlayers.containers")
-    fake.__spec__ = importlib.machinery.ModuleSpec("nnlayers.containers", None)
-    fake.Parallel, fake.Add, fake.Concatenate = Parallel, Add, Concatenate
-    monkeypatch.setitem(sys.modules, "nnlayers.containers", fake)
-    monkeypatch.setattr(nl, "containers", fake, raising=False)
-    monkeypatch.setattr(nl.onnx, "EXPORTERS", dict(nl.onnx.EXPORTERS))
-    nl.onnx.register_exporter(Sequential, nl.onnx.export_sequential)
-    assert nl.onnx.containers.register_merge_exporters()
+def merges():
+    """The merges' exporters, registered when nnlayers.onnx is imported (register_merge_exporters)."""
     assert [nl.onnx.exporter_for(cls) for cls in (Parallel, Add, Concatenate)] == [
         nl.onnx.export_parallel, nl.onnx.export_add, nl.onnx.export_concatenate]
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import importlib.util
 
-from ..module import Residual, Sequential, as_tuple
+from ..containers import Residual, Sequential
+from ..module import as_tuple
 from . import register_exporter
 
 __all__ = ["export_sequential", "export_residual", "export_parallel", "export_add", "export_concatenate",
