@@ -101,7 +101,7 @@ class ReLU(Elementwise):
     def function(self, X):
         """Z = max(X, 0)."""
         # Against an array of zeros, not the scalar 0: numpy (2.4) runs maximum with a scalar
-        # operand in a loop without SIMD, about 2.5× slower on float32. Same values, same dtype.
+        # operand in a loop without SIMD, markedly slower on float32. Same values, same dtype.
         return np.maximum(X, np.zeros_like(X))       # ufuncs dispatch to the array's backend
 
     def derivative(self, X, Z):
