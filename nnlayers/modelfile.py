@@ -26,7 +26,7 @@ import numpy as np
 from ._args import shown_path
 from .atomic import atomic_write
 from .backend import to_host
-from .errors import WeightsFileError
+from .errors import WeightsFileError, path_label
 from .io import MODEL_ENTRY, read_archive, read_entry
 from .module import Module
 from .state import check_state_layout
@@ -110,7 +110,7 @@ def load_model(path, custom_objects: dict | None = None, *, allow_nonfinite: boo
         tree = _parse(read_entry(archive, entries, MODEL_ENTRY, name), name)
         weights = {key: entry for key, entry in entries.items() if key != MODEL_ENTRY}
         budget = _Budget(weights, name)
-        model = _build(tree, classes, name, "the model", budget)
+        model = _build(tree, classes, name, "", budget)
         _match_float_dtypes(model, {key: dtype for key, (_, dtype, _, _, _) in weights.items()})
         check_state_layout(model, {key: (dtype, shape) for key, (_, dtype, shape, _, _) in weights.items()}, name)
         return model, {key: read_entry(archive, entries, key, name) for key in weights}
@@ -241,8 +241,10 @@ def _integers(value):
             yield from _integers(item)
 
 
-def _build(node, classes: dict, name: str, path: str, budget: _Budget) -> Module:
-    """The module a tree node describes: a container from its children, any other from its settings."""
+def _build(node, classes: dict, name: str, dotted: str, budget: _Budget) -> Module:
+    """The module a tree node describes (at the dotted path ``dotted``): a container from its
+    children, any other from its settings."""
+    path = path_label(dotted) if dotted else "the model"
     if not isinstance(node, dict) or not isinstance(node.get("class"), str) or \
             not isinstance(node.get("settings"), dict) or not isinstance(node.get("children"), list) or \
             not all(isinstance(c, list) and len(c) == 2 and isinstance(c[0], str) for c in node["children"]):
@@ -256,7 +258,7 @@ def _build(node, classes: dict, name: str, path: str, budget: _Budget) -> Module
                                f"{class_name!r}: {class_name.rsplit('.', 1)[-1]}}}) or decorate the class with "
                                "@nl.register_module (nothing named in a file is ever imported)")
     settings = {key: _from_json(value) for key, value in node["settings"].items()}
-    children = [(child, _build(sub, classes, name, f"{path} > {child}", budget)) for child, sub in node["children"]]
+    children = [(child, _build(sub, classes, name, f"{dotted}.{child}" if dotted else child, budget)) for child, sub in node["children"]]
     budget.check_settings(settings, path, f"{class_name}({_shown(settings)})")
     try:
         module = _construct(cls, settings, children)
