@@ -229,3 +229,22 @@ def test_predict_takes_a_tuple_of_inputs_like_the_trainer():
     model = nl.Sequential(nl.Concatenate(axis=1), nl.Linear(5, 2, rng=0))
     X = (np.ones((6, 3)), np.zeros((6, 2)))
     np.testing.assert_array_equal(nl.predict(model, X, batch_size=4), nl.Trainer(model, None, None).predict(X))
+
+
+def test_the_readme_loads_and_predicts_in_one_line_each(tmp_path, monkeypatch):
+    """The two lines of the README's "Use a trained model", run as written on a saved CNN."""
+    from tests.helpers import ROOT
+    text = (ROOT / "README.rst").read_text(encoding="utf-8")
+    section = text[text.index("Use a trained model\n"):text.index("Using a trained model elsewhere\n")]
+    lines = [line.strip() for line in section.splitlines() if line.strip().startswith(("model =", "predicted ="))]
+    assert len(lines) == 2
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    trained = mnist.build("cnn", rng=0)
+    nl.save_model(trained, "out/cnn.npz")
+    X = np.random.default_rng(0).random((6, 1, 28, 28)).astype(np.float32)
+    namespace = {"nl": nl, "X": X}
+    for line in lines:
+        exec(line, namespace)
+    with nl.evaluation_mode(trained):
+        np.testing.assert_array_equal(namespace["predicted"], trained.forward(X).argmax(axis=1))
