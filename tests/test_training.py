@@ -410,3 +410,12 @@ def test_trainer_predict_is_nl_predict():
     model = xor_network(4, rng=0)
     np.testing.assert_array_equal(nl.Trainer(model, None, None).predict(XOR_X, batch_size=3),
                                   nl.predict(model, XOR_X))
+
+
+def test_trainer_refuses_an_optimizer_built_before_the_model_was_cast():
+    model = xor_network(4, rng=0)
+    optimizer = nl.Adam(model.parameters(), lr=0.01)
+    model.to(np.float32)
+    with pytest.raises(ValueError, match=r"optimizer.s m arrays are float64 .* built before model\.to"):
+        nl.Trainer(model, nl.EuclideanLoss(), optimizer)
+    nl.Trainer(model, nl.EuclideanLoss(), nl.Adam(model.parameters(), lr=0.01))       # rebuilt: fine

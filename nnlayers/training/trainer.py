@@ -311,7 +311,8 @@ class FitRun:
 def check_optimizer(model, optimizer) -> None:
     """Refuse an optimizer that does not hold every parameter of ``model`` (one built for another
     model, e.g. a notebook's model cell re-run without its optimizer cell): it would train nothing.
-    Identity is what counts: ``optimizer.parameters`` must hold the model's Parameter objects."""
+    Identity is what counts: ``optimizer.parameters`` must hold the model's Parameter objects. An
+    optimizer built before ``model.to(dtype)`` (its state of the old dtype) is refused too."""
     held = getattr(optimizer, "parameters", None)
     if held is None or callable(held):          # no optimizer (predict/evaluate only), or not ours to read
         return
@@ -321,6 +322,14 @@ def check_optimizer(model, optimizer) -> None:
             raise ValueError(f"Trainer: the optimizer does not hold the model's parameter {name} ({parameter!r}), "
                              f"so training would never change it; build the optimizer from this model's "
                              f"parameters: {type(optimizer).__name__}(model.parameters(), …)")
+    held = list(held)
+    states = optimizer.state_arrays() if callable(getattr(optimizer, "state_arrays", None)) else []
+    for state, arrays in states + [("work", getattr(optimizer, "_scratch", None) or [])]:
+        for parameter, array in zip(held, arrays):
+            if getattr(array, "dtype", parameter.data.dtype) != parameter.data.dtype:
+                raise ValueError(f"Trainer: the optimizer's {state} arrays are {array.dtype} but its parameter "
+                                 f"{parameter!r} is {parameter.data.dtype}: it was built before model.to(…); "
+                                 f"build the optimizer again after casting the model")
 
 
 def warn_about_dtype(model, X, where: str) -> None:
