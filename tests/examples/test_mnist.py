@@ -253,12 +253,13 @@ def test_train_mnist_on_fashion_folder_slice(tmp_path):
 @pytest.mark.parametrize("option", ["--save", "--plot"])
 def test_train_mnist_checks_destinations_before_training(tmp_path, option):
     import time
-    target = tmp_path / "missing" / "out.file"
+    (tmp_path / "notes.txt").write_text("x")                      # a file where a folder is needed
+    target = tmp_path / "notes.txt" / "out.file"
     started = time.perf_counter()
     result = run_script("train_mnist.py", "--model", "cnn", "--epochs", "50", option, target)
     assert time.perf_counter() - started < 20                     # refused at once, not after 50 epochs
     assert result.returncode == 2 and "test accuracy" not in result.stdout
-    assert f"{option} {target}: folder {target.parent} does not exist" in result.stderr
+    assert f"{option} {target}: {target.parent} is a file, not a folder" in result.stderr
     assert ".tmp" not in result.stderr
 
 
