@@ -31,6 +31,12 @@ __all__ = ["Trainer", "FitRun", "check_optimizer"]
 class Trainer:
     """Trains ``model`` against ``loss`` with ``optimizer``; knows nothing of their insides.
 
+    ``optimizer`` must hold the model's parameters, all of them, and in their current dtype: one
+    built for another model (a notebook's model cell re-run without its optimizer cell) or before
+    ``model.to(np.float32)`` would silently train nothing, or in the old dtype, so it is refused
+    with a ValueError naming the first parameter missing (checked here and again when ``fit``
+    starts). ``Trainer(model, None, None)`` only predicts and evaluates.
+
     ``metric`` is a callable ``metric(pred, target) -> float`` (e.g.
     ``nl.accuracy``) reported per epoch on training and validation data. A metric with a
     ``value`` attribute (``nl.accuracy.value``) is called through it: on a GPU its result
@@ -56,6 +62,10 @@ class Trainer:
       ``progress=False`` silences all output, ``True`` adds a ``Progress`` callback.
     * ``augment``: a transform ``augment(X_batch, rng) -> X_batch`` (``nl.augment``) applied to
       every training batch before its forward pass, with fit's ``rng``; never to the validation data.
+    * Floating-point X of another dtype than the model's parameters is cast batch by batch: fit
+      warns once, naming both dtypes (``model.to(np.float32)`` or ``X.astype(…)`` silences it). A
+      shape error in the first step names X's shape (not only the batch's) and, for images given
+      to a convolutional model as N×H×W, suggests the channel axis ``X[:, None]``.
     * Before the first step, X and Y (and ``validation_data``) are checked once for NaN and inf,
       and all of Y against the loss (a label out of range is reported by its position in Y). A
       ``DivergenceGuard`` callback keeps the weights finite: if the training loss, the validation
