@@ -12,7 +12,7 @@ parameter and buffer) plus one entry, ``__model__``, holding the architecture as
 Nothing in the file is executed or imported: a class name is looked up in a registry, the
 library's public modules (``nl.__all__``) plus the classes the user registered
 (``@register_module``) or passes (``custom_objects={"Softplus": Softplus}``); any other name
-is refused. Settings are JSON values (tuples are written as lists and read back as tuples);
+is refused. Settings are JSON values (tuples and lists are written as lists and read back as tuples);
 a constructor that refuses them (TypeError, ValueError) is a ``WeightsFileError``. The
 arrays' headers are checked against the rebuilt model before any data is read, as ``nl.load``
 does, and the model is returned only once every array is in.
@@ -110,7 +110,10 @@ def load_model(path, custom_objects: dict | None = None, *, allow_nonfinite: boo
         tree = _parse(read_entry(archive, entries, MODEL_ENTRY, name), name)
         weights = {key: entry for key, entry in entries.items() if key != MODEL_ENTRY}
         budget = _Budget(weights, name)
-        model = _build(tree, classes, name, "", budget)
+        try:
+            model = _build(tree, classes, name, "", budget)
+        except RecursionError:
+            raise WeightsFileError(f"{name}: the model description nests too deeply to rebuild") from None
         _match_float_dtypes(model, {key: dtype for key, (_, dtype, _, _, _) in weights.items()})
         check_state_layout(model, {key: (dtype, shape) for key, (_, dtype, shape, _, _) in weights.items()}, name)
         return model, {key: read_entry(archive, entries, key, name) for key in weights}
@@ -215,8 +218,8 @@ class _Budget:
         self.bytes, self.used, self.name = min(claimed, holdable), 0, name
 
     def check_settings(self, settings: dict, path: str, shown: str) -> None:
-        """Before building: the two largest sizes in the settings (in × out for Linear and Conv2D)
-        as float32 numbers must fit in the file."""
+        """Before building one of nnlayers' layers: the two largest sizes in its settings (in × out for
+        Linear and Conv2D, a lower bound on its weights) as float32 numbers must fit in the file."""
         sizes = sorted(_integers(settings))[-2:]
         need = int(np.prod(sizes, dtype=object)) * 4 if len(sizes) == 2 else 0
         if need > self.bytes + (1 << 20):
@@ -258,8 +261,10 @@ def _build(node, classes: dict, name: str, dotted: str, budget: _Budget) -> Modu
                                f"{class_name!r}: {class_name.rsplit('.', 1)[-1]}}}) or decorate the class with "
                                "@nl.register_module (nothing named in a file is ever imported)")
     settings = {key: _from_json(value) for key, value in node["settings"].items()}
-    children = [(child, _build(sub, classes, name, f"{dotted}.{child}" if dotted else child, budget)) for child, sub in node["children"]]
-    budget.check_settings(settings, path, f"{class_name}({_shown(settings)})")
+    children = [(child, _build(sub, classes, name, f"{dotted}.{child}" if dotted else child, budget))
+                for child, sub in node["children"]]
+    if cls.__module__.startswith("nnlayers."):   # sizes whose meaning we know; a user's class is counted once built
+        budget.check_settings(settings, path, f"{class_name}({_shown(settings)})")
     try:
         module = _construct(cls, settings, children)
     except Exception as error:   # whatever the constructor makes of forged settings, told as the file's fault

@@ -248,3 +248,22 @@ def test_the_readme_loads_and_predicts_in_one_line_each(tmp_path, monkeypatch):
         exec(line, namespace)
     with nl.evaluation_mode(trained):
         np.testing.assert_array_equal(namespace["predicted"], trained.forward(X).argmax(axis=1))
+
+
+def test_a_description_nested_too_deeply_is_a_load_error(tmp_path):
+    depth = sys.getrecursionlimit()          # JSON's parser copes with it; rebuilding it would not
+    node = b'{"class": "Sequential", "settings": {}, "children": [["0", '
+    raw = (b'{"format": "nnlayers-model", "version": 1, "model": ' + node * depth +
+           b'{"class": "ReLU", "settings": {}, "children": []}' + b"]]}" * depth + b"}")
+    path = tmp_path / "deep.npz"
+    np.savez(path, __model__=np.frombuffer(raw, dtype=np.uint8))
+    with pytest.raises(nl.WeightsFileError, match="nests too deeply|not valid JSON"):
+        nl.load_model(path)
+
+
+def test_a_model_larger_than_the_files_arrays_is_refused_before_it_is_built(tmp_path):
+    tree = edited(lambda m: m["children"].append(["5", {"class": "Linear", "settings": {"in_features": 3000,
+                                                                                       "out_features": 3000},
+                                                        "children": []}]))
+    with pytest.raises(nl.WeightsFileError, match=r"layer 5: Linear\(.*\) needs at least 36,000,000 bytes"):
+        nl.load_model(forged(tmp_path, tree))
