@@ -46,14 +46,21 @@ def save(model, path) -> Path:
     file is touched. A model on a GPU is saved as host arrays, so any device loads it.
     """
     path = Path(path)
-    state = {name: to_host(array) for name, array in model.state_dict().items()}  # files hold host arrays
-    for name, array in state.items():  # refused before the file is touched: load would refuse it
-        if array.dtype.kind not in "fiu":
-            raise WeightsFileError(f"{shown_path(path)}: not saved, {name} holds {array.dtype} values, "
-                                   "not numbers")
+    state = host_state(model, path)
     with atomic_write(path) as file:
         np.savez(file, **state)
     return path
+
+
+def host_state(model, path) -> dict:
+    """The model's state dict as host arrays (files hold host arrays), refusing before any file is
+    touched an array that ``load`` would refuse (not numbers)."""
+    state = {name: to_host(array) for name, array in model.state_dict().items()}
+    for name, array in state.items():
+        if array.dtype.kind not in "fiu":
+            raise WeightsFileError(f"{shown_path(path)}: not saved, {name} holds {array.dtype} values, "
+                                   "not numbers")
+    return state
 
 
 def load(model, path, *, allow_nonfinite: bool = False) -> None:

@@ -20,14 +20,14 @@ does, and the model is returned only once every array is in.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
 from ._args import shown_path
 from .atomic import atomic_write
-from .backend import to_host
 from .errors import WeightsFileError, path_label
-from .io import MODEL_ENTRY, read_archive, read_entry
+from .io import MODEL_ENTRY, host_state, read_archive, read_entry
 from .module import Module
 from .state import check_state_layout
 
@@ -68,16 +68,10 @@ def save_model(model: Module, path):
     the file is touched. A module of the user's own class is saved by its class name (or its
     registered name): load it with ``custom_objects`` or after ``register_module``. Returns the path.
     """
-    from pathlib import Path
-
     path = Path(path)
-    where = shown_path(path)
-    architecture = {"format": FORMAT, "version": VERSION, "model": _describe(model, "", where)}
+    architecture = {"format": FORMAT, "version": VERSION, "model": _describe(model, "", shown_path(path))}
     text = json.dumps(architecture, allow_nan=False, ensure_ascii=True).encode("ascii")
-    state = {name: to_host(array) for name, array in model.state_dict().items()}
-    for name, array in state.items():
-        if array.dtype.kind not in "fiu":
-            raise WeightsFileError(f"{where}: not saved, {name} holds {array.dtype} values, not numbers")
+    state = host_state(model, path)            # nl.save's check: numbers only, before the file is touched
     with atomic_write(path) as file:
         np.savez(file, **{MODEL_ENTRY: np.frombuffer(text, dtype=np.uint8)}, **state)
     return path

@@ -11,8 +11,6 @@ import math
 import time
 import warnings
 
-import numpy as np
-
 from .._args import flag, positive_int
 from ..init import as_rng
 from ..losses import Loss
