@@ -2,8 +2,9 @@
 
 ``import nnlayers as nl`` gives the library: modules and layers, losses,
 optimizers and learning-rate schedules (``nl.schedules``), the trainer and
-random data augmentation for it (``nl.augment``),
-gradient checking, weights files and whole-model files (``save_model``/``load_model``), summaries and ``export_onnx`` (``nl.onnx``: the
+random data augmentation for it (``nl.augment``), ``predict`` (eval mode, in batches),
+gradient checking, weights files and whole-model files (``save_model``/``load_model``),
+summaries and ``export_onnx`` (``nl.onnx``: the
 optional ``onnx`` package is imported on first use), and ``reuse_freed_memory``
 (faster training steps under glibc's malloc; never called on import).
 ``nl.datasets`` reads IDX/MNIST data; ``nl.plotting`` (matplotlib) and
@@ -41,7 +42,8 @@ __all__ = [
     "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches", "Callback", "BestEpoch",
     "DivergenceGuard", "Progress", "predict",
     "gradcheck", "numerical_jacobian", "GradcheckError", "GradcheckReport",
-    "save", "load", "save_model", "load_model", "register_module", "WeightsFileError", "summary", "Summary", "export_onnx", "onnx",
+    "save", "load", "save_model", "load_model", "register_module", "WeightsFileError", "summary", "Summary",
+    "export_onnx", "onnx",
     "backend", "datasets", "examples", "plotting", "reuse_freed_memory",
 ]
 

@@ -51,9 +51,10 @@ def register_module(cls=None, *, name: str | None = None):
         if not (isinstance(cls, type) and issubclass(cls, Module)):
             raise TypeError(f"register_module: {cls!r} is not a Module class")
         key = cls.__name__ if name is None else name
-        if key in _library_classes() or _USER_CLASSES.get(key, cls) is not cls:
-            raise ValueError(f"register_module: the name {key!r} is already taken by "
-                             f"{(_library_classes().get(key) or _USER_CLASSES[key])!r}; pass name=… to choose another")
+        taken = _library_classes().get(key) or _USER_CLASSES.get(key, cls)
+        if taken is not cls:
+            raise ValueError(f"register_module: the name {key!r} is already taken by {taken!r}; "
+                             "pass name=… to choose another")
         _USER_CLASSES[key] = cls
         return cls
 

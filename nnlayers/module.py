@@ -317,7 +317,8 @@ class Module:
         A floating-point dtype (``np.float32``, ``"float32"``): every parameter, its gradient and
         every floating-point buffer is cast to it (integer buffers, counters, stay as they are);
         layers then compute in it. Either way an optimizer built before holds arrays of the old
-        device or dtype: build optimizers after ``to`` (or move theirs with ``optimizer.to``).
+        device or dtype: build optimizers after ``to`` (or move theirs to a device with ``optimizer.to``;
+        a Trainer refuses one whose state has another dtype than its parameters).
         """
         dtype = _float_dtype(where)
         if dtype is None:

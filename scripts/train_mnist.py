@@ -69,11 +69,14 @@ def parse_args(argv):
     parser.add_argument("--limit", type=positive_int, help="use at most this many train and test images")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="weights, shuffling and validation split (default 0)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
-    parser.add_argument("--save", metavar="PATH", help="save the trained model, architecture and weights (.npz; load with nl.load_model(PATH), or run scripts/predict.py PATH IMAGES); missing folders are created")
+    parser.add_argument("--save", metavar="PATH",
+                        help="save the trained model, architecture and weights (.npz; load with nl.load_model(PATH), "
+                             "or run scripts/predict.py PATH IMAGES); missing folders are created")
     parser.add_argument("--export-onnx", metavar="PATH",
                         help="also write the trained model as ONNX (input X: N×784 or N×1×H×W floats in [0, 1]; "
                              "output P: class probabilities); needs pip install -e '.[onnx]'")
-    parser.add_argument("--plot", metavar="PATH", help="save curves, confusion matrix and mistakes as PNG (missing folders are created)")
+    parser.add_argument("--plot", metavar="PATH",
+                        help="save curves, confusion matrix and mistakes as PNG (missing folders are created)")
     parser.add_argument("--show", action="store_true", help="also show the plot in a window")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument("--device", default="cpu",
@@ -149,7 +152,8 @@ def main(argv=None) -> int:
         print(f"{split.source}: {len(train)} training images ({augmented}), "
               f"{len(X_val)} validation, {len(X_test)} test")
         print(nl.summary(model, X.shape[1:], dtype=dtype))
-        print(f"{args.optimizer} lr={short_number(args.lr)} weight decay {short_number(args.weight_decay)}, schedule {args.schedule} "
+        print(f"{args.optimizer} lr={short_number(args.lr)} weight decay {short_number(args.weight_decay)}, "
+              f"schedule {args.schedule} "
               f"(warm-up {args.warmup} epochs), batch {args.batch_size}, {args.epochs} epochs, {dtype}")
     started = time.perf_counter()
     try:

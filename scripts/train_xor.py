@@ -37,7 +37,8 @@ def main(argv=None) -> int:
         print(f"error: training diverged: {error}", file=sys.stderr)
         return 1
 
-    print(f"2-{args.hidden}-1 network, SGD lr={short_number(args.lr)}, {plural(args.epochs, 'epoch')}, seed {args.seed}: "
+    print(f"2-{args.hidden}-1 network, SGD lr={short_number(args.lr)}, {plural(args.epochs, 'epoch')}, "
+          f"seed {args.seed}: "
           f"final loss {result.history.loss[-1]:.6g}")
     print(" x1  x2 | target | output")
     for (x1, x2), target, output in zip(XOR_X, XOR_Y[:, 0], result.outputs[:, 0]):

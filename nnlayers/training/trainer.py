@@ -343,6 +343,8 @@ def check_optimizer(model, optimizer) -> None:
 def warn_about_dtype(model, X, where: str) -> None:
     """One warning when floating-point data are of another dtype than the model's parameters: every
     batch is then cast to the model's dtype (precision lost, or time spent, without a word)."""
+    if not model.parameters():                  # no weights: the data's dtype is the model's
+        return
     dtype = model.dtype
     for array in (X if isinstance(X, tuple) else (X,)):
         if array.dtype.kind == "f" and array.dtype != dtype:
