@@ -4,7 +4,8 @@
     python scripts/train_mnist.py --model mlp --data /usr/share/datasets/fashion-mnist --epochs 20
     python scripts/train_mnist.py --model resnet --data /usr/share/datasets/fashion-mnist --augment crop-flip --epochs 14
 
-Prints the test accuracy at the end; ``--save`` keeps the weights (.npz),
+Prints the test accuracy at the end; ``--save`` keeps the trained model (architecture and weights,
+.npz: ``nl.load_model(path)`` rebuilds it, ``scripts/predict.py`` uses it),
 ``--plot`` draws learning curves, the confusion matrix and misclassified test images.
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ import numpy as np
 
 import nnlayers as nl
 from nnlayers.cli import (add_malloc_option, apply_malloc_option, check_destinations, check_show,
-                          non_negative_float, non_negative_int, plural, positive_float, positive_int, unit_fraction)
+                          non_negative_float, non_negative_int, plural, positive_float, positive_int, short_number,
+                          unit_fraction)
 from nnlayers.examples import mnist
 
 # Defaults per model: on the shipped sample (with shift augmentation) they reach
@@ -67,11 +69,14 @@ def parse_args(argv):
     parser.add_argument("--limit", type=positive_int, help="use at most this many train and test images")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="weights, shuffling and validation split (default 0)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
-    parser.add_argument("--save", metavar="PATH", help="save the trained weights (.npz)")
+    parser.add_argument("--save", metavar="PATH",
+                        help="save the trained model, architecture and weights (.npz; load with nl.load_model(PATH), "
+                             "or run scripts/predict.py PATH IMAGES); missing folders are created")
     parser.add_argument("--export-onnx", metavar="PATH",
                         help="also write the trained model as ONNX (input X: N×784 or N×1×H×W floats in [0, 1]; "
                              "output P: class probabilities); needs pip install -e '.[onnx]'")
-    parser.add_argument("--plot", metavar="PATH", help="save curves, confusion matrix and mistakes as PNG")
+    parser.add_argument("--plot", metavar="PATH",
+                        help="save curves, confusion matrix and mistakes as PNG (missing folders are created)")
     parser.add_argument("--show", action="store_true", help="also show the plot in a window")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument("--device", default="cpu",
@@ -147,7 +152,8 @@ def main(argv=None) -> int:
         print(f"{split.source}: {len(train)} training images ({augmented}), "
               f"{len(X_val)} validation, {len(X_test)} test")
         print(nl.summary(model, X.shape[1:], dtype=dtype))
-        print(f"{args.optimizer} lr={args.lr} weight decay {args.weight_decay}, schedule {args.schedule} "
+        print(f"{args.optimizer} lr={short_number(args.lr)} weight decay {short_number(args.weight_decay)}, "
+              f"schedule {args.schedule} "
               f"(warm-up {args.warmup} epochs), batch {args.batch_size}, {args.epochs} epochs, {dtype}")
     started = time.perf_counter()
     try:
@@ -165,11 +171,11 @@ def main(argv=None) -> int:
           f"after {plural(args.epochs, 'epoch')}, {seconds:.1f} s ({seconds / args.epochs:.2f} s per epoch)")
     if args.save:
         try:
-            nl.save(model, args.save)
+            nl.save_model(model, args.save)
         except OSError as error:
-            print(f"error: weights not saved to {args.save}: {error.strerror or error}", file=sys.stderr)
+            print(f"error: model not saved to {args.save}: {error.strerror or error}", file=sys.stderr)
             return 1
-        print(f"saved weights to {args.save}")
+        print(f"saved the model to {args.save} (nl.load_model({str(args.save)!r}) rebuilds it)")
     if args.export_onnx:
         nl.export_onnx(model, args.export_onnx, X.shape[1:], softmax=True)
         print(f"exported to {args.export_onnx} (ONNX; input X, output P = class probabilities)")
