@@ -3,7 +3,9 @@
 What the callback does to one ``fit`` on each rank (the Trainer's loop is not touched)::
 
     fit start      rank 0's weights and buffers to every rank; rank 0's random generator state to every
-                   rank, so that all shuffle (and augment) alike and draw the same global batches
+                   rank, so that all shuffle (and augment) alike and draw the same global batches;
+                   each ``Dropout`` a random stream of its own per rank (seeded from its generator and the
+                   rank), so that the ranks' rows get independent masks, not copies of rank 0's
     each batch     the rank keeps its rows of the global batch (``shard``: consecutive, sizes within one)
                    and tells the optimizer (and any SyncBatchNorm) its share: its rows for a mean loss
     epoch's end    rank 0's buffers (BatchNorm's running statistics) to every rank, as PyTorch's DDP
@@ -24,6 +26,7 @@ import traceback
 import numpy as np
 
 from ..io import save as _save
+from ..layers import Dropout
 from ..training.data import rows, samples
 from .batchnorm import _SyncBatchNorm
 from .parallel import DistributedOptimizer, _in_place, broadcast_parameters, shard, world
@@ -54,6 +57,9 @@ class DistributedCallback:
         broadcast_parameters(trainer.model, self.comm)
         run.rng.bit_generator.state = self.comm.bcast(run.rng.bit_generator.state, root=0)
         self.optimizer, self.model, self.run = optimizer, trainer.model, run
+        for module in trainer.model.modules():
+            if isinstance(module, Dropout) and isinstance(module.rng, np.random.Generator):
+                module.rng = np.random.default_rng([int(module.rng.integers(2**62)), self.rank])
         optimizer.reduction = "mean" if run.per_sample else "sum"
         self.sync_norms = [m for m in trainer.model.modules() if isinstance(m, _SyncBatchNorm)]
         global_batches = run.epoch_batches
