@@ -1,7 +1,6 @@
 """nl.distributed: the MPI cases run under ``mpiexec -n 2`` in a subprocess (tests/distributed_worker.py);
 the rest in this process (one rank: MPI.COMM_WORLD of a plain python process)."""
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,14 +15,8 @@ HAVE_MPI4PY = importable("mpi4py")
 WORKER = Path(__file__).resolve().parent / "distributed_worker.py"
 
 
-def mpiexec() -> str | None:
-    """``mpiexec`` beside this interpreter (the mpich wheel installs it there), else on PATH."""
-    beside = Path(sys.executable).parent / "mpiexec"
-    return str(beside) if beside.exists() else shutil.which("mpiexec")
-
-
 def require_mpi():
-    require(HAVE_MPI4PY and mpiexec() is not None,
+    require(HAVE_MPI4PY and nl.distributed.mpiexec() is not None,
             "mpi4py or mpiexec missing (pip install -e '.[mpi]': mpi4py and the mpich wheel)")
 
 
@@ -31,7 +24,7 @@ def run_ranks(*args, ranks=2, timeout=120):
     require_mpi()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [os.environ.get("PYTHONPATH", "")]).rstrip(
         os.pathsep), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    return subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, str(WORKER), *map(str, args)],
+    return subprocess.run([nl.distributed.mpiexec(), "-n", str(ranks), sys.executable, str(WORKER), *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
@@ -65,6 +58,34 @@ def test_a_failing_rank_ends_the_job_with_its_error():
     assert "RuntimeError: rank 1 fails on purpose" in done.stderr
     assert "rank 1 of 2 failed; aborting every rank" in done.stderr
     assert "should never" not in done.stdout
+
+
+def test_train_mnist_under_mpiexec_trains_on_two_ranks(tmp_path):
+    """scripts/train_mnist.py under mpiexec -n 2: distributed, one report (rank 0's), one weights file."""
+    require_mpi()
+    path = tmp_path / "cnn.npz"
+    done = subprocess.run([nl.distributed.mpiexec(), "-n", "2", sys.executable, str(ROOT / "scripts" / "train_mnist.py"),
+                           "--model", "cnn", "--limit", "300", "--epochs", "1", "--quiet", "--save", str(path)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("test accuracy:") == 1 and done.stdout.count("saved weights to") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.npz"]
+    model = nl.examples.mnist.build("cnn")
+    nl.load(model, path)
+
+
+def test_benchmark_ranks_axis_smoke(tmp_path):
+    """python -m benchmarks --ranks 2: one tiny case in 1 process and 2 ranks, a table and a JSON entry."""
+    require_mpi()
+    path = tmp_path / "ranks.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--ranks", "2", "--only", "fmnist-cnn-8",
+                           "--repeats", "1", "--block", "0", "--json", str(path)], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "fmnist-cnn-8" in done.stdout and "2 ranks" in done.stdout
+    case = __import__("json").loads(path.read_text())["rank_cases"]["fmnist-cnn-8"]
+    assert set(case["seconds"]) == {"1", "2"} and case["speedup"] > 0
 
 
 # -- in this process --------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ them take the identical step the whole batch would have given one process::
                               callbacks=[nl.distributed.DistributedCallback(comm)])
         nl.distributed.save(model, "weights.npz", comm)    # rank 0 writes, the others wait
 
-* ``parallel.py``  ``broadcast_parameters``, ``DistributedOptimizer``, ``shard``, ``world``, ``launched_by_mpi``
+* ``parallel.py``  ``broadcast_parameters``, ``DistributedOptimizer``, ``shard``, ``world``, ``launched_by_mpi``,
+                   ``mpiexec``
 * ``training.py``  ``DistributedCallback`` (sharding, averaged History), ``save``, ``abort_on_error``
 * ``batchnorm.py`` ``SyncBatchNorm1d``/``2d`` and ``sync_batchnorm``: statistics over all ranks' rows
 * ``cost.py``      the cost model on paper: an allreduce per step, the expected scaling (README)
@@ -24,11 +25,11 @@ mpi4py is imported by the functions that need it, never by ``import nnlayers``;
 ``comm`` is any mpi4py communicator (``MPI.COMM_WORLD`` by default). Only numpy
 (CPU) arrays are communicated.
 """
-from .parallel import DistributedOptimizer, broadcast_parameters, launched_by_mpi, shard, world
+from .parallel import DistributedOptimizer, broadcast_parameters, launched_by_mpi, mpiexec, shard, world
 from .training import DistributedCallback, abort_on_error, save
 from .batchnorm import SyncBatchNorm1d, SyncBatchNorm2d, sync_batchnorm
 from .cost import allreduce_seconds, expected_speedup, gradient_bytes, scaling_table
 
-__all__ = ["world", "launched_by_mpi", "broadcast_parameters", "DistributedOptimizer", "shard",
+__all__ = ["world", "launched_by_mpi", "mpiexec", "broadcast_parameters", "DistributedOptimizer", "shard",
            "DistributedCallback", "save", "abort_on_error", "SyncBatchNorm1d", "SyncBatchNorm2d",
            "sync_batchnorm", "gradient_bytes", "allreduce_seconds", "expected_speedup", "scaling_table"]

@@ -15,12 +15,15 @@ with the same numbers, so the same step keeps the same weights everywhere.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 
 from ..optim import Optimizer
 
-__all__ = ["world", "launched_by_mpi", "broadcast_parameters", "DistributedOptimizer", "shard"]
+__all__ = ["world", "launched_by_mpi", "mpiexec", "broadcast_parameters", "DistributedOptimizer", "shard"]
 
 #: Variables the common MPI launchers set in each process they start (MPICH/Hydra, Open MPI, Slurm's PMI).
 LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "MPI_LOCALRANKID")
@@ -30,6 +33,13 @@ def launched_by_mpi() -> bool:
     """Whether this process was started by an MPI launcher (``mpiexec``), read from its environment
     without importing mpi4py (a plain ``python script.py`` stays a single process)."""
     return any(name in os.environ for name in LAUNCHER_VARIABLES)
+
+
+def mpiexec() -> str | None:
+    """The ``mpiexec`` to launch ranks with: the one beside this interpreter (the mpich wheel installs it
+    in the environment's bin/), else the first on PATH; None if there is none."""
+    beside = Path(sys.executable).parent / "mpiexec"
+    return str(beside) if beside.exists() else shutil.which("mpiexec")
 
 
 def world():
