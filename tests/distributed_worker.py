@@ -133,6 +133,36 @@ def fit(path):
         print(f"ok fit: {len(history.loss)} epochs, History and weights equal; saved {path}")
 
 
+class NaNOnRank1(nl.SoftmaxCrossEntropy):
+    """The loss turns NaN on rank 1 alone at its third batch."""
+    calls = 0
+
+    def forward(self, pred, target):
+        value = super().forward(pred, target)
+        self.calls += 1
+        return float("nan") if rank == 1 and self.calls == 3 else value
+
+
+def diverge():
+    """A loss NaN on one rank only: every rank stops at the same step with TrainingDivergedError, the
+    same weights put back (those before step 2, the last whose loss was finite) on every rank."""
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((32, 1, 8, 8)), rng.integers(0, 3, 32)
+    model = small_cnn()
+    optimizer = dist.DistributedOptimizer(nl.SGD(model.parameters(), lr=0.1), comm)
+    trainer = nl.Trainer(model, NaNOnRank1(), optimizer)
+    try:
+        trainer.fit(X, Y, epochs=2, batch_size=8, rng=0, progress=False, callbacks=[dist.DistributedCallback(comm)])
+    except nl.TrainingDivergedError as error:
+        assert "epoch 1, batch 3" in str(error), str(error)
+    else:
+        raise AssertionError(f"rank {rank}: no TrainingDivergedError")
+    assert optimizer.steps == 1, optimizer.steps       # the guard puts back the weights from before step 2
+    check_same_everywhere(model, "diverge")
+    if rank == 0:
+        print("ok diverge: every rank stopped at step 3 with the same weights put back")
+
+
 def fail():
     """Rank 1 raises while rank 0 waits in an Allreduce: the job must end, with the error shown."""
     model = small_cnn()
@@ -154,6 +184,8 @@ if __name__ == "__main__":
             plain_batchnorm_differs()
         elif case == "fit":
             fit(args[0])
+        elif case == "diverge":
+            diverge()
         elif case == "fail":
             fail()
         else:

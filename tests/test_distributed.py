@@ -51,6 +51,14 @@ def test_fit_on_two_ranks_records_the_one_process_history(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.npz"]   # no temporary file left
 
 
+def test_a_loss_diverging_on_one_rank_stops_every_rank_alike():
+    """The callback is the fit's divergence guard on the ranks' summed loss: NaN on rank 1 alone stops
+    both ranks at the same step with TrainingDivergedError and the same weights put back."""
+    done = run_ranks("diverge")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok diverge" in done.stdout
+
+
 def test_a_failing_rank_ends_the_job_with_its_error():
     """Rank 1 raises while rank 0 waits in the gradient Allreduce: abort_on_error ends both, quickly."""
     done = run_ranks("fail", timeout=60)

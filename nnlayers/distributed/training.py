@@ -15,6 +15,11 @@ What the callback does to one ``fit`` on each rank (the Trainer's loop is not to
 
 So the History is the same on every rank (early stopping and best-epoch decide alike), and equals
 the one-process History up to rounding. Progress bars: pass ``progress=comm.rank == 0``.
+
+The callback is also the fit's ``DivergenceGuard`` (fit then adds no other): before each step the
+ranks' batch losses are summed (one Allreduce of one number), so a loss that turns NaN or infinite
+on any rank stops every rank at the same step with ``TrainingDivergedError``, each with the same
+weights put back; the other checks read values already equal on all ranks.
 Every rank must hold the whole data set (X, Y the same everywhere); validation runs on every rank.
 """
 from __future__ import annotations
@@ -27,6 +32,7 @@ import numpy as np
 
 from ..io import save as _save
 from ..layers import Dropout
+from ..training.divergence import DivergenceGuard
 from ..training.data import rows, samples
 from .batchnorm import _SyncBatchNorm
 from .parallel import DistributedOptimizer, _in_place, broadcast_parameters, shard, world
@@ -34,12 +40,13 @@ from .parallel import DistributedOptimizer, _in_place, broadcast_parameters, sha
 __all__ = ["DistributedCallback", "save", "abort_on_error"]
 
 
-class DistributedCallback:
+class DistributedCallback(DivergenceGuard):
     """The callback that makes ``fit`` data-parallel (see the module docstring); the trainer's optimizer
     must be a ``DistributedOptimizer`` on the same ranks. Every global batch must have at least one
     row per rank (fit refuses a last batch smaller than the number of ranks, before the first step)."""
 
     def __init__(self, comm=None):
+        super().__init__()                    # on the CPU the guard checks every batch's loss
         self.comm = world() if comm is None else comm
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
 
@@ -64,6 +71,8 @@ class DistributedCallback:
         self.sync_norms = [m for m in trainer.model.modules() if isinstance(m, _SyncBatchNorm)]
         global_batches = run.epoch_batches
         run.epoch_batches = lambda: self._sharded(global_batches())   # this fit's run only
+        self._loss = np.zeros(1)
+        super().on_fit_start(trainer, run)                             # the guard's snapshots: after the broadcast
 
     def _sharded(self, batches):
         """This rank's rows of each global batch, and its share set in the optimizer and SyncBatchNorms."""
@@ -75,7 +84,14 @@ class DistributedCallback:
                 norm.share = share
             yield tuple(rows(X, part) for X in Xb), rows(Yb, part)
 
+    def on_loss(self, epoch: int, batch: int, loss) -> None:
+        """The guard's check on the sum of the ranks' losses: finite on all ranks, or on none."""
+        self._loss[0] = float(loss)
+        self.comm.Allreduce(_in_place(), self._loss)
+        super().on_loss(epoch, batch, self._loss[0] if not np.isfinite(self._loss[0]) else loss)
+
     def on_batch_end(self, epoch: int, batch: int) -> None:
+        super().on_batch_end(epoch, batch)
         if batch == self.run.batches:                     # the epoch's last step: rank 0's running statistics
             for _, buffer in self.model.named_buffers():
                 self.comm.Bcast(buffer.data, root=0)
@@ -88,6 +104,7 @@ class DistributedCallback:
         logs.update(zip(names, map(float, parts)))
         checked = self.comm.bcast({name: value for name, value in logs.items() if name.startswith("val_")}, root=0)
         logs.update(checked)
+        super().on_epoch_logs(epoch, logs)                # the guard, on records now equal on every rank
 
 
 def save(model, path, comm=None):
