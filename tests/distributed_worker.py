@@ -129,6 +129,19 @@ def fit(path):
     loaded = small_cnn(seed=5)
     nl.load(loaded, path)
     assert np.array_equal(flat(loaded), flat(model))
+    try:                                                 # rank 0 cannot write: every rank raises, none waits
+        dist.save(model, str(path) + ".missing-folder/w.npz", comm)
+    except (OSError, RuntimeError) as error:
+        assert (rank == 0) == isinstance(error, OSError), repr(error)
+    else:
+        raise AssertionError("save into a missing folder did not raise")
+    trainer = nl.Trainer(model, nl.SoftmaxCrossEntropy(), dist.DistributedOptimizer(nl.SGD(model.parameters(), 0.1)))
+    try:                                                 # 17 rows in batches of 16: a last batch of 1 row
+        trainer.fit(X[:17], Y[:17], epochs=1, batch_size=16, progress=False, callbacks=[dist.DistributedCallback()])
+    except ValueError as error:
+        assert "cannot give each of 2 ranks a row" in str(error), str(error)
+    else:
+        raise AssertionError("a last batch of 1 row on 2 ranks was accepted")
     if rank == 0:
         print(f"ok fit: {len(history.loss)} epochs, History and weights equal; saved {path}")
 
