@@ -94,18 +94,22 @@ def plain_batchnorm_differs():
         print("ok per-rank BatchNorm differs from the whole batch's")
 
 
-def fit(path):
-    """Trainer.fit on two ranks: the History is the one-process History; save writes one file."""
+def fit(path, batch_norm=False, sync=True):
+    """Trainer.fit on two ranks: the History is the one-process History; save writes one file. With
+    ``batch_norm``: a net with synchronised BatchNorm, running statistics included; with ``sync=False``,
+    per-rank BatchNorm: not the one-process run, but the ranks end with the same weights and statistics."""
     rng = np.random.default_rng(2)
     X, Y = rng.standard_normal((45, 1, 8, 8)), rng.integers(0, 3, 45)      # batches 16, 16, 13 (7 + 6)
     X_val, Y_val = rng.standard_normal((10, 1, 8, 8)), rng.integers(0, 3, 10)
 
     def train(distributed):
-        model = small_cnn(seed=rank if distributed else 0)
+        model = small_cnn(batch_norm, seed=rank if distributed else 0)
         optimizer = nl.Adam(model.parameters(), lr=0.01)
         schedule = None
         callbacks = []
         if distributed:
+            if batch_norm and sync:
+                dist.sync_batchnorm(model, comm)
             optimizer = dist.DistributedOptimizer(optimizer, comm)
             callbacks = [dist.DistributedCallback(comm)]
         schedule = nl.schedules.StepLR(optimizer, step_size=1, gamma=0.5)
@@ -115,6 +119,11 @@ def fit(path):
         return model, history
 
     model, history = train(True)
+    if not sync:
+        check_same_everywhere(model, "fit with per-rank BatchNorm")
+        if rank == 0:
+            print("ok fit with per-rank BatchNorm: the ranks end with rank 0's running statistics")
+        return
     reference, ref_history = train(False)
     for name in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
         got, want = np.array(getattr(history, name)), np.array(getattr(ref_history, name))
@@ -125,6 +134,10 @@ def fit(path):
     check_same_everywhere(model, "fit")
     histories = comm.allgather({name: list(getattr(history, name)) for name in ("loss", "val_loss")})
     assert all(h == histories[0] for h in histories), "fit: the ranks' Histories differ"
+    if batch_norm:
+        if rank == 0:
+            print(f"ok fit with synchronised BatchNorm: {len(history.loss)} epochs, History and weights equal")
+        return
     dist.save(model, path, comm)
     loaded = small_cnn(seed=5)
     nl.load(loaded, path)
@@ -197,6 +210,8 @@ if __name__ == "__main__":
             plain_batchnorm_differs()
         elif case == "fit":
             fit(args[0])
+            fit(None, batch_norm=True)
+            fit(None, batch_norm=True, sync=False)
         elif case == "diverge":
             diverge()
         elif case == "fail":

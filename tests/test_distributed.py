@@ -43,11 +43,14 @@ def test_two_ranks_take_the_whole_batch_step():
 
 def test_fit_on_two_ranks_records_the_one_process_history(tmp_path):
     """Trainer.fit with DistributedCallback: History (loss, accuracy, validation, lr, early stop) equal to
-    one process's, the same on both ranks; distributed.save writes the one file, which loads."""
+    one process's, the same on both ranks (and with synchronised BatchNorm); distributed.save writes the
+    one file, which loads."""
     path = tmp_path / "weights.npz"
     done = run_ranks("fit", path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok fit: 3 epochs" in done.stdout                  # patience 2 stopped both ranks at epoch 3
+    assert "ok fit with synchronised BatchNorm" in done.stdout
+    assert "ok fit with per-rank BatchNorm" in done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.npz"]   # no temporary file left
 
 
