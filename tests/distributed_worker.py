@@ -94,13 +94,16 @@ def plain_batchnorm_differs():
         print("ok per-rank BatchNorm differs from the whole batch's")
 
 
-def fit(path, batch_norm=False, sync=True):
+def fit(path, batch_norm=False, sync=True, sum_loss=False):
     """Trainer.fit on two ranks: the History is the one-process History; save writes one file. With
     ``batch_norm``: a net with synchronised BatchNorm, running statistics included; with ``sync=False``,
-    per-rank BatchNorm: not the one-process run, but the ranks end with the same weights and statistics."""
+    per-rank BatchNorm: not the one-process run, but the ranks end with the same weights and statistics;
+    with ``sum_loss``, EuclideanLoss (a sum: gradients and records summed over the ranks, not averaged)."""
     rng = np.random.default_rng(2)
     X, Y = rng.standard_normal((45, 1, 8, 8)), rng.integers(0, 3, 45)      # batches 16, 16, 13 (7 + 6)
-    X_val, Y_val = rng.standard_normal((10, 1, 8, 8)), rng.integers(0, 3, 10)
+    X_val, Y_val = rng.standard_normal((11, 1, 8, 8)), rng.integers(0, 3, 11)   # validation shards 6 + 5
+    if sum_loss:
+        Y, Y_val = np.eye(3)[Y], np.eye(3)[Y_val]
 
     def train(distributed):
         model = small_cnn(batch_norm, seed=rank if distributed else 0)
@@ -113,7 +116,8 @@ def fit(path, batch_norm=False, sync=True):
             optimizer = dist.DistributedOptimizer(optimizer, comm)
             callbacks = [dist.DistributedCallback(comm)]
         schedule = nl.schedules.StepLR(optimizer, step_size=1, gamma=0.5)
-        trainer = nl.Trainer(model, nl.SoftmaxCrossEntropy(), optimizer, metric=nl.accuracy, schedule=schedule)
+        loss = nl.EuclideanLoss() if sum_loss else nl.SoftmaxCrossEntropy()
+        trainer = nl.Trainer(model, loss, optimizer, metric=nl.accuracy, schedule=schedule)
         history = trainer.fit(X, Y, epochs=4, batch_size=16, rng=7 + (rank if distributed else 0),
                               validation_data=(X_val, Y_val), progress=False, patience=2, callbacks=callbacks)
         return model, history
@@ -134,6 +138,10 @@ def fit(path, batch_norm=False, sync=True):
     check_same_everywhere(model, "fit")
     histories = comm.allgather({name: list(getattr(history, name)) for name in ("loss", "val_loss")})
     assert all(h == histories[0] for h in histories), "fit: the ranks' Histories differ"
+    if sum_loss:
+        if rank == 0:
+            print(f"ok fit with a sum loss: {len(history.loss)} epochs, History and weights equal")
+        return
     if batch_norm:
         if rank == 0:
             print(f"ok fit with synchronised BatchNorm: {len(history.loss)} epochs, History and weights equal")
@@ -212,6 +220,7 @@ if __name__ == "__main__":
             fit(args[0])
             fit(None, batch_norm=True)
             fit(None, batch_norm=True, sync=False)
+            fit(None, sum_loss=True)
         elif case == "diverge":
             diverge()
         elif case == "fail":

@@ -51,6 +51,7 @@ def test_fit_on_two_ranks_records_the_one_process_history(tmp_path):
     assert "ok fit: 3 epochs" in done.stdout                  # patience 2 stopped both ranks at epoch 3
     assert "ok fit with synchronised BatchNorm" in done.stdout
     assert "ok fit with per-rank BatchNorm" in done.stdout
+    assert "ok fit with a sum loss" in done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.npz"]   # no temporary file left
 
 

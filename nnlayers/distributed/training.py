@@ -9,9 +9,12 @@ What the callback does to one ``fit`` on each rank (the Trainer's loop is not to
     each batch     the rank keeps its rows of the global batch (``shard``: consecutive, sizes within one)
                    and tells the optimizer (and any SyncBatchNorm) its share: its rows for a mean loss
     epoch's end    rank 0's buffers (BatchNorm's running statistics) to every rank, as PyTorch's DDP
-                   does, so that validation is the same everywhere; the epoch's loss and metric summed
+                   does, so that all ranks evaluate the same model; the epoch's loss and metric summed
                    over the ranks: fit divides each rank's part by the global N, so the sum is the
                    global mean, exactly what one process would record
+    validation     each rank evaluates its shard of the validation set (when it has a row per rank);
+                   the shards' means weighted by their rows (a sum loss: the shards' sums) make the
+                   whole set's, one Allreduce with the training records
 
 So the History is the same on every rank (early stopping and best-epoch decide alike), and equals
 the one-process History up to rounding. Progress bars: pass ``progress=comm.rank == 0``.
@@ -20,7 +23,7 @@ The callback is also the fit's ``DivergenceGuard`` (fit then adds no other): bef
 ranks' batch losses are summed (one Allreduce of one number), so a loss that turns NaN or infinite
 on any rank stops every rank at the same step with ``TrainingDivergedError``, each with the same
 weights put back; the other checks read values already equal on all ranks.
-Every rank must hold the whole data set (X, Y the same everywhere); validation runs on every rank.
+Every rank must hold the whole data set (X, Y and the validation data the same everywhere).
 """
 from __future__ import annotations
 
@@ -69,6 +72,12 @@ class DistributedCallback(DivergenceGuard):
                 module.rng = np.random.default_rng([int(module.rng.integers(2**62)), self.rank])
         optimizer.reduction = "mean" if run.per_sample else "sum"
         self.sync_norms = [m for m in trainer.model.modules() if isinstance(m, _SyncBatchNorm)]
+        self.val_weight = None                       # this rank's share of the whole validation set
+        if run.validation is not None and samples(run.validation[1]) >= self.size:
+            X_val, Y_val = run.validation
+            part = shard(samples(Y_val), self.rank, self.size)
+            run.validation = (rows(X_val, part), rows(Y_val, part))
+            self.val_weight = (part.stop - part.start) / samples(Y_val)
         global_batches = run.epoch_batches
         run.epoch_batches = lambda: self._sharded(global_batches())   # this fit's run only
         self._loss = np.zeros(1)
@@ -97,14 +106,22 @@ class DistributedCallback(DivergenceGuard):
                 self.comm.Bcast(buffer.data, root=0)
 
     def on_epoch_logs(self, epoch: int, logs: dict) -> None:
-        """Sum the ranks' parts of the training records; validation records are rank 0's (all equal)."""
-        names = [name for name in logs if not name.startswith("val_")]
-        parts = np.array([logs[name] for name in names], dtype=np.float64)
+        """The whole batch's records from the ranks' parts (one Allreduce): the training records are
+        already divided by the global N; the validation shards' means are weighted by their rows."""
+        names = list(logs)
+        parts = np.array([logs[name] * self._val_weight(name) for name in names], dtype=np.float64)
         self.comm.Allreduce(_in_place(), parts)
         logs.update(zip(names, map(float, parts)))
-        checked = self.comm.bcast({name: value for name, value in logs.items() if name.startswith("val_")}, root=0)
-        logs.update(checked)
         super().on_epoch_logs(epoch, logs)                # the guard, on records now equal on every rank
+
+    def _val_weight(self, name: str) -> float:
+        """A validation record's weight in the sum over ranks (1 for training records, which fit
+        already divided by the global N, and for a sum loss's validation loss)."""
+        if not name.startswith("val_"):
+            return 1.0
+        if self.val_weight is None:                  # not sharded: every rank evaluated the whole set
+            return 1.0 / self.size
+        return 1.0 if name == "val_loss" and not self.run.per_sample else self.val_weight
 
 
 def save(model, path, comm=None):
