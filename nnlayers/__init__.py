@@ -8,7 +8,8 @@ summaries and ``export_onnx`` (``nl.onnx``: the
 optional ``onnx`` package is imported on first use), and ``reuse_freed_memory``
 (faster training steps under glibc's malloc; never called on import).
 ``nl.datasets`` reads IDX/MNIST data; ``nl.plotting`` (matplotlib) and
-``nl.examples`` (the derivation's worked examples) load on first use.
+``nl.examples`` (the derivation's worked examples) load on first use, as does
+``nl.distributed`` (data-parallel training over MPI ranks; mpi4py is imported when used).
 """
 import importlib
 
@@ -44,12 +45,13 @@ __all__ = [
     "gradcheck", "numerical_jacobian", "GradcheckError", "GradcheckReport",
     "save", "load", "save_model", "load_model", "register_module", "WeightsFileError", "summary", "Summary",
     "export_onnx", "onnx",
-    "backend", "datasets", "examples", "plotting", "reuse_freed_memory",
+    "backend", "datasets", "examples", "plotting", "distributed", "reuse_freed_memory",
 ]
 
 _show_figures_in_notebooks()  # in a Jupyter kernel only: Figures display as pictures (see _notebook.py)
 
-_LAZY = ("examples", "plotting")  # matplotlib and the examples cost import time most users never need
+# matplotlib and the examples cost import time most users never need; nl.distributed imports mpi4py only when used
+_LAZY = ("examples", "plotting", "distributed")
 
 
 def __getattr__(name):

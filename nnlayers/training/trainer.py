@@ -153,7 +153,7 @@ class Trainer:
 
     def _fit_callbacks(self, progress, restore_best, monitor, patience, callbacks) -> list:
         """The built-in callbacks fit's keywords ask for, then the user's (a guard or a display
-        among these replaces the built-in one)."""
+        among these replaces the built-in one; one that ``silences_progress`` leaves out the display)."""
         progress = flag(progress, "progress", "fit")
         callbacks = list(callbacks)
         added = [] if any(isinstance(c, DivergenceGuard) for c in callbacks) else [DivergenceGuard()]
@@ -161,7 +161,8 @@ class Trainer:
             if patience is not None:
                 positive_int(patience, "patience", "fit")
             added.append(BestEpoch(monitor, restore_best, patience))
-        if progress and not any(isinstance(c, Progress) for c in callbacks):
+        if progress and not any(isinstance(c, Progress) or getattr(c, "silences_progress", False)
+                                for c in callbacks):
             added.append(Progress())
         return added + callbacks
 
