@@ -6,6 +6,7 @@
     python -m benchmarks --convs       # single 3×3 convolutions, and numpy's products alone
     python -m benchmarks --memory      # VGG-like, batch 128: process growth per framework
     python -m benchmarks --device cuda # the reference CNN, VGG-like net and ResNet stack on a GPU
+    python -m benchmarks --ranks 2     # reference CNN and VGG-like steps: 1 process against 2 MPI ranks
 
 Every candidate runs in the same process, interleaved round by round
 (``timing.py``); the tables report the median time per step and ratios of
@@ -76,6 +77,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cuda: the reference CNN, VGG-like net and ResNet stack on a GPU (CuPy) against "
                              "PyTorch on the same GPU")
+    parser.add_argument("--ranks", type=int, metavar="R",
+                        help="only the training step at a fixed global batch in 1 process and in R processes "
+                             "under mpiexec (nl.distributed; default cases fmnist-cnn-64, vgg-64)")
     add_malloc_option(parser)
     parser.add_argument("--memory-child", choices=("nnlayers", "PyTorch"), help=argparse.SUPPRESS)
     parser.add_argument("--memory-case", default="vgg-128", help=argparse.SUPPRESS)
@@ -113,6 +117,10 @@ def main(argv=None) -> int:
         if args.json and gpu:
             write_json(args.json, {"stamp": stamp(kept), "repeats": args.repeats, "gpu": gpu})
         return status
+    if args.ranks:
+        from .ranks import ranks_table
+        ranks_table(args)
+        return 0
     if args.full:
         from .full import full_table
         return full_table(args, malloc_flag)

@@ -2,12 +2,14 @@
 
 ``import nnlayers as nl`` gives the library: modules and layers, losses,
 optimizers and learning-rate schedules (``nl.schedules``), the trainer and
-random data augmentation for it (``nl.augment``),
-gradient checking, weights files, summaries and ``export_onnx`` (``nl.onnx``: the
+random data augmentation for it (``nl.augment``), ``predict`` (eval mode, in batches),
+gradient checking, weights files and whole-model files (``save_model``/``load_model``),
+summaries and ``export_onnx`` (``nl.onnx``: the
 optional ``onnx`` package is imported on first use), and ``reuse_freed_memory``
 (faster training steps under glibc's malloc; never called on import).
 ``nl.datasets`` reads IDX/MNIST data; ``nl.plotting`` (matplotlib) and
-``nl.examples`` (the derivation's worked examples) load on first use.
+``nl.examples`` (the derivation's worked examples) load on first use, as does
+``nl.distributed`` (data-parallel training over MPI ranks; mpi4py is imported when used).
 """
 import importlib
 
@@ -16,6 +18,7 @@ from .allocator import reuse_freed_memory
 from ._notebook import show_figures_in_notebooks as _show_figures_in_notebooks
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_jacobian
 from .io import load, save
+from .modelfile import load_model, register_module, save_model
 from .layers import (AvgPool2D, BatchNorm1d, BatchNorm2d, Bias, Conv2D, Dropout, Elementwise, Flatten,
                      GlobalAvgPool2D, Linear, MaxPool2D, ReLU, Sigmoid, Tanh, col2im, im2col, sigmoid)
 from .losses import EuclideanLoss, Loss, SoftmaxCrossEntropy, log_softmax, softmax
@@ -26,7 +29,7 @@ from .onnx import export_onnx
 from .optim import SGD, Adam, AdamW, Optimizer
 from .summary import Summary, summary
 from .training import (BestEpoch, Callback, DivergenceGuard, History, Progress, Trainer, TrainingDivergedError,
-                       accuracy, minibatches)
+                       accuracy, minibatches, predict)
 
 __version__ = "0.2.0"
 
@@ -38,15 +41,17 @@ __all__ = [
     "Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softmax",
     "Optimizer", "SGD", "Adam", "AdamW", "schedules", "augment",
     "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches", "Callback", "BestEpoch",
-    "DivergenceGuard", "Progress",
+    "DivergenceGuard", "Progress", "predict",
     "gradcheck", "numerical_jacobian", "GradcheckError", "GradcheckReport",
-    "save", "load", "WeightsFileError", "summary", "Summary", "export_onnx", "onnx",
-    "backend", "datasets", "examples", "plotting", "reuse_freed_memory",
+    "save", "load", "save_model", "load_model", "register_module", "WeightsFileError", "summary", "Summary",
+    "export_onnx", "onnx",
+    "backend", "datasets", "examples", "plotting", "distributed", "reuse_freed_memory",
 ]
 
 _show_figures_in_notebooks()  # in a Jupyter kernel only: Figures display as pictures (see _notebook.py)
 
-_LAZY = ("examples", "plotting")  # matplotlib and the examples cost import time most users never need
+# matplotlib and the examples cost import time most users never need; nl.distributed imports mpi4py only when used
+_LAZY = ("examples", "plotting", "distributed")
 
 
 def __getattr__(name):

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["finite_float", "positive_float", "non_negative_float", "unit_fraction", "positive_int",
-           "non_negative_int", "destination_problem", "check_destinations", "check_show", "plural",
+           "non_negative_int", "destination_problem", "check_destinations", "short_number", "check_show", "plural",
            "add_malloc_option", "apply_malloc_option"]
 
 
@@ -72,13 +72,17 @@ def destination_problem(path) -> str | None:
     """Why no file can be written at ``path`` (for a message that names the path first), or None.
 
     Asked before a long run, so a typo in ``--save``/``--plot`` costs a second, not the run.
+    Folders that do not exist yet are no problem (``check_destinations`` creates them) as long as
+    the nearest existing one is a folder we may write in.
     """
     path = Path(path)
-    folder = path.parent
     if path.is_dir():
         return f"{path} is a folder; give a file name"
-    if not folder.exists():
-        return f"folder {folder} does not exist; create it first or choose another path"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:   # the nearest folder that exists
+        if folder.is_symlink():                              # a dangling link: mkdir would fail
+            return f"{folder} is a broken link"
+        folder = folder.parent
     if not folder.is_dir():
         return f"{folder} is a file, not a folder"
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -88,12 +92,29 @@ def destination_problem(path) -> str | None:
 
 def check_destinations(parser: argparse.ArgumentParser, **options) -> None:
     """``parser.error`` (exit status 2) for the first option whose file cannot be written,
-    e.g. ``check_destinations(parser, save=args.save, plot=args.plot)``; None values are skipped."""
+    e.g. ``check_destinations(parser, save=args.save, plot=args.plot)``; None values are skipped.
+    Missing parent folders are then created (``--save out/cnn.npz`` makes ``out``)."""
     for name, path in options.items():
         if path is not None:
             problem = destination_problem(path)
             if problem:
                 parser.error(f"--{name.replace('_', '-')} {path}: {problem}")
+    for path in options.values():
+        if path is not None:
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                parser.error(f"cannot create folder {Path(path).parent}: {error.strerror or error}")
+
+
+def short_number(value: float) -> str:
+    """A number as a log shows it: at most 4 significant digits, exponents without padding
+    (``0.00030000000000000003`` → ``3e-4``, ``0.05`` → ``0.05``, ``2e-3`` → ``0.002``): below 0.001
+    and from 10,000 up in powers of ten."""
+    if value and not 1e-3 <= abs(value) < 1e4:
+        mantissa, exponent = f"{value:.3e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{value:.4g}"
 
 
 def check_show(show: bool, saving: bool = True) -> bool:

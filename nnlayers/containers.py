@@ -39,9 +39,13 @@ class Sequential(Module):
     inputs; a module that returns a tuple passes it on as the next module's
     inputs (``next.forward(*Z)``), and backward does the same with gradients.
     Cache: none of its own; each module caches what it needs.
+
+    ``dtype`` (keyword): the whole model's dtype in one place, ``Sequential(…, dtype=np.float32)``:
+    every parameter and floating-point buffer inside is cast to it (``Module.to``), whatever
+    dtype its layer was built with.
     """
 
-    def __init__(self, *modules: Module):
+    def __init__(self, *modules: Module, dtype=None):
         super().__init__()
         for position, module in enumerate(modules):
             if not isinstance(module, Module):
@@ -51,6 +55,8 @@ class Sequential(Module):
                     raise ValueError(f"Sequential: item {position} is the same {module!r} object as item "
                                      f"{earlier}; create a new layer for each position")
             self.add_module(str(position), module)
+        if dtype is not None:
+            self.to(dtype)
 
     def forward(self, *inputs):
         """Z = fₙ(… f₂(f₁(X))); a tuple between two modules is unpacked into the next one's inputs."""

@@ -46,14 +46,21 @@ def save(model, path) -> Path:
     file is touched. A model on a GPU is saved as host arrays, so any device loads it.
     """
     path = Path(path)
-    state = {name: to_host(array) for name, array in model.state_dict().items()}  # files hold host arrays
-    for name, array in state.items():  # refused before the file is touched: load would refuse it
-        if array.dtype.kind not in "fiu":
-            raise WeightsFileError(f"{shown_path(path)}: not saved, {name} holds {array.dtype} values, "
-                                   "not numbers")
+    state = host_state(model, path)
     with atomic_write(path) as file:
         np.savez(file, **state)
     return path
+
+
+def host_state(model, path) -> dict:
+    """The model's state dict as host arrays (files hold host arrays), refusing before any file is
+    touched an array that ``load`` would refuse (not numbers)."""
+    state = {name: to_host(array) for name, array in model.state_dict().items()}
+    for name, array in state.items():
+        if array.dtype.kind not in "fiu":
+            raise WeightsFileError(f"{shown_path(path)}: not saved, {name} holds {array.dtype} values, "
+                                   "not numbers")
+    return state
 
 
 def load(model, path, *, allow_nonfinite: bool = False) -> None:
@@ -61,11 +68,34 @@ def load(model, path, *, allow_nonfinite: bool = False) -> None:
 
     Refuses with ``WeightsFileError`` naming the file, leaving the model
     unchanged: anything that is not an ``.npz`` archive, a truncated or
-    corrupt one, object (pickled) arrays, names, dtypes or shapes that do not
+    corrupt one, object (pickled) arrays, names or shapes that do not
     match the model (checked from the entries' headers before any data is
-    read), values too large for the model's dtype, and NaN or inf unless
-    ``allow_nonfinite``. A missing file raises ``FileNotFoundError``.
+    read), NaN or inf unless ``allow_nonfinite``, and dtypes that do not fit
+    (the rule of ``nnlayers.state``): float arrays load into the model's float
+    dtype whatever their precision (a float64 file into a float32 model is
+    rounded to float32; a value too large for float32 is refused), integer
+    arrays only into integer buffers and only if they fit exactly: an integer
+    array for a float parameter is refused. A missing file raises ``FileNotFoundError``.
+    A whole-model file (``nl.save_model``) loads into an existing model as well.
     """
+    def read(archive, entries, name):
+        entries = {key: entry for key, entry in entries.items() if key != MODEL_ENTRY}
+        check_state_layout(model, {key: (dtype, shape) for key, (_, dtype, shape, _, _) in entries.items()}, name)
+        return {key: read_entry(archive, entries, key, name) for key in entries}
+
+    name = shown_path(path)
+    state = read_archive(path, read)
+    model.load_state_dict(state, source=name, allow_nonfinite=allow_nonfinite)
+
+
+#: The entry of a whole-model file (``nl.save_model``) that holds its architecture as JSON bytes.
+MODEL_ENTRY = "__model__"
+
+
+def read_archive(path, read):
+    """``read(archive, entries, name)`` on the ``.npz`` archive at ``path``, every entry's header read and
+    checked first (``entries``: ``{key: (info, dtype, shape, fortran, offset)}``, no object arrays);
+    any damage found on the way is a ``WeightsFileError`` naming the file. What ``read`` returns."""
     name = shown_path(path)
     with open(path, "rb") as file:
         start = file.read(8)
@@ -76,18 +106,22 @@ def load(model, path, *, allow_nonfinite: bool = False) -> None:
         file.seek(0)
         try:
             with zipfile.ZipFile(file) as archive:
-                state = _read_archive(model, archive, name)
+                return read(archive, _read_headers(archive, name), name)
         except WeightsFileError:
             raise
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError,
                 RuntimeError) as error:                  # RuntimeError: an encrypted entry
             raise WeightsFileError(f"{name}: is not a readable .npz archive (truncated or corrupt: "
                                    f"{error})") from error
-    model.load_state_dict(state, source=name, allow_nonfinite=allow_nonfinite)
 
 
-def _read_archive(model, archive: zipfile.ZipFile, name: str) -> dict:
-    """{entry name: array}: every header read and checked against the model, then the data."""
+def read_entry(archive: zipfile.ZipFile, entries: dict, key: str, name: str) -> np.ndarray:
+    """The array of entry ``key`` (its header already read by ``read_archive``)."""
+    return _read_data(archive, *entries[key], name, key)
+
+
+def _read_headers(archive: zipfile.ZipFile, name: str) -> dict:
+    """{entry name: (info, dtype, shape, fortran, offset)}: every header read; pickles refused."""
     entries = {}
     for info in archive.infolist():
         key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
@@ -101,8 +135,7 @@ def _read_archive(model, archive: zipfile.ZipFile, name: str) -> dict:
         if dtype.hasobject:
             raise WeightsFileError(f"{name}: holds pickled data (object arrays in {key!r}), which is never "
                                    "loaded")
-    check_state_layout(model, {key: (dtype, shape) for key, (_, dtype, shape, _, _) in entries.items()}, name)
-    return {key: _read_data(archive, *entry, name, key) for key, entry in entries.items()}
+    return entries
 
 
 def _read_header(archive: zipfile.ZipFile, info, name: str, key: str):

@@ -308,19 +308,40 @@ class Module:
             target.data[...] = to_device(array, device_of(target.data))
 
     # -- devices ------------------------------------------------------------------
-    def to(self, device) -> "Module":
-        """Move every parameter (with its gradient) and buffer to ``device`` and return the module.
+    def to(self, where) -> "Module":
+        """Move every parameter (with its gradient) and buffer to a device, or cast them to a dtype;
+        returns the module.
 
-        ``"cpu"`` (numpy), ``"cuda"`` or ``"cuda:N"`` (CuPy; ``pip install -e '.[gpu]'``).
+        A device: ``"cpu"`` (numpy), ``"cuda"`` or ``"cuda:N"`` (CuPy; ``pip install -e '.[gpu]'``).
         Layers then compute on that device: each uses the array module of its input.
-        Build optimizers after moving (or move theirs with ``optimizer.to``).
+        A floating-point dtype (``np.float32``, ``"float32"``): every parameter, its gradient and
+        every floating-point buffer is cast to it (integer buffers, counters, stay as they are);
+        layers then compute in it. Either way an optimizer built before holds arrays of the old
+        device or dtype: build optimizers after ``to`` (or move theirs to a device with ``optimizer.to``;
+        a Trainer refuses one whose state has another dtype than its parameters).
         """
+        dtype = _float_dtype(where)
+        if dtype is None:
+            for parameter in self.parameters():
+                parameter.data = to_device(parameter.data, where)
+                parameter.grad = to_device(parameter.grad, where)
+            for buffer in self.buffers():
+                buffer.data = to_device(buffer.data, where)
+            return self
         for parameter in self.parameters():
-            parameter.data = to_device(parameter.data, device)
-            parameter.grad = to_device(parameter.grad, device)
+            parameter.data = parameter.data.astype(dtype, copy=False)
+            parameter.grad = parameter.grad.astype(dtype, copy=False)
         for buffer in self.buffers():
-            buffer.data = to_device(buffer.data, device)
+            if buffer.data.dtype.kind == "f":
+                buffer.data = buffer.data.astype(dtype, copy=False)
         return self
+
+    @property
+    def dtype(self):
+        """The dtype of the first parameter (``np.float64`` for a module without parameters)."""
+        for parameter in self.parameters():
+            return parameter.data.dtype
+        return np.dtype(np.float64)
 
     @property
     def device(self) -> str:
@@ -410,6 +431,22 @@ class Module:
             return head + ")"
         lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._children.items()]
         return head + "\n" + "\n".join(lines) + "\n)"
+
+
+def _float_dtype(where):
+    """``where`` as a floating-point dtype, or None for a device name (``"cpu"``, ``"cuda:0"``)."""
+    if isinstance(where, str) and (where == "cpu" or where.startswith("cuda")):
+        return None
+    try:
+        dtype = np.dtype(where)
+    except TypeError:
+        if isinstance(where, str):        # not a dtype's name: a device name, which to_device checks
+            return None
+        raise TypeError(f"Module.to: expected a device ('cpu', 'cuda', 'cuda:N') or a floating-point "
+                        f"dtype, got {where!r}") from None
+    if dtype.kind != "f":
+        raise TypeError(f"Module.to: parameters are floating-point, so the dtype must be too, got {dtype}")
+    return dtype
 
 
 def _contents(value):

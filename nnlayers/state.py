@@ -3,6 +3,12 @@
 ``Module.load_state_dict`` and the weights-file reader (``nnlayers.io``) share
 these checks: the names must match the model's exactly, each shape must match,
 each array must be numeric, values must fit the model's dtype and be finite.
+
+The dtype rule: a floating-point array loads into a floating-point parameter or buffer of any
+precision, rounded to it (float64 → float32 rounds; a value too large for float32 is refused,
+never turned into inf); an integer array loads into an integer buffer (a counter) only if its
+values fit exactly; integers never load into floating-point arrays (weights are never integers:
+such a file is not weights), nor floats into integer buffers unless they are whole numbers that fit.
 Everything is checked first, so a refused state leaves the model untouched;
 every refusal is a ``WeightsFileError`` naming where the state came from.
 """
@@ -57,6 +63,9 @@ def _check_names(targets: dict, state, source: str) -> None:
 def _check_entry(where: str, dtype: np.dtype, shape: tuple, target: np.ndarray) -> None:
     if dtype.kind not in "fiu":
         raise WeightsFileError(f"{where} holds {dtype} values, not numbers")
+    if dtype.kind in "iu" and target.dtype.kind == "f":
+        raise WeightsFileError(f"{where} holds integers ({dtype}), the model's {target.dtype} weights need "
+                               "floating-point values")
     if shape != target.shape:
         raise WeightsFileError(f"{where} has shape {shape}, the model's has shape {target.shape}")
 

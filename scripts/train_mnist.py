@@ -3,22 +3,37 @@
     python scripts/train_mnist.py --model cnn                       # shipped sample, 8,000 / 2,000
     python scripts/train_mnist.py --model mlp --data /usr/share/datasets/fashion-mnist --epochs 20
     python scripts/train_mnist.py --model resnet --data /usr/share/datasets/fashion-mnist --augment crop-flip --epochs 14
+    mpiexec -n 2 python scripts/train_mnist.py --model cnn --data /usr/share/datasets/fashion-mnist   # 2 processes
 
-Prints the test accuracy at the end; ``--save`` keeps the weights (.npz),
+Prints the test accuracy at the end; ``--save`` keeps the trained model (architecture and weights,
+.npz: ``nl.load_model(path)`` rebuilds it, ``scripts/predict.py`` uses it),
 ``--plot`` draws learning curves, the confusion matrix and misclassified test images.
+
+Under ``mpiexec -n R`` (or with ``--distributed``) the R processes train data-parallel
+(``nl.distributed``): each takes 1/R of every batch of ``--batch-size`` rows (the global batch),
+the gradients are averaged before each step, rank 0 alone prints and saves, and each process
+keeps to one BLAS thread unless OPENBLAS_NUM_THREADS / OMP_NUM_THREADS say otherwise.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
+
+# Under an MPI launcher (the variables of nl.distributed.launched_by_mpi), one BLAS thread per process
+# unless the user chose: set before numpy starts OpenBLAS, or the ranks' thread pools fight for the cores.
+if any(name in os.environ for name in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")):
+    for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")
 
 import numpy as np
 
 import nnlayers as nl
 from nnlayers.cli import (add_malloc_option, apply_malloc_option, check_destinations, check_show,
-                          non_negative_float, non_negative_int, plural, positive_float, positive_int, unit_fraction)
+                          non_negative_float, non_negative_int, plural, positive_float, positive_int, short_number,
+                          unit_fraction)
 from nnlayers.examples import mnist
 
 # Defaults per model: on the shipped sample (with shift augmentation) they reach
@@ -67,16 +82,23 @@ def parse_args(argv):
     parser.add_argument("--limit", type=positive_int, help="use at most this many train and test images")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="weights, shuffling and validation split (default 0)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
-    parser.add_argument("--save", metavar="PATH", help="save the trained weights (.npz)")
+    parser.add_argument("--save", metavar="PATH",
+                        help="save the trained model, architecture and weights (.npz; load with nl.load_model(PATH), "
+                             "or run scripts/predict.py PATH IMAGES); missing folders are created")
     parser.add_argument("--export-onnx", metavar="PATH",
                         help="also write the trained model as ONNX (input X: N×784 or N×1×H×W floats in [0, 1]; "
                              "output P: class probabilities); needs pip install -e '.[onnx]'")
-    parser.add_argument("--plot", metavar="PATH", help="save curves, confusion matrix and mistakes as PNG")
+    parser.add_argument("--plot", metavar="PATH",
+                        help="save curves, confusion matrix and mistakes as PNG (missing folders are created)")
     parser.add_argument("--show", action="store_true", help="also show the plot in a window")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument("--device", default="cpu",
                         help="where to train: cpu (default), cuda or cuda:N (a GPU through CuPy: "
                              "pip install -e '.[gpu]')")
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel over MPI ranks (automatic under mpiexec; needs pip install -e '.[mpi]')")
+    parser.add_argument("--sync-batchnorm", action="store_true",
+                        help="distributed: BatchNorm statistics over all ranks' rows (default: each rank's own)")
     add_malloc_option(parser)
     args = parser.parse_args(argv)
     check_destinations(parser, save=args.save, plot=args.plot)     # before training, not after it
@@ -98,6 +120,21 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.distributed or nl.distributed.launched_by_mpi():
+        try:
+            comm = nl.distributed.world()
+        except ImportError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        with nl.distributed.abort_on_error(comm):     # a failing rank ends every rank (no hang)
+            return train(args, comm)
+    return train(args, None)
+
+
+def train(args, comm) -> int:
+    """Train as ``args`` say: in this process alone (``comm`` None) or as one rank of ``comm``."""
+    rank = 0 if comm is None else comm.Get_rank()
+    say = print if rank == 0 else (lambda *args, **kwargs: None)   # rank 0 speaks for all
     if args.export_onnx:
         try:
             nl.onnx.require_onnx()  # before training, not after
@@ -131,29 +168,41 @@ def main(argv=None) -> int:
 
     height, width = train_images.shape[1:]
     model = mnist.build(args.model, classes, height=height, width=width, rng=rng, dtype=dtype)
+    if comm is not None and args.device != "cpu":
+        print("train_mnist: distributed training runs on the CPU only", file=sys.stderr)
+        return 2
     try:
         model.to(args.device)          # before the optimizer, whose state is made where the weights are
     except (ValueError, nl.backend.DeviceError) as error:
         print(f"train_mnist: --device {args.device}: {error}", file=sys.stderr)
         return 2
     optimizer = make_optimizer(args, model.parameters())
+    callbacks = []
+    if comm is not None:               # the same model everywhere, gradients averaged, each rank its rows
+        if args.sync_batchnorm:
+            nl.distributed.sync_batchnorm(model, comm)
+        nl.distributed.broadcast_parameters(model, comm)
+        optimizer = nl.distributed.DistributedOptimizer(optimizer, comm)
+        callbacks.append(nl.distributed.DistributedCallback(comm))
     schedule = make_schedule(args, optimizer, steps_per_epoch=math.ceil(len(X) / args.batch_size))
     trainer = nl.Trainer(model, nl.SoftmaxCrossEntropy(), optimizer, metric=nl.accuracy, schedule=schedule,
                          schedule_every="batch")
 
-    if not args.quiet:
+    if not args.quiet and rank == 0:
         augmented = (f"augmentation '{args.augment}' drawn for every batch" if transform is not None
                      else f"{len(X)} with augmentation '{args.augment}'")
         print(f"{split.source}: {len(train)} training images ({augmented}), "
               f"{len(X_val)} validation, {len(X_test)} test")
         print(nl.summary(model, X.shape[1:], dtype=dtype))
-        print(f"{args.optimizer} lr={args.lr} weight decay {args.weight_decay}, schedule {args.schedule} "
-              f"(warm-up {args.warmup} epochs), batch {args.batch_size}, {args.epochs} epochs, {dtype}")
+        print(f"{args.optimizer} lr={short_number(args.lr)} weight decay {short_number(args.weight_decay)}, "
+              f"schedule {args.schedule} "
+              f"(warm-up {args.warmup} epochs), batch {args.batch_size}, {args.epochs} epochs, {dtype}"
+              + (f", {comm.Get_size()} ranks × {args.batch_size // comm.Get_size()} rows" if comm else ""))
     started = time.perf_counter()
     try:
         history = trainer.fit(X, labels, epochs=args.epochs, batch_size=args.batch_size, rng=rng,
                               validation_data=(X_val, train_labels[val]) if len(val) else None,
-                              progress=not args.quiet, augment=transform)
+                              progress=not args.quiet and rank == 0, augment=transform, callbacks=callbacks)
     except nl.TrainingDivergedError as error:
         print(f"error: training diverged: {error}", file=sys.stderr)
         return 1
@@ -161,15 +210,21 @@ def main(argv=None) -> int:
 
     predicted = trainer.predict(X_test).argmax(axis=1)
     accuracy = float(np.mean(predicted == test_labels))
-    print(f"test accuracy: {accuracy:.4f} ({np.sum(predicted == test_labels)}/{len(test_labels)}) "
+    say(f"test accuracy: {accuracy:.4f} ({np.sum(predicted == test_labels)}/{len(test_labels)}) "
           f"after {plural(args.epochs, 'epoch')}, {seconds:.1f} s ({seconds / args.epochs:.2f} s per epoch)")
     if args.save:
         try:
-            nl.save(model, args.save)
-        except OSError as error:
-            print(f"error: weights not saved to {args.save}: {error.strerror or error}", file=sys.stderr)
+            if comm is None:
+                nl.save_model(model, args.save)
+            else:                                          # rank 0 writes; every rank waits for it
+                nl.distributed.save(model, args.save, comm, writer=nl.save_model)
+        except (OSError, RuntimeError) as error:
+            print(f"error: model not saved to {args.save}: {getattr(error, 'strerror', None) or error}",
+                  file=sys.stderr)
             return 1
-        print(f"saved weights to {args.save}")
+        say(f"saved the model to {args.save} (nl.load_model({str(args.save)!r}) rebuilds it)")
+    if rank != 0:
+        return 0
     if args.export_onnx:
         nl.export_onnx(model, args.export_onnx, X.shape[1:], softmax=True)
         print(f"exported to {args.export_onnx} (ONNX; input X, output P = class probabilities)")

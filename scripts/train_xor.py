@@ -12,7 +12,7 @@ import sys
 
 import nnlayers as nl
 from nnlayers.cli import (check_destinations, check_show, non_negative_int, plural, positive_float, positive_int,
-                          unit_fraction)
+                          short_number, unit_fraction)
 from nnlayers.examples.xor import CONVERGED_WITHIN, XOR_X, XOR_Y, train_xor
 
 
@@ -37,7 +37,8 @@ def main(argv=None) -> int:
         print(f"error: training diverged: {error}", file=sys.stderr)
         return 1
 
-    print(f"2-{args.hidden}-1 network, SGD lr={args.lr}, {plural(args.epochs, 'epoch')}, seed {args.seed}: "
+    print(f"2-{args.hidden}-1 network, SGD lr={short_number(args.lr)}, {plural(args.epochs, 'epoch')}, "
+          f"seed {args.seed}: "
           f"final loss {result.history.loss[-1]:.6g}")
     print(" x1  x2 | target | output")
     for (x1, x2), target, output in zip(XOR_X, XOR_Y[:, 0], result.outputs[:, 0]):

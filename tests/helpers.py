@@ -27,6 +27,8 @@ def run_script(name: str, *args, cwd=None, timeout=300):
     import subprocess
     # One BLAS thread: a two-thread pool collapses when anything else loads these 2-core machines.
     env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    # This checkout's nnlayers, not whichever one is installed (an editable install of another worktree).
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     return subprocess.run([sys.executable, str(SCRIPTS / name), *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, timeout=timeout, env=env)
 

@@ -128,3 +128,30 @@ def test_save_into_a_missing_folder_names_the_given_path(tmp_path):
     with pytest.raises(IsADirectoryError, match="a-folder.npz"):
         nl.save(xor_network(8, rng=0), folder)
     assert list(tmp_path.iterdir()) == [folder] and not list(folder.iterdir())   # no temporary left behind
+
+
+def test_the_load_dtype_rule(tmp_path):
+    """Floats load into any float precision (rounded, refused if too large); integers never load into
+    float weights; integer counters load exactly (nnlayers.state's rule, as nl.load's docstring says)."""
+    model = xor_network(4, rng=0)
+    state = model.state_dict()
+    small = xor_network(4, rng=1, dtype=np.float32)
+    nl.load(small, nl.save(model, tmp_path / "w64.npz"))                       # float64 → float32: rounded
+    np.testing.assert_array_equal(small[0].W.data, state["0.W"].astype(np.float32))
+    big = xor_network(4, rng=1)
+    nl.load(big, nl.save(small, tmp_path / "w32.npz"))                         # float32 → float64: exact
+    np.testing.assert_array_equal(big[0].W.data, small[0].W.data.astype(np.float64))
+    np.savez(tmp_path / "ints.npz", **{name: np.ones(a.shape, dtype=np.int64) for name, a in state.items()})
+    before = weights(model)
+    with pytest.raises(nl.WeightsFileError, match=r"0\.W holds integers \(int64\), the model's float64 weights"):
+        nl.load(model, tmp_path / "ints.npz")
+    assert_unchanged(model, before)
+    huge = {**state, "0.W": np.full(state["0.W"].shape, 1e300)}
+    np.savez(tmp_path / "huge.npz", **huge)
+    with pytest.raises(nl.WeightsFileError, match="too large for float32"):
+        nl.load(small, tmp_path / "huge.npz")
+    bn = nl.Sequential(nl.BatchNorm1d(2))
+    counters = bn.state_dict()
+    counters["0.num_batches_tracked"] = np.array(7, dtype=np.int32)
+    bn.load_state_dict(counters)
+    assert bn[0].num_batches_tracked.data == 7

@@ -379,3 +379,24 @@ def test_save_and_load_round_trip(case, tmp_path):
         np.testing.assert_array_equal(array, state[name], err_msg=name)
     for k, (Z, Z_fresh) in enumerate(zip(forward(module, inputs), forward(fresh, inputs))):
         np.testing.assert_array_equal(Z_fresh, Z, err_msg=f"output {k}")
+
+
+@cases
+def test_whole_model_file_round_trip(case, tmp_path):
+    """``nl.save_model`` then ``nl.load_model``: the same class, settings, arrays (dtype included) and
+    eval-mode outputs, for float64 and float32 (a layer whose settings leave out the dtype too).
+    Containers, the catalogue's nets included, rebuild from their children; the tests' own classes
+    load through ``custom_objects``."""
+    for dtype in (np.float64, np.float32):
+        layer = build(case, dtype=dtype)
+        own = {type(m).__name__: type(m) for m in layer.modules() if not type(m).__module__.startswith("nnlayers")}
+        loaded = nl.load_model(nl.save_model(layer, tmp_path / "layer.npz"), custom_objects=own)
+        assert type(loaded) is type(layer) and loaded.settings() == layer.settings() and not loaded.training
+        for (name, a), (other, b) in zip(layer.state_dict().items(), loaded.state_dict().items()):
+            assert name == other and a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+        inputs = example(case)
+        with nl.evaluation_mode(layer):
+            expected = forward(layer, inputs)
+        for got, want in zip(forward(loaded, inputs), expected):
+            np.testing.assert_array_equal(got, want)

@@ -501,3 +501,31 @@ def test_call_takes_several_inputs_and_the_base_names_what_is_missing():
     with pytest.raises(NotImplementedError, match="Module does not implement backward"):
         nl.Module().backward(np.ones(1), np.ones(1))
     assert nl.as_tuple(np.ones(1))[0].shape == (1,) and nl.as_tuple((1, 2)) == (1, 2)
+
+
+def test_to_a_dtype_casts_parameters_grads_and_float_buffers_and_keeps_the_parameters():
+    from nnlayers.examples import mnist
+    model = mnist.build("cnn-bn", rng=0, dtype=np.float64)
+    parameters = model.parameters()
+    before = {name: array.copy() for name, array in model.state_dict().items()}
+    assert model.to(np.float32) is model and model.dtype == np.float32
+    assert model.parameters() == parameters                    # the same Parameter objects: only their arrays change
+    assert {p.data.dtype for p in parameters} == {p.grad.dtype for p in parameters} == {np.dtype(np.float32)}
+    counters = {b.data.dtype for b in model.buffers() if b.name == "num_batches_tracked"}
+    assert counters == {np.dtype(np.int64)}                     # integer buffers stay integers
+    assert {b.data.dtype for b in model.buffers() if b.name != "num_batches_tracked"} == {np.dtype(np.float32)}
+    for name, array in model.state_dict().items():
+        np.testing.assert_array_equal(array, before[name].astype(array.dtype))
+    X = np.random.default_rng(0).random((2, 1, 28, 28))
+    assert model.forward(X).dtype == np.float32
+    model.to("float64")
+    assert model.dtype == np.float64
+    with pytest.raises(TypeError, match="must be too, got int32"):
+        model.to(np.int32)
+
+
+def test_sequential_dtype_sets_the_whole_models_dtype():
+    model = nl.Sequential(nl.Linear(3, 4, rng=0), nl.BatchNorm1d(4), nl.ReLU(), nl.Bias(4), dtype=np.float32)
+    assert {a.dtype for a in model.state_dict().values() if a.dtype.kind == "f"} == {np.dtype(np.float32)}
+    reference = nl.Linear(3, 4, rng=0, dtype=np.float32)
+    np.testing.assert_array_equal(model[0].W.data, reference.W.data)     # the same initial values

@@ -361,3 +361,61 @@ def test_monitor_and_patience_errors():
         trainer.fit(XOR_X, XOR_Y, epochs=2, progress=False, patience=0)
     history = trainer.fit(XOR_X, XOR_Y, epochs=3, progress=False, restore_best=True)   # monitors "loss"
     assert history.best_epoch == int(np.argmin(history.loss)) + 1
+
+
+# -- no silent mistakes ------------------------------------------------------------------------------
+
+def test_trainer_refuses_an_optimizer_built_for_another_model():
+    model, other = xor_network(4, rng=0), xor_network(4, rng=1)
+    with pytest.raises(ValueError, match=r"does not hold the model's parameter 0\.W .*SGD\(model\.parameters\(\)"):
+        nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(other.parameters(), lr=0.1))
+    with pytest.raises(ValueError, match=r"parameter 4\.b"):               # only some of them: names the first missing
+        nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters()[:-1], lr=0.1))
+    trainer = nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=0.1))
+    trainer.model = other                                                    # replaced later: fit checks again
+    with pytest.raises(ValueError, match="does not hold the model's parameter"):
+        trainer.fit(XOR_X, XOR_Y, epochs=1, progress=False)
+    nl.Trainer(model, None, None).predict(XOR_X)                             # no optimizer: prediction only
+
+
+def test_fit_warns_once_naming_both_dtypes_when_the_data_would_be_cast():
+    model = xor_network(4, rng=0).to(np.float32)
+    trainer = nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=0.1))
+    with pytest.warns(UserWarning, match=r"X is float64 but the model computes in float32") as caught:
+        trainer.fit(XOR_X, XOR_Y, epochs=3, batch_size=2, progress=False)
+    assert len([w for w in caught if "computes in" in str(w.message)]) == 1
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer.fit(XOR_X.astype(np.float32), XOR_Y, epochs=1, progress=False)    # same dtype: silent
+        trainer.fit(XOR_X.astype(np.uint8), XOR_Y, epochs=1, progress=False)      # integers: not "values cast"
+
+
+def test_a_shape_error_in_fit_names_X_and_suggests_the_channel_axis():
+    from nnlayers.examples import mnist
+    model = mnist.cnn(1, 8, 3, width=2, rng=0)
+    X, Y = np.random.default_rng(0).random((10, 8, 8)).astype(np.float32), np.zeros(10, dtype=int)
+    trainer = nl.Trainer(model, nl.SoftmaxCrossEntropy(), nl.Adam(model.parameters()))
+    with pytest.raises(nl.ShapeError, match=r"fit: X of shape \(10, 8, 8\) does not fit the model \(in batches of "
+                                            r"\(4, 8, 8\)\).*pass X\[:, None\], of shape \(10, 1, 8, 8\)"):
+        trainer.fit(X, Y, epochs=1, batch_size=4, progress=False)
+    mlp = xor_network(4, rng=0)
+    with pytest.raises(nl.ShapeError, match=r"fit: X of shape \(4, 3\)") as raised:
+        nl.Trainer(mlp, nl.EuclideanLoss(), nl.SGD(mlp.parameters(), lr=0.1)).fit(np.ones((4, 3)), XOR_Y, 1,
+                                                                                  progress=False)
+    assert "X[:, None]" not in str(raised.value)
+
+
+def test_trainer_predict_is_nl_predict():
+    model = xor_network(4, rng=0)
+    np.testing.assert_array_equal(nl.Trainer(model, None, None).predict(XOR_X, batch_size=3),
+                                  nl.predict(model, XOR_X))
+
+
+def test_trainer_refuses_an_optimizer_built_before_the_model_was_cast():
+    model = xor_network(4, rng=0)
+    optimizer = nl.Adam(model.parameters(), lr=0.01)
+    model.to(np.float32)
+    with pytest.raises(ValueError, match=r"optimizer.s m arrays are float64 .* built before model\.to"):
+        nl.Trainer(model, nl.EuclideanLoss(), optimizer)
+    nl.Trainer(model, nl.EuclideanLoss(), nl.Adam(model.parameters(), lr=0.01))       # rebuilt: fine

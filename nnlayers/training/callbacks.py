@@ -19,7 +19,9 @@ object with ``on_epoch_end`` alone is a callback; subclassing ``Callback`` is op
 
 ``fit`` calls them in the order of its list: the divergence guard, the best-epoch
 tracker, the progress display (those its keywords ask for), then the user's callbacks.
-Epochs and batches count from 1.
+Epochs and batches count from 1. A callback with the attribute ``silences_progress = True``
+keeps ``fit`` from adding its progress display (``nl.distributed.DistributedCallback`` sets it
+on every rank but 0, so that one process speaks for the job).
 """
 from __future__ import annotations
 

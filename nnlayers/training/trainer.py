@@ -9,25 +9,31 @@ from __future__ import annotations
 
 import math
 import time
-
-import numpy as np
+import warnings
 
 from .._args import flag, positive_int
-from ..backend import get_array_module, to_device, to_host
 from ..init import as_rng
 from ..losses import Loss
+from ..errors import ShapeError
 from ..module import as_tuple, evaluation_mode
 from .callbacks import BestEpoch, CallbackList
 from .data import as_arrays, check_finite, check_pair, minibatches, rows, samples, shape_of
 from .divergence import DivergenceGuard
 from .history import History
+from .predict import moved, predict
 from .progress import Progress
 
-__all__ = ["Trainer", "FitRun"]
+__all__ = ["Trainer", "FitRun", "check_optimizer"]
 
 
 class Trainer:
     """Trains ``model`` against ``loss`` with ``optimizer``; knows nothing of their insides.
+
+    ``optimizer`` must hold the model's parameters, all of them, and in their current dtype: one
+    built for another model (a notebook's model cell re-run without its optimizer cell) or before
+    ``model.to(np.float32)`` would silently train nothing, or in the old dtype, so it is refused
+    with a ValueError naming the first parameter missing (checked here and again when ``fit``
+    starts). ``Trainer(model, None, None)`` only predicts and evaluates.
 
     ``metric`` is a callable ``metric(pred, target) -> float`` (e.g.
     ``nl.accuracy``) reported per epoch on training and validation data. A metric with a
@@ -54,6 +60,10 @@ class Trainer:
       ``progress=False`` silences all output, ``True`` adds a ``Progress`` callback.
     * ``augment``: a transform ``augment(X_batch, rng) -> X_batch`` (``nl.augment``) applied to
       every training batch before its forward pass, with fit's ``rng``; never to the validation data.
+    * Floating-point X of another dtype than the model's parameters is cast batch by batch: fit
+      warns once, naming both dtypes (``model.to(np.float32)`` or ``X.astype(…)`` silences it). A
+      shape error in the first step names X's shape (not only the batch's) and, for images given
+      to a convolutional model as N×H×W, suggests the channel axis ``X[:, None]``.
     * Before the first step, X and Y (and ``validation_data``) are checked once for NaN and inf,
       and all of Y against the loss (a label out of range is reported by its position in Y). A
       ``DivergenceGuard`` callback keeps the weights finite: if the training loss, the validation
@@ -83,6 +93,7 @@ class Trainer:
         self.model = model
         self.device = device  # None: wherever the model's parameters are when fit/predict runs
         self.loss = loss
+        check_optimizer(model, optimizer)
         self.optimizer = optimizer
         if metric is not None and not callable(metric):
             raise TypeError(f"Trainer: metric must be a function metric(pred, target) -> float, got {metric!r}")
@@ -101,6 +112,7 @@ class Trainer:
             patience: int | None = None, callbacks=(), augment=None) -> History:
         """Run ``epochs`` passes over (X, Y); returns the ``History``. The arguments, the checks before
         the first step and the callbacks are described in the class docstring."""
+        check_optimizer(self.model, self.optimizer)   # again: the model or optimizer may have been replaced
         run = FitRun(self, X, Y, epochs, batch_size, shuffle, rng, validation_data, augment)
         hooks = CallbackList(self._fit_callbacks(progress, restore_best, monitor, patience, callbacks))
         model, loss, optimizer, history = self.model, self.loss, self.optimizer, run.history
@@ -114,7 +126,7 @@ class Trainer:
                 run.start_epoch()
                 hooks.call("on_epoch_start", epoch)
                 for batch, (Xb, Yb) in enumerate(run.epoch_batches(), 1):
-                    pred = model.forward(*Xb)
+                    pred = model.forward(*Xb) if run.step else run.first_forward(model, Xb)
                     if run.step == 0:                       # all the targets, before any weight changes
                         self._check_targets(run, pred)
                     value = _batch_loss(loss, pred, Yb, run.on_host)
@@ -141,7 +153,7 @@ class Trainer:
 
     def _fit_callbacks(self, progress, restore_best, monitor, patience, callbacks) -> list:
         """The built-in callbacks fit's keywords ask for, then the user's (a guard or a display
-        among these replaces the built-in one)."""
+        among these replaces the built-in one; one that ``silences_progress`` leaves out the display)."""
         progress = flag(progress, "progress", "fit")
         callbacks = list(callbacks)
         added = [] if any(isinstance(c, DivergenceGuard) for c in callbacks) else [DivergenceGuard()]
@@ -149,7 +161,8 @@ class Trainer:
             if patience is not None:
                 positive_int(patience, "patience", "fit")
             added.append(BestEpoch(monitor, restore_best, patience))
-        if progress and not any(isinstance(c, Progress) for c in callbacks):
+        if progress and not any(isinstance(c, Progress) or getattr(c, "silences_progress", False)
+                                for c in callbacks):
             added.append(Progress())
         return added + callbacks
 
@@ -180,30 +193,9 @@ class Trainer:
 
     # -- inference ---------------------------------------------------------------
     def predict(self, X, batch_size: int = 1024, *, host: bool = True):
-        """Model outputs for X (an array, or a tuple of arrays for a model with several inputs), computed
-        in batches in eval mode (each module's mode is restored after).
-
-        Each batch runs on the model's device; the outputs come back as a host
-        (numpy) array unless ``host=False``, which leaves them on the device. A
-        model with several outputs gives a tuple of arrays.
-
-        Zero samples give the output's shape with N = 0, e.g. (0, K). Forward
-        caches are dropped afterwards (``Module.clear_cache``), so a large
-        prediction leaves no unfolded inputs behind."""
-        X = as_arrays(X, "X", "predict")
-        positive_int(batch_size, "batch_size", "predict")
-        if not isinstance(X, tuple) and X.ndim == 0:
-            raise ValueError(f"predict: X needs a first (sample) axis, got shape {X.shape}")
-        n = samples(X)
-        starts = range(0, n, batch_size) if n else [0]   # no samples: one empty batch
-        device = self._device()
-        try:
-            with evaluation_mode(self.model):
-                outputs = [self.model.forward(*_to(as_tuple(rows(X, slice(start, start + batch_size))), device))
-                           for start in starts]
-        finally:
-            self.model.clear_cache()  # inference needs no backward: free what forward kept
-        return _joined(outputs, host)
+        """``nl.predict(model, X, batch_size, host=host)`` on the trainer's model and device (see it):
+        outputs for X in batches, in eval mode, each module's mode restored after."""
+        return predict(self.model, X, batch_size, host=host, device=self._device())
 
     def evaluate(self, X, Y, batch_size: int = 1024) -> tuple[float, float | None]:
         """(loss, metric or None) over all of (X, Y), in eval mode.
@@ -224,7 +216,7 @@ class Trainer:
             with evaluation_mode(self.model):
                 for start in range(0, samples(X), batch_size):
                     batch = slice(start, start + batch_size)
-                    Xb, Yb = _to(as_tuple(rows(X, batch)), device), _to(rows(Y, batch), device)
+                    Xb, Yb = moved(as_tuple(rows(X, batch)), device), moved(rows(Y, batch), device)
                     pred = self.model.forward(*Xb)
                     value = _batch_loss(self.loss, pred, Yb, on_host)
                     loss_sum = loss_sum + (value * samples(Yb) if per_sample else value)
@@ -274,6 +266,7 @@ class FitRun:
             check_finite(X_val, Y_val, "fit (validation_data)")
             self.validation = (X_val, Y_val)
         self.X, self.Y, self.augment, self.rng = X, Y, augment, as_rng(rng)
+        warn_about_dtype(trainer.model, X, "fit")
         self.samples = samples(X)
         self.batch_size = None if batch_size is None or batch_size >= self.samples else batch_size
         self.batches = 1 if self.batch_size is None else math.ceil(self.samples / self.batch_size)
@@ -285,6 +278,16 @@ class FitRun:
         self.step = 0
         self.whole = None
 
+    def first_forward(self, model, Xb):
+        """The first batch's forward pass, a shape error in it told in terms of X (not the batch),
+        with the usual fix for images without their channel axis."""
+        try:
+            return model.forward(*Xb)
+        except ShapeError as error:
+            raise ShapeError(f"fit: X of shape {shape_of(self.X)} does not fit the model (in batches of "
+                             f"{shape_of(Xb if len(Xb) > 1 else Xb[0])}): {error}"
+                             f"{channel_axis_hint(model, self.X)}") from error
+
     def start_epoch(self) -> None:
         self.loss_sum = self.metric_sum = 0.0
         self.seen = 0
@@ -293,7 +296,7 @@ class FitRun:
         """This epoch's (inputs as a tuple, targets), on the model's device, augmented if asked."""
         if self.batch_size is None and self.augment is None:   # the same full batch every epoch: moved once
             if self.whole is None:
-                self.whole = (_to(as_tuple(self.X), self.device), _to(self.Y, self.device))
+                self.whole = (moved(as_tuple(self.X), self.device), moved(self.Y, self.device))
             yield self.whole
             return
         indices = [slice(None)] if self.batch_size is None else \
@@ -302,7 +305,7 @@ class FitRun:
             Xb = rows(self.X, index)
             if self.augment is not None:
                 Xb = _augmented(self.augment, Xb, self.rng)
-            yield _to(as_tuple(Xb), self.device), _to(rows(self.Y, index), self.device)
+            yield moved(as_tuple(Xb), self.device), moved(rows(self.Y, index), self.device)
 
     def add(self, loss, metric, Yb) -> None:
         """One batch's loss (a float, or a 0-d device array: summed there) and metric."""
@@ -312,6 +315,56 @@ class FitRun:
         self.metric_sum = self.metric_sum + metric * n
         self.seen += n
         self.batch_samples = n
+
+
+def check_optimizer(model, optimizer) -> None:
+    """Refuse an optimizer that does not hold every parameter of ``model`` (one built for another
+    model, e.g. a notebook's model cell re-run without its optimizer cell): it would train nothing.
+    Identity is what counts: ``optimizer.parameters`` must hold the model's Parameter objects. An
+    optimizer built before ``model.to(dtype)`` (its state of the old dtype) is refused too."""
+    held = getattr(optimizer, "parameters", None)
+    if held is None or callable(held):          # no optimizer (predict/evaluate only), or not ours to read
+        return
+    ids = {id(parameter) for parameter in held}
+    for name, parameter in model.named_parameters():
+        if id(parameter) not in ids:
+            raise ValueError(f"Trainer: the optimizer does not hold the model's parameter {name} ({parameter!r}), "
+                             f"so training would never change it; build the optimizer from this model's "
+                             f"parameters: {type(optimizer).__name__}(model.parameters(), …)")
+    held = list(held)
+    states = optimizer.state_arrays() if callable(getattr(optimizer, "state_arrays", None)) else []
+    for state, arrays in states + [("work", getattr(optimizer, "_scratch", None) or [])]:
+        for parameter, array in zip(held, arrays):
+            if getattr(array, "dtype", parameter.data.dtype) != parameter.data.dtype:
+                raise ValueError(f"Trainer: the optimizer's {state} arrays are {array.dtype} but its parameter "
+                                 f"{parameter!r} is {parameter.data.dtype}: it was built before model.to(…); "
+                                 f"build the optimizer again after casting the model")
+
+
+def warn_about_dtype(model, X, where: str) -> None:
+    """One warning when floating-point data are of another dtype than the model's parameters: every
+    batch is then cast to the model's dtype (precision lost, or time spent, without a word)."""
+    if not model.parameters():                  # no weights: the data's dtype is the model's
+        return
+    dtype = model.dtype
+    for array in (X if isinstance(X, tuple) else (X,)):
+        if array.dtype.kind == "f" and array.dtype != dtype:
+            warnings.warn(f"{where}: X is {array.dtype} but the model computes in {dtype}, so every batch is "
+                          f"cast to {dtype}; cast the model (model.to(np.{array.dtype})) or the data "
+                          f"(X.astype(np.{dtype})) to silence this", UserWarning, stacklevel=4)
+            return
+
+
+def channel_axis_hint(model, X) -> str:
+    """The usual fix when an image model (its first layer with parameters a convolution) is given
+    N×H×W images: the channel axis."""
+    if isinstance(X, tuple) or X.ndim != 3:
+        return ""
+    first = next((module for module in model.modules() if module._parameters), None)
+    if type(first).__name__ != "Conv2D":
+        return ""
+    return (f"; images need a channel axis (N, C, H, W): for one channel pass X[:, None], of shape "
+            f"{(X.shape[0], 1) + X.shape[1:]}")
 
 
 def _batch_loss(loss, pred, target, on_host: bool):
@@ -330,20 +383,6 @@ def _batch_metric(metric, pred, target, on_host: bool):
         return 0.0
     value = getattr(metric, "value", metric)(pred, target)
     return float(value) if on_host else value
-
-
-def _to(data, device):
-    """One array, or each of a tuple, on ``device``."""
-    return tuple(to_device(array, device) for array in data) if isinstance(data, tuple) else to_device(data, device)
-
-
-def _joined(outputs: list, host: bool):
-    """The batches' outputs as one array (or one per output of a model with several), on the host if asked."""
-    if isinstance(outputs[0], tuple):
-        return tuple(_joined([output[k] for output in outputs], host) for k in range(len(outputs[0])))
-    if host:
-        outputs = [to_host(output) for output in outputs]
-    return get_array_module(outputs[0]).concatenate(outputs) if len(outputs) > 1 else outputs[0]
 
 
 def _augmented(augment, X, rng):

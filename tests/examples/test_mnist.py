@@ -100,11 +100,14 @@ def assert_weights_reproduce(model, weights, split, printed, n):
     predicted = nl.Trainer(fresh, nl.SoftmaxCrossEntropy(), nl.SGD(fresh.parameters(), lr=0.1)).predict(
         mnist.prepare(split.test_images[:n], model))
     assert np.mean(predicted.argmax(axis=1) == split.test_labels[:n]) == pytest.approx(printed, abs=1e-4)
+    loaded = nl.load_model(weights)                   # the whole model: no code rebuilds the architecture
+    predicted = nl.predict(loaded, mnist.prepare(split.test_images[:n], model))
+    assert np.mean(predicted.argmax(axis=1) == split.test_labels[:n]) == pytest.approx(printed, abs=1e-4)
 
 
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
 def test_train_mnist_script_one_epoch_on_a_slice(tmp_path, model, split):
-    plot, weights = tmp_path / "curves.png", tmp_path / "w.npz"
+    plot, weights = tmp_path / "curves.png", tmp_path / "out" / "w.npz"        # out/ is created
     result = run_script("train_mnist.py", "--model", model, "--epochs", "1", "--limit", "400",
                         "--plot", plot, "--save", weights, "--quiet")
     assert result.returncode == 0, result.stderr
@@ -112,6 +115,27 @@ def test_train_mnist_script_one_epoch_on_a_slice(tmp_path, model, split):
     assert printed > 0.3                                                 # one epoch on 360 digits
     assert plot.read_bytes()[:4] == b"\x89PNG" and plot.stat().st_size > 20_000
     assert_weights_reproduce(model, weights, split, printed, 400)
+    images = tmp_path / "images.npy"
+    np.save(images, split.test_images[:400])
+    result = run_script("predict.py", weights, images, "--limit", "400")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 400 and re.fullmatch(r"0: \d \(\d\.\d{3}\)", lines[0])
+    predicted = np.array([int(line.split()[1]) for line in lines])
+    assert np.mean(predicted == split.test_labels[:400]) == pytest.approx(printed, abs=1e-4)
+
+
+def test_predict_script_reads_idx_names_fashion_classes_and_refuses_bad_files(tmp_path):
+    model = tmp_path / "m.npz"
+    nl.save_model(mnist.mlp(784, 16, 10, rng=0), model)
+    images = tmp_path / "fashion-images-idx3-ubyte"
+    nl.datasets.save_idx(images, np.zeros((2, 28, 28), dtype=np.uint8))
+    result = run_script("predict.py", model, images)
+    assert result.returncode == 0, result.stderr
+    names = nl.datasets.FASHION_MNIST_CLASSES
+    assert [line.split(" (")[0].split(" ", 2)[2] in names for line in result.stdout.splitlines()] == [True, True]
+    result = run_script("predict.py", tmp_path / "missing.npz", images)
+    assert result.returncode == 2 and "missing.npz" in result.stderr
 
 
 def test_train_mnist_resnet_one_epoch_with_schedule_and_adamw(tmp_path, split):
@@ -229,12 +253,13 @@ def test_train_mnist_on_fashion_folder_slice(tmp_path):
 @pytest.mark.parametrize("option", ["--save", "--plot"])
 def test_train_mnist_checks_destinations_before_training(tmp_path, option):
     import time
-    target = tmp_path / "missing" / "out.file"
+    (tmp_path / "notes.txt").write_text("x")                      # a file where a folder is needed
+    target = tmp_path / "notes.txt" / "out.file"
     started = time.perf_counter()
     result = run_script("train_mnist.py", "--model", "cnn", "--epochs", "50", option, target)
     assert time.perf_counter() - started < 20                     # refused at once, not after 50 epochs
     assert result.returncode == 2 and "test accuracy" not in result.stdout
-    assert f"{option} {target}: folder {target.parent} does not exist" in result.stderr
+    assert f"{option} {target}: {target.parent} is a file, not a folder" in result.stderr
     assert ".tmp" not in result.stderr
 
 

@@ -144,11 +144,12 @@ def test_script_options(tmp_path):
     (["--kind", "t10k"], 2, "--kind selects files of --data-dir"),
     (["--data-dir", "absent"], 1, "absent is not a directory"),
     (["--digits", "0", "12"], 1, "no images with label 12"),
-    (["--out", "missing/a.png"], 2, "--out missing/a.png: folder missing does not exist"),
+    (["--out", "notes.txt/a.png"], 2, "--out notes.txt/a.png: notes.txt is a file, not a folder"),
     (["--recon-out", "svd.png"], 2, "--recon-out svd.png: svd.png is a folder"),
 ])
 def test_script_rejects_bad_arguments(tmp_path, args, code, message):
     (tmp_path / "svd.png").mkdir()                        # a folder where a file is asked for
+    (tmp_path / "notes.txt").write_text("x")              # a file where a folder is asked for
     done = run_script(tmp_path, *args)
     assert done.returncode == code
     assert message in done.stderr

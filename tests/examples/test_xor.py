@@ -38,12 +38,13 @@ def test_invalid_argument_exits_2():
 
 def test_plot_destination_is_checked_before_training(tmp_path):
     import time
-    target = tmp_path / "missing" / "xor.png"
+    (tmp_path / "notes.txt").write_text("x")                  # a file where a folder is needed
+    target = tmp_path / "notes.txt" / "xor.png"
     started = time.perf_counter()
     result = run_script("train_xor.py", "--plot", target, "--epochs", "200000")   # would train for minutes
     assert time.perf_counter() - started < 20
     assert result.returncode == 2 and result.stdout == ""
-    assert f"--plot {target}: folder {target.parent} does not exist" in result.stderr
+    assert f"--plot {target}: {target.parent} is a file, not a folder" in result.stderr
 
 
 def test_show_without_a_display_says_so_and_one_epoch_is_singular():

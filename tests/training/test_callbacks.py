@@ -126,3 +126,27 @@ def test_callback_argument_errors():
         BestEpoch(patience=0)
     with pytest.raises(ValueError, match="DivergenceGuard: check_every must be a positive integer"):
         DivergenceGuard(check_every=0)
+
+
+def test_a_callback_that_silences_progress_keeps_fit_from_adding_its_display(capsys):
+    """One process of a data-parallel job shows progress; the others pass a callback saying so
+    (nl.distributed.DistributedCallback does on every rank but 0)."""
+    from nnlayers.distributed import DistributedCallback
+
+    class FakeComm:
+        def __init__(self, rank):
+            self.rank = rank
+
+        def Get_rank(self):
+            return self.rank
+
+        def Get_size(self):
+            return 2
+
+    X = np.random.default_rng(0).normal(size=(8, 2))
+    for callbacks, shown in (([], True), ([type("Quiet", (), {"silences_progress": True})()], False)):
+        model = nl.Sequential(nl.Linear(2, 1, rng=0))
+        nl.Trainer(model, nl.EuclideanLoss(), nl.SGD(model.parameters(), lr=0.01)).fit(
+            X, X[:, :1], epochs=2, batch_size=4, callbacks=callbacks)
+        assert ("epoch 2/2" in capsys.readouterr().err) == shown
+    assert [DistributedCallback(FakeComm(rank)).silences_progress for rank in (0, 1)] == [False, True]
