@@ -17,5 +17,5 @@ folder of a clone, as ``python -m benchmarks …`` or ``python scripts/bench.py 
     full.py         ``--full``: both thread counts and both BLAS kernels, one fresh process each
     process.py      the command and environment of those fresh processes
     cli.py          the command line (``python -m benchmarks --help``)
-    results/        the committed ``--json`` runs that README's speed tables are rendered from
+    results/        the committed ``--json`` runs that the speed tables (docs/speed.rst) are rendered from
 """

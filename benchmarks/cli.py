@@ -29,7 +29,7 @@ Like the training scripts, the benchmark keeps freed memory for reuse
 frameworks run in this one process, so both gain alike.
 
 ``--json PATH`` writes what was measured with the run's stamp (``machine.py``);
-``python -m benchmarks.report`` renders the README's tables from such files.
+``python -m benchmarks.report`` renders the speed tables (docs/speed.rst) from such files.
 """
 from __future__ import annotations
 

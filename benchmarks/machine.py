@@ -1,6 +1,6 @@
 """The stamp of a benchmark run: where, with what and when it was measured.
 
-Every ``--json`` file carries one (``stamp()``), so that a number in the README
+Every ``--json`` file carries one (``stamp()``), so that a number in docs/speed.rst
 can be traced to the machine, BLAS kernel, versions, thread counts and date of
 the run that produced it.
 """

@@ -20,7 +20,7 @@ Neither chunks the batch, reuses work arrays or threads its copies; that is
 what the peers row of the speed table measures. ``peer_table`` times them beside
 nnlayers' ``Conv2D`` and PyTorch's ``Conv2d`` on every convolution shape of the
 reference nets (``reference_convolutions``), forward + backward, one layer at a
-time; the README's row asks for one thread (``--threads 1``, the default).
+time; the speed page's row asks for one thread (``--threads 1``, the default).
 """
 from __future__ import annotations
 

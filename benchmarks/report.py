@@ -1,7 +1,7 @@
-"""Reporting: times for the console, runs as JSON, and the README's speed tables rendered from JSON.
+"""Reporting: times for the console, runs as JSON, and the speed tables (docs/speed.rst) rendered from JSON.
 
     python -m benchmarks.report benchmarks/results/*.json --rst                     # print the tables
-    python -m benchmarks.report benchmarks/results/*.json --rst --update README.rst  # put them in place
+    python -m benchmarks.report benchmarks/results/*.json --rst --update docs/speed.rst  # put them in place
 
 A run's JSON (``python -m benchmarks … --json PATH``) holds its ``stamp``
 (``machine.stamp``: CPU, cores, BLAS kernel, versions, thread counts, date)
@@ -9,7 +9,7 @@ and whichever sections the run measured: ``cases`` (training steps),
 ``convs``, ``peers``, ``memory``, ``gpu``; a ``--full`` run holds one such run
 per configuration under ``runs``. ``render_rst`` turns files into
 reStructuredText tables, each captioned with the file and the stamp it comes
-from. README.rst's Speed section keeps them between the ``BEGIN`` and ``END``
+from. docs/speed.rst (the documentation's Speed page) keeps them between the ``BEGIN`` and ``END``
 comment lines, and a test checks that they are exactly what this renders from
 the committed files in ``benchmarks/results/``, so no number drifts.
 """
@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-BEGIN = ".. begin speed tables: python -m benchmarks.report benchmarks/results/*.json --rst --update README.rst"
+BEGIN = ".. begin speed tables: python -m benchmarks.report benchmarks/results/*.json --rst --update docs/speed.rst"
 END = ".. end speed tables"
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -48,7 +48,7 @@ def write_json(path, report: dict) -> None:
         file.write("\n")
 
 
-# -- the README's tables ---------------------------------------------------------------------------
+# -- the speed tables -----------------------------------------------------------------------------
 
 def _table(header, rows) -> list[str]:
     """A reStructuredText simple table: the first column left-aligned, the others right-aligned."""
@@ -171,7 +171,7 @@ def gpu_tables(runs) -> list[str]:
 
 
 def render_rst(paths) -> str:
-    """The README's speed tables from the JSON files at ``paths`` (in the order given)."""
+    """The speed tables from the JSON files at ``paths`` (in the order given)."""
     runs = list(_runs(paths))
     parts = [table for table in (steps_tables(runs), peers_tables(runs), convs_tables(runs), memory_tables(runs),
                                  gpu_tables(runs)) if table]
@@ -179,7 +179,7 @@ def render_rst(paths) -> str:
 
 
 def speed_block(text: str) -> str:
-    """What README.rst holds between the BEGIN and END lines (without them)."""
+    """What a page (docs/speed.rst) holds between the BEGIN and END lines (without them)."""
     begin, end = text.index(BEGIN + "\n") + len(BEGIN) + 1, text.index("\n" + END) + 1
     return text[begin:end]
 
@@ -192,10 +192,10 @@ def with_tables(text: str, tables: str) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Render the README's speed tables from benchmark JSON files")
+    parser = argparse.ArgumentParser(description="Render the speed tables (docs/speed.rst) from benchmark JSON files")
     parser.add_argument("paths", nargs="*", help="JSON files written by python -m benchmarks … --json")
     parser.add_argument("--rst", action="store_true", help="reStructuredText tables (the only format so far)")
-    parser.add_argument("--update", metavar="README", help=f"replace the tables between {BEGIN!r} and {END!r}")
+    parser.add_argument("--update", metavar="PAGE", help=f"replace the tables between {BEGIN!r} and {END!r}")
     args = parser.parse_args(argv)
     tables = render_rst(sorted(args.paths, key=lambda path: Path(path).name))
     if args.update:

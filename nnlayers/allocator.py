@@ -11,7 +11,7 @@ helps most where a step's large arrays are allocated afresh (a process that
 starts training at once, PyTorch's CPU steps as much as nnlayers'), and less
 where glibc has already raised its thresholds by itself (it does so each time
 it unmaps a block, up to 32 MiB: a script whose data loading first frees
-large buffers). The README's "Speed" section gives measured steps and epochs
+large buffers). docs/speed.rst gives measured steps and epochs
 with and without it (``--system-malloc``).
 
 ``reuse_freed_memory()`` sets both thresholds through ``mallopt``: blocks up

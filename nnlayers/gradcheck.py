@@ -192,8 +192,8 @@ def gradcheck(obj, X, target=None, *, eps: float = DEFAULT_EPS, rtol: float = DE
     gradient is None by the module's choice (``input_grad=False``) is skipped.
     A module returning a tuple gets a random upstream gradient per output.
 
-    A gradient passes when every element satisfies |analytic − numeric| ≤
-    atol + rtol·|numeric|. Every parameter of the module and of all modules
+    A gradient passes when every element satisfies ``|analytic − numeric| ≤
+    atol + rtol·|numeric|``. Every parameter of the module and of all modules
     inside it is checked. Parameters are restored exactly afterwards, their
     ``.grad`` is left as it was found, and buffers (running statistics) too.
 

@@ -1,6 +1,6 @@
 """The benchmarks package (benchmarks/, run as scripts/bench.py or python -m benchmarks): a short run writes
 the table as stamped JSON, with per-layer times and conv rates; the numpy peers compute what Conv2D
-computes; README's speed tables are what benchmarks.report renders from the committed runs. And the
+computes; docs/speed.rst's speed tables are what benchmarks.report renders from the committed runs. And the
 PyTorch companion for whole epochs, scripts/torch_reference.py. No test runs a real benchmark: tiny
 sizes, one round."""
 import json
@@ -283,7 +283,7 @@ def test_peers_run_writes_a_table_the_report_renders(tmp_path):
     assert "im2col (CS231n)" in render_rst([out]) and "lenet5 6→16 5×5 14×14" in render_rst([out])
 
 
-# -- numbers in one place: the README's tables, rendered from committed JSON ------------------------
+# -- numbers in one place: docs/speed.rst's tables, rendered from committed JSON -------------------
 
 def test_full_runs_both_kernels_only_where_one_is_pinned():
     from benchmarks.full import configurations
@@ -342,30 +342,41 @@ def test_report_renders_every_section_as_rst_tables(tmp_path):
     assert "old" not in text and text.startswith("Speed\n-----\n\nprose\n\n")
 
 
-def _readme_block():
+SPEED = ROOT / "docs" / "speed.rst"
+
+
+def _speed_block():
     from benchmarks import report
-    return report.speed_block((ROOT / "README.rst").read_text(encoding="utf-8"))
+    return report.speed_block(SPEED.read_text(encoding="utf-8"))
 
 
-def test_readme_speed_tables_are_what_the_committed_runs_render():
+def test_speed_tables_are_what_the_committed_runs_render():
     from benchmarks import report
 
-    block = _readme_block()                  # the markers are there in any case
+    block = _speed_block()                   # the markers are there in any case
     paths = sorted(report.RESULTS.glob("*.json"), key=lambda path: path.name)
     if not paths:
-        assert not block.strip(), "README's speed tables must come from committed runs in benchmarks/results/"
-        pytest.skip("benchmarks/results/ holds no committed --json run yet: README's speed tables are empty until "
+        assert not block.strip(), "docs/speed.rst's tables must come from committed runs in benchmarks/results/"
+        pytest.skip("benchmarks/results/ holds no committed --json run yet: docs/speed.rst's tables are empty until "
                     "the runs are made on a quiet machine (python -m benchmarks.report benchmarks/results/*.json "
-                    "--rst --update README.rst)")
+                    "--rst --update docs/speed.rst)")
     assert block.strip() == report.render_rst(paths).strip(), (
-        "README's speed tables differ from the committed runs: python -m benchmarks.report "
-        "benchmarks/results/*.json --rst --update README.rst")
+        "docs/speed.rst's tables differ from the committed runs: python -m benchmarks.report "
+        "benchmarks/results/*.json --rst --update docs/speed.rst")
 
 
-def test_readme_layout_describes_the_benchmarks_package():
-    text = (ROOT / "README.rst").read_text(encoding="utf-8")
-    layout = text[text.index("\nLayout\n"):]
+def test_speed_tables_live_on_the_speed_page_only():
+    from benchmarks import report
+
+    assert f"--update {SPEED.relative_to(ROOT).as_posix()}" in report.BEGIN
+    for page in [ROOT / "README.rst", *sorted((ROOT / "docs").glob("*.rst"))]:
+        if page != SPEED:
+            assert report.BEGIN not in page.read_text(encoding="utf-8"), f"{page.name} holds speed tables"
+
+
+def test_architecture_page_describes_the_benchmarks_package():
+    layout = (ROOT / "docs" / "architecture.rst").read_text(encoding="utf-8")
     for name in ("benchmarks/", "nnlayers/cli.py", "nnlayers/atomic.py", "nnlayers/_args.py", "peers.py", "results/"):
         assert name in layout, name
-    speed = text[text.index("\nSpeed\n"):text.index("\nLayout\n")]
+    speed = SPEED.read_text(encoding="utf-8")
     assert "python -m benchmarks --peers" in speed and "python -m benchmarks.report" in speed

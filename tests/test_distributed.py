@@ -181,8 +181,8 @@ def test_sync_batchnorm_on_one_rank_is_batchnorm(rng):
     assert report.passed, report
 
 
-def test_the_readme_holds_the_scaling_table():
-    text = (ROOT / "README.rst").read_text(encoding="utf-8")
+def test_the_data_parallel_page_holds_the_scaling_table():
+    text = (ROOT / "docs" / "data-parallel.rst").read_text(encoding="utf-8")
     table = nl.distributed.scaling_table()
     assert "\n" + table + "\n" in text
 

@@ -231,11 +231,11 @@ def test_predict_takes_a_tuple_of_inputs_like_the_trainer():
     np.testing.assert_array_equal(nl.predict(model, X, batch_size=4), nl.Trainer(model, None, None).predict(X))
 
 
-def test_the_readme_loads_and_predicts_in_one_line_each(tmp_path, monkeypatch):
-    """The two lines of the README's "Use a trained model", run as written on a saved CNN."""
+def test_the_docs_load_and_predict_in_one_line_each(tmp_path, monkeypatch):
+    """The two lines of "Use a trained model" (docs/saving.rst), run as written on a saved CNN."""
     from tests.helpers import ROOT
-    text = (ROOT / "README.rst").read_text(encoding="utf-8")
-    section = text[text.index("Use a trained model\n"):text.index("Using a trained model elsewhere\n")]
+    text = (ROOT / "docs" / "saving.rst").read_text(encoding="utf-8")
+    section = text[text.index("Use a trained model\n"):text.index("Weights files\n")]
     lines = [line.strip() for line in section.splitlines() if line.strip().startswith(("model =", "predicted ="))]
     assert len(lines) == 2
     monkeypatch.chdir(tmp_path)

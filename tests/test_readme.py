@@ -1,4 +1,6 @@
-"""The README's Python examples run as written, in order, and do what they say."""
+"""The Python examples of the README and of the documentation's pages (docs/*.rst) run as written, in
+reading order (the README, then the pages in the order of the site's table of contents), and do what
+they say."""
 import re
 
 import numpy as np
@@ -9,42 +11,65 @@ from tests.helpers import ROOT, importable, require
 HAVE_ONNX = importable("onnx", "onnxruntime")
 
 
-def readme_blocks():
-    text = (ROOT / "README.rst").read_text(encoding="utf-8")
+def pages():
+    """README.rst, then docs/*.rst in the order of docs/index.rst's toctree."""
+    index = (ROOT / "docs" / "index.rst").read_text(encoding="utf-8")
+    toctree = index[index.index(".. toctree::"):]
+    names = re.findall(r"^   ([\w-]+)$", toctree, re.M)
+    return [ROOT / "README.rst"] + [ROOT / "docs" / f"{name}.rst" for name in names]
+
+
+def code_blocks(path):
+    text = path.read_text(encoding="utf-8")
     blocks = re.findall(r"^\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text, re.M)
     return ["\n".join(line[4:] for line in block.splitlines()) for block in blocks]
 
 
+def all_blocks():
+    """(page name, code) for every Python block, in reading order."""
+    return [(path.relative_to(ROOT).as_posix(), code) for path in pages() for code in code_blocks(path)]
+
+
 def run_blocks(blocks, namespace):
+    """Runs each block; returns what the XOR model computes after each block that builds one."""
     learned = []
-    for code in blocks:
-        exec(compile(code, "README.rst", "exec"), namespace)
-        if "model" in namespace and len(learned) < 2:
-            learned.append(namespace["model"].forward(namespace["X"]))
+    for page, code in blocks:
+        exec(compile(code, page, "exec"), namespace)
+        if re.search(r"^model = ", code, re.M) and ("X = np.array" in code or "xor" in code):
+            learned.append((page, namespace["model"].forward(namespace["X"])))
     return learned
 
 
-def test_readme_python_blocks_run(capsys, tmp_path, monkeypatch):
+def test_the_pages_hold_the_examples():
+    counts = {page: len(code_blocks(ROOT / page)) for page in
+              ("README.rst", "docs/getting-started.rst", "docs/writing-a-layer.rst", "docs/training.rst",
+               "docs/saving.rst")}
+    assert counts == {"README.rst": 1, "docs/getting-started.rst": 2, "docs/writing-a-layer.rst": 3,
+                      "docs/training.rst": 2, "docs/saving.rst": 1}
+    assert len(all_blocks()) == sum(counts.values())            # no other page holds a Python block
+
+
+def test_python_blocks_run(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    blocks = readme_blocks()
-    assert len(blocks) == 8
-    onnx_blocks = [code for code in blocks if "onnx" in code]
+    blocks = all_blocks()
+    onnx_blocks = [block for block in blocks if "onnx" in block[1]]
     assert len(onnx_blocks) == 2                                 # run by the test below
     namespace = {}
-    learned = run_blocks([code for code in blocks if code not in onnx_blocks], namespace)
-    # The explicit loop (block 1) and the Trainer (block 2) both learned XOR.
-    assert np.abs(learned[0] - namespace["Y"]).max() < 0.1
-    assert np.abs(learned[1] - namespace["Y"]).max() < 0.1
+    learned = run_blocks([block for block in blocks if block not in onnx_blocks], namespace)
+    # The README's loop, Getting started's loop and its Trainer all learned XOR.
+    assert [page for page, _ in learned] == ["README.rst", "docs/getting-started.rst", "docs/getting-started.rst"]
+    for page, outputs in learned:
+        assert np.abs(outputs - namespace["Y"]).max() < 0.1, page
     assert namespace["report"].passed and namespace["layer_report"].passed
     assert [c.name for c in namespace["layer_report"].checks] == ["X", "0.W"]
     printed = capsys.readouterr().out
     assert "X: ok" in printed
-    # Block 3: image 1 of the README's batch shifted by at most a pixel, zero-filled, perhaps mirrored.
+    # Training's augmentation block: image 1 of its batch shifted by at most a pixel, zero-filled, perhaps mirrored.
     shown = np.array([[float(v) for v in line.strip(" []").split()] for line in
                       re.search(r"(\[\[[^\]]*\](?:\s*\[[^\]]*\])*\])", printed).group(1).splitlines()])
     image = np.arange(17.0, 33.0).reshape(4, 4)
     assert any(np.array_equal(shown, candidate) for candidate in shifted_variants(image))
-    # Block 5: the best epoch's weights (and BatchNorm statistics) are the ones left in the model.
+    # Training's schedules block: the best epoch's weights (and BatchNorm statistics) are the ones left in the model.
     history, trainer = namespace["history"], namespace["trainer"]
     assert history.best_epoch == int(np.argmax(history.val_accuracy)) + 1
     assert trainer.evaluate(namespace["X_val"], namespace["Y_val"])[1] == max(history.val_accuracy) > 0.85
@@ -61,18 +86,18 @@ def shifted_variants(image):
             yield moved[:, ::-1]
 
 
-def test_readme_onnx_blocks_run(tmp_path, monkeypatch):
+def test_onnx_blocks_run(tmp_path, monkeypatch):
     require(HAVE_ONNX, "onnx and onnxruntime are not installed (pip install -e '.[onnx]')")
     import nnlayers as nl
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(nl.onnx, "EXPORTERS", dict(nl.onnx.EXPORTERS))   # the README's Cube stays in this test
+    monkeypatch.setattr(nl.onnx, "EXPORTERS", dict(nl.onnx.EXPORTERS))   # the page's Cube stays in this test
     namespace = {}
-    run_blocks([code for code in readme_blocks() if "nl.schedules" not in code], namespace)  # XOR's model
+    run_blocks([block for block in all_blocks() if "nl.schedules" not in block[1]], namespace)  # XOR's model
     model, X = namespace["model"], namespace["X"]
     np.testing.assert_allclose(namespace["outputs"], model.forward(X), rtol=1e-12)
     assert (tmp_path / "xor.onnx").stat().st_size > 0 and (tmp_path / "cube.onnx").stat().st_size > 0
-    # The error the README quotes, word for word.
-    text = " ".join((ROOT / "README.rst").read_text(encoding="utf-8").split())
+    # The error Writing a layer quotes, word for word.
+    text = " ".join((ROOT / "docs" / "writing-a-layer.rst").read_text(encoding="utf-8").split())
     with pytest.raises(nl.onnx.OnnxExportError) as info:
         nl.export_onnx(namespace["layer_model"], None, (3,))
     assert f"``{info.value}``" in text
@@ -83,3 +108,16 @@ def test_readme_quick_start_commands_match_the_guide():
     assert "_TABLE" not in text and "TODO" not in text
     assert "python -m pip install -e . && python scripts/train_xor.py" in text
     assert "python -m pip install -e '.[test]' && python -m pytest" in text
+    assert "python -m pip install -e '.[docs]' && python -m sphinx -W -b html docs docs/_build/html" in text
+    assert len(text.splitlines()) <= 150, "the README is the front door: the manual lives in docs/"
+
+
+def test_readme_links_into_the_docs_resolve():
+    text = (ROOT / "README.rst").read_text(encoding="utf-8")
+    links = re.findall(r"`[^`<]+<([^>]+)>`_", text)
+    local = [link for link in links if "://" not in link]
+    assert len(local) >= 10
+    for link in local:
+        assert (ROOT / link).is_file(), f"README links to {link}, which is not in the checkout"
+    listed = {link for link in local if link.startswith("docs/")}
+    assert {page.relative_to(ROOT).as_posix() for page in pages()[1:]} <= listed, "a docs page the README omits"

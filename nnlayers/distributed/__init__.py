@@ -19,7 +19,7 @@ them take the identical step the whole batch would have given one process::
                    ``mpiexec``
 * ``training.py``  ``DistributedCallback`` (sharding, averaged History), ``save``, ``abort_on_error``
 * ``batchnorm.py`` ``SyncBatchNorm1d``/``2d`` and ``sync_batchnorm``: statistics over all ranks' rows
-* ``cost.py``      the cost model on paper: an allreduce per step, the expected scaling (README)
+* ``cost.py``      the cost model on paper: an allreduce per step, the expected scaling (docs/data-parallel.rst)
 
 mpi4py is imported by the functions that need it, never by ``import nnlayers``;
 ``comm`` is any mpi4py communicator (``MPI.COMM_WORLD`` by default). Only numpy

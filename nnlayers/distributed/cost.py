@@ -8,8 +8,8 @@ about 2(n − 1)/n · G bytes per rank, so on a network of bandwidth β (bytes/s
     speedup(n)     ≈ T / (T/n + t_allreduce(n))          T: one process's step at the global batch
 
 Latency (microseconds per message) and the compute lost to smaller per-rank batches are left
-out: the speedups are upper bounds. The table the README shows is ``python -m
-nnlayers.distributed.cost`` (``scaling_table()``; a test checks the README holds exactly it).
+out: the speedups are upper bounds. The table the docs show is ``python -m
+nnlayers.distributed.cost`` (``scaling_table()``; a test checks docs/data-parallel.rst holds exactly it).
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def expected_speedup(step_seconds: float, G: float, ranks: int, bandwidth: float
 
 
 def scaling_table(step_seconds: dict | None = None) -> str:
-    """The expected speedups of the reference nets, as reStructuredText (the README's table)."""
+    """The expected speedups of the reference nets, as reStructuredText (docs/data-parallel.rst's table)."""
     step_seconds = step_seconds or {}
     ranks = ", ".join(map(str, RANKS))
     header = ["net", "parameters", "G (float32)", "T (1 process)"] + \

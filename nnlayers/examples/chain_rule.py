@@ -54,7 +54,9 @@ def f_of_z(z) -> float:
 
 
 def df_dx(x) -> np.ndarray:
-    """v = ∂f/∂x, differentiating each term of f::
+    """v = ∂f/∂x.
+
+    Each term of f differentiated::
 
         ∂f/∂x₁ =  2(x₁ + 10x₂)                + 40(x₁ − x₄)³
         ∂f/∂x₂ = 20(x₁ + 10x₂) + 4(x₂ + 2x₃)³
@@ -70,7 +72,9 @@ def df_dx(x) -> np.ndarray:
 
 
 def dx_dz(z) -> np.ndarray:
-    """J = ∂x/∂z, row i holding (∂xᵢ/∂z₁, ∂xᵢ/∂z₂)::
+    """J = ∂x/∂z.
+
+    Row i holds (∂xᵢ/∂z₁, ∂xᵢ/∂z₂)::
 
         ⎡ 1         −1  ⎤   x₁ = z₁ − z₂
         ⎢ 2z₁        0  ⎥   x₂ = z₁²
@@ -104,12 +108,12 @@ class ChainRuleCheck:
 
     @property
     def max_abs_diff(self) -> float:
-        """Largest |Jᵀv − numeric| over the two entries."""
+        """Largest ``|Jᵀv − numeric|`` over the two entries."""
         return float(np.max(np.abs(self.grad - self.numeric)))
 
     @property
     def max_rel_diff(self) -> float:
-        """Largest |Jᵀv − numeric| / max(|Jᵀv|, |numeric|), entry by entry (0 where both are 0)."""
+        """Largest ``|Jᵀv − numeric| / max(|Jᵀv|, |numeric|)``, entry by entry (0 where both are 0)."""
         scale = np.maximum(np.abs(self.grad), np.abs(self.numeric))
         error = np.abs(self.grad - self.numeric)
         return float(np.max(np.divide(error, scale, out=np.zeros_like(error), where=scale > 0)))

@@ -244,7 +244,7 @@ def basic_block(in_channels: int, out_channels: int, stride: int = 1, *, rng=Non
 
 def resnet(channels: int = 1, classes: int = 10, *, widths=(16, 32, 64), blocks=(1, 1, 1),
            stem_pool: bool = False, rng=None, dtype=np.float32) -> Sequential:
-    """A small ResNet for 28×28 images (He et al., 2016, the CIFAR variant, narrower and shallower):
+    """A small ResNet for 28×28 images (He et al., 2016, the CIFAR variant, narrower and shallower)::
 
         stem:     conv3×3 (channels → widths[0]) → BN → ReLU (→ 2×2 max-pool, with ``stem_pool``)
         stage i:  blocks[i] basic blocks of widths[i] filters (``basic_block``); every stage after

@@ -24,7 +24,7 @@ products (``conv_gemm``), reading ``algorithm`` at each call. Pooling calls
 ``with reference_paths(): ...`` turns the fast paths off: inside it every
 layer computes by its reference formulas, on numpy arrays too (the tests
 compare both ways; switch it between steps, not between a forward and its
-backward). Speed measurements: the README's "Speed" section.
+backward). Speed measurements: docs/speed.rst.
 """
 from __future__ import annotations
 

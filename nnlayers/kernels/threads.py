@@ -26,7 +26,7 @@ every core: OpenBLAS's helper thread keeps spinning after each product,
 exactly when a second lane wants that core. Lanes are meant for BLAS at one
 thread (``OPENBLAS_NUM_THREADS=1``): then the convolutions run on all the
 lanes' cores while the matrix products outside convolutions stay on one
-(the README's "Speed" section has the measurements).
+(the measurements: docs/speed.rst).
 Results never depend on nnlayers' thread count (the chunks are cut the same
 way whatever it is, and sums over them run in chunk order); OpenBLAS's own
 thread count can change the last bits of its products.

@@ -117,7 +117,7 @@ class Conv2D(Module):
     kernels, stride 1, padding ≤ 2): the same sums in fewer multiply-adds,
     rounded differently (about 1e-16 of the largest value in float64, 3e-7 in
     float32). Not chosen automatically: whether it pays depends on the BLAS
-    kernel and thread count (README, "Speed"). A GPU takes the products.
+    kernel and thread count (docs/speed.rst). A GPU takes the products.
 
     Cache: X and cols (the fast kernel: X, and the columns of small layers in training).
     """

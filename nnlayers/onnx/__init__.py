@@ -4,7 +4,7 @@
 
 The graph is the model's inference function (eval mode: Dropout is the
 identity, BatchNorm uses its running statistics), with one input ``X`` of
-shape (N, *input_shape), the batch dimension N symbolic, and one output ``Z``
+shape ``(N, *input_shape)``, the batch dimension N symbolic, and one output ``Z``
 (``P`` = softmax(Z) over the last axis with ``softmax=True``). A model of
 several inputs takes a tuple of shapes and gets inputs ``X0``, ``X1``, …; a
 model returning a tuple gets outputs ``Z0``, ``Z1``, … Each parameter becomes

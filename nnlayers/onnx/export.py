@@ -26,7 +26,7 @@ def export_onnx(model: Module, path, input_shape, *, opset: int = DEFAULT_OPSET,
 
     ``input_shape`` is one sample's shape, without the batch dimension (as
     for ``nl.summary``): ``(784,)`` or ``(1, 28, 28)``. The graph's input
-    ``X`` has shape (N, *input_shape) with N symbolic, so any batch size runs;
+    ``X`` has shape ``(N, *input_shape)`` with N symbolic, so any batch size runs;
     its output is ``Z`` (or ``P`` = softmax(Z) over the last axis with
     ``softmax=True``). ``opset``: the ONNX opset, ``MIN_OPSET`` (13) or later.
     ``dtype``: the graph's float type, by default the parameters'; ONNX
