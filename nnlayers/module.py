@@ -1,4 +1,5 @@
-"""The contract every layer follows: ``Parameter``, ``Buffer``, ``Module``.
+"""The contract every layer follows: ``Module`` (with ``Parameter`` and ``Buffer``, what it owns,
+from ``nnlayers.parameter``).
 
 A module is a function Z = f(X; θ) that remembers what its backward pass needs.
 
@@ -64,6 +65,7 @@ import numpy as np
 from .backend import check_same_device, device_of, get_array_module, is_array, to_device
 from .errors import ShapeError, WeightsFileError, locate_error, path_label
 from .inputs import as_float_input, as_tuple
+from .parameter import Buffer, Parameter
 from .state import check_state_layout, converted_state
 
 # Sequential and Residual live in nnlayers.containers and stay importable from here (see __getattr__ at
@@ -71,62 +73,6 @@ from .state import check_state_layout, converted_state
 # as_float_input and as_tuple (nnlayers.inputs).
 __all__ = ["Parameter", "Buffer", "Module", "Sequential", "Residual", "ShapeError", "WeightsFileError",
            "as_float_input", "evaluation_mode", "as_tuple", "check_state_layout"]
-
-
-class Parameter:
-    """A trainable array ``data`` and its accumulated gradient ``grad``.
-
-    ``grad`` always has the shape and dtype of ``data`` and starts at zero.
-    Optimizers see nothing but parameters: they read ``grad`` and update
-    ``data`` in place, so a layer's reference to its parameter stays valid.
-    """
-
-    __slots__ = ("data", "grad", "name")
-
-    def __init__(self, data, name: str = ""):
-        self.data = get_array_module(data).array(data)  # an owned copy, on the device data is on
-        if self.data.dtype.kind != "f":
-            raise TypeError(f"Parameter {name!r} needs a floating-point array, got dtype {self.data.dtype}")
-        self.grad = get_array_module(self.data).zeros_like(self.data)
-        self.name = name
-
-    @property
-    def shape(self) -> tuple:
-        return self.data.shape
-
-    @property
-    def size(self) -> int:
-        return self.data.size
-
-    def zero_grad(self) -> None:
-        self.grad.fill(0)
-
-    def __repr__(self) -> str:
-        return f"Parameter(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype})"
-
-
-class Buffer:
-    """State that is not trained: an array ``data`` saved and loaded with the weights.
-
-    A layer updates ``data`` in place (``buffer.data *= …``) or assigns a new
-    array of the same shape; optimizers never see buffers, and ``gradcheck``
-    puts them back exactly as it found them.
-    """
-
-    __slots__ = ("data", "name")
-
-    def __init__(self, data, name: str = ""):
-        self.data = get_array_module(data).array(data)  # owned, as a parameter's
-        if self.data.dtype.kind not in "fiu":
-            raise TypeError(f"Buffer {name!r} needs a numeric array, got dtype {self.data.dtype}")
-        self.name = name
-
-    @property
-    def shape(self) -> tuple:
-        return self.data.shape
-
-    def __repr__(self) -> str:
-        return f"Buffer(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype})"
 
 
 class Module:
