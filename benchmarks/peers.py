@@ -33,6 +33,10 @@ from .report import format_time
 from .timing import measure
 
 
+def _output_size(size, kernel, stride, padding):
+    return (size + 2 * padding - kernel) // stride + 1
+
+
 def _padded(X, ph, pw, extra_h=0, extra_w=0):
     return np.pad(X, ((0, 0), (0, 0), (ph, ph + extra_h), (pw, pw + extra_w)))
 
@@ -44,10 +48,8 @@ class Im2colConv:
         self.W, self.b, self.stride, self.padding, self.input_grad = W, b, stride, padding, input_grad
 
     def forward(self, X):
-        F, C, kh, kw = self.W.shape
-        (sh, sw), (ph, pw) = self.stride, self.padding
-        N, _, H, W = X.shape
-        Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+        (F, C, kh, kw), (sh, sw), (ph, pw), (N, _, H, W) = self.W.shape, self.stride, self.padding, X.shape
+        Ho, Wo = _output_size(H, kh, sh, ph), _output_size(W, kw, sw, pw)
         Xp = _padded(X, ph, pw)
         cols = np.empty((N, Ho, Wo, C, kh, kw), dtype=X.dtype)
         for i in range(kh):
@@ -84,10 +86,8 @@ class TensordotConv:
         self.W, self.b, self.stride, self.padding, self.input_grad = W, b, stride, padding, input_grad
 
     def forward(self, X):
-        F, C, kh, kw = self.W.shape
-        (sh, sw), (ph, pw) = self.stride, self.padding
-        N, _, H, W = X.shape
-        Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+        (F, C, kh, kw), (sh, sw), (ph, pw), (N, _, H, W) = self.W.shape, self.stride, self.padding, X.shape
+        Ho, Wo = _output_size(H, kh, sh, ph), _output_size(W, kw, sw, pw)
         Xp = _padded(X, ph, pw, sh - 1, sw - 1)
         col = np.empty((N, C, kh, kw, Ho, Wo), dtype=X.dtype)
         for i in range(kh):

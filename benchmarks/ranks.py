@@ -97,18 +97,13 @@ def rank_times(keys, repeats: int, block: float) -> dict:
 def _step(model, X, Y, optimizer):
     """One training step of ``model`` on (X, Y), as the benchmark's other cases take it (Adam, η = 10⁻³)."""
     import nnlayers as nl
+    from .steps import nnlayers_step
     model[0].input_grad = False
     loss = nl.SoftmaxCrossEntropy()
     optimizer = optimizer(model.parameters(), 1e-3)
     if isinstance(optimizer, nl.distributed.DistributedOptimizer):
         optimizer.weight = len(Y)
-
-    def step():
-        loss.forward(model.forward(X), Y)
-        model.backward(loss.backward())
-        optimizer.step()
-        optimizer.zero_grad()
-    return step
+    return nnlayers_step(model, loss, X, Y, None, optimizer=optimizer)
 
 
 def main(argv=None) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import nnlayers as nl
+from tests.catalogue import POOLS
 from tests.helpers import require
 
 try:
@@ -118,15 +119,7 @@ def test_im2col_and_col2im_match_unfold_and_fold(rng):
 
 # -- pooling ----------------------------------------------------------------------------------
 
-POOL_CASES = [  # (kernel, stride, input shape): divisible, floor rule, overlapping, gaps, non-square
-    (2, None, (2, 3, 8, 8)),
-    (2, None, (2, 2, 7, 9)),
-    (3, 1, (2, 2, 7, 6)),
-    (3, 2, (1, 3, 9, 8)),
-    (2, 3, (2, 2, 8, 7)),
-    ((2, 3), (1, 2), (2, 2, 7, 9)),
-    (4, None, (1, 2, 9, 10)),
-]
+POOL_CASES = POOLS[:7]  # the catalogue's geometries: divisible, floor rule, overlapping, gaps, non-square
 
 
 @pytest.mark.parametrize("kernel, stride, shape", POOL_CASES)
