@@ -183,8 +183,17 @@ def test_sync_batchnorm_on_one_rank_is_batchnorm(rng):
 
 def test_the_data_parallel_page_holds_the_scaling_table():
     text = (ROOT / "docs" / "data-parallel.rst").read_text(encoding="utf-8")
-    table = nl.distributed.scaling_table()
+    table = nl.distributed.scaling_table(nl.distributed.step_seconds_from(ROOT / "benchmarks" / "results" /
+                                                                          "steps-full.json"))
     assert "\n" + table + "\n" in text
+
+
+def test_the_scaling_table_takes_its_step_times_from_a_benchmark_run(tmp_path):
+    path = tmp_path / "steps.json"
+    path.write_text('{"threads": 1, "cases": {"fmnist-cnn-64": {"seconds": {"nnlayers": 0.01}}}}')
+    assert nl.distributed.step_seconds_from(path) == {"fmnist-cnn-64": 0.01}
+    with pytest.raises(ValueError, match="no step time for vgg-64, resnet-64"):
+        nl.distributed.scaling_table(nl.distributed.step_seconds_from(path))
 
 
 def test_the_cost_model():

@@ -28,8 +28,9 @@ mpi4py is imported by the functions that need it, never by ``import nnlayers``;
 from .parallel import DistributedOptimizer, broadcast_parameters, launched_by_mpi, mpiexec, shard, world
 from .training import DistributedCallback, abort_on_error, save
 from .batchnorm import SyncBatchNorm1d, SyncBatchNorm2d, sync_batchnorm
-from .cost import allreduce_seconds, expected_speedup, gradient_bytes, scaling_table
+from .cost import allreduce_seconds, expected_speedup, gradient_bytes, scaling_table, step_seconds_from
 
 __all__ = ["world", "launched_by_mpi", "mpiexec", "broadcast_parameters", "DistributedOptimizer", "shard",
            "DistributedCallback", "save", "abort_on_error", "SyncBatchNorm1d", "SyncBatchNorm2d",
-           "sync_batchnorm", "gradient_bytes", "allreduce_seconds", "expected_speedup", "scaling_table"]
+           "sync_batchnorm", "gradient_bytes", "allreduce_seconds", "expected_speedup", "scaling_table",
+           "step_seconds_from"]
