@@ -129,7 +129,7 @@ class Trainer:
                     pred = model.forward(*Xb) if run.step else run.first_forward(model, Xb)
                     if run.step == 0:                       # all the targets, before any weight changes
                         self._check_targets(run, pred)
-                    value = _batch_loss(loss, pred, Yb, run.on_host)
+                    value = _batch_loss(loss, pred, Yb, run.on_host, checked=True)
                     run.add(value, _batch_metric(self.metric, pred, Yb, run.on_host), Yb)
                     hooks.call("on_loss", epoch, batch, value)  # the guard: finite? then a copy to undo the step
                     model.backward(*as_tuple(loss.backward()))
@@ -218,7 +218,7 @@ class Trainer:
                     batch = slice(start, start + batch_size)
                     Xb, Yb = moved(as_tuple(rows(X, batch)), device), moved(rows(Y, batch), device)
                     pred = self.model.forward(*Xb)
-                    value = _batch_loss(self.loss, pred, Yb, on_host)
+                    value = _batch_loss(self.loss, pred, Yb, on_host, checked=False)
                     loss_sum = loss_sum + (value * samples(Yb) if per_sample else value)
                     metric_sum = metric_sum + _batch_metric(self.metric, pred, Yb, on_host) * samples(Yb)
         finally:
@@ -367,12 +367,13 @@ def channel_axis_hint(model, X) -> str:
             f"{(X.shape[0], 1) + X.shape[1:]}")
 
 
-def _batch_loss(loss, pred, target, on_host: bool):
-    """The batch's loss: a float on the CPU; on a device, ``loss.checked_value``'s 0-d array (no wait: the
-    targets were all checked before the first step), unless the loss overrides ``forward`` (then its float)."""
+def _batch_loss(loss, pred, target, on_host: bool, checked: bool):
+    """The batch's loss: a float on the CPU; on a device, ``loss.value``'s 0-d array (no wait), unless the
+    loss overrides ``forward`` (then its float). ``checked``: fit has checked all the targets before the
+    first step, so ``loss.checked_value`` may skip reading them again (``evaluate``'s are not checked)."""
     if getattr(type(loss), "forward", None) is not Loss.forward:
         return loss.forward(pred, target)
-    value = getattr(loss, "checked_value", loss.value)(pred, target)
+    value = (getattr(loss, "checked_value", loss.value) if checked else loss.value)(pred, target)
     return float(value) if on_host else value
 
 

@@ -173,3 +173,13 @@ def test_checked_value_skips_the_checks_that_read_the_targets_and_fit_uses_it():
     nl.Trainer(model, Spy(), nl.SGD(model.parameters(), lr=0.1)).fit(X, np.arange(12) % 3, epochs=2, batch_size=4,
                                                                       progress=False)
     assert Spy.calls == {"value": 0, "checked_value": 6}
+
+
+def test_evaluate_checks_the_labels_it_is_given():
+    """Only fit checks all of Y up front; evaluate's own labels go through the loss's checks."""
+    X = np.random.default_rng(5).normal(size=(4, 2))
+    trainer = nl.Trainer(nl.Sequential(nl.Linear(2, 3, rng=0)), nl.SoftmaxCrossEntropy(), None)
+    with pytest.raises(ValueError, match="whole numbers"):
+        trainer.evaluate(X, np.array([0.5, 1.0, 0.0, 1.0]))
+    with pytest.raises(ValueError, match="out of range"):
+        trainer.evaluate(X, np.array([0, 5, 1, 2]))
