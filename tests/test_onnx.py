@@ -5,7 +5,6 @@ model's own ``forward`` in eval mode on the same inputs. Agreement is
 measured against the output's scale: |ONNX − forward| ≤ rtol · max |forward|
 element-wise (plus rtol on each element's own size), rtol = 1e-5 in float32.
 """
-import importlib.util
 import re
 import subprocess
 import sys
@@ -460,7 +459,7 @@ Sequential, Parallel, Add, Concatenate = nl.Sequential, nl.Parallel, nl.Add, nl.
 
 @pytest.fixture
 def merges():
-    """The merges' exporters, registered when nnlayers.onnx is imported (register_merge_exporters)."""
+    """The merges' exporters, registered with the other containers' when nnlayers.onnx is imported."""
     assert [nl.onnx.exporter_for(cls) for cls in (Parallel, Add, Concatenate)] == [
         nl.onnx.export_parallel, nl.onnx.export_add, nl.onnx.export_concatenate]
 
@@ -582,12 +581,6 @@ def test_several_input_shapes_are_checked(onnx, merges):
     with pytest.raises(nl.onnx.OnnxExportError, match=r"cannot take input of shape \(N, 2\) and \(N, 4\): "
                                                       r"layer 1 forward: Linear\(in_features=5"):
         nl.export_onnx(model, None, ((2,), (4,)))
-
-
-def test_register_merge_exporters_without_nnlayers_containers(monkeypatch):
-    monkeypatch.setattr(nl.onnx, "EXPORTERS", dict(nl.onnx.EXPORTERS))
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    assert nl.onnx.containers.register_merge_exporters() is False
 
 
 def test_batchnorm_with_momentum_none_exports(ort, rng):

@@ -5,14 +5,11 @@ and wires their outputs together, as its ``forward`` does.
 """
 from __future__ import annotations
 
-import importlib.util
-
-from ..containers import Residual, Sequential
+from ..containers import Add, Concatenate, Parallel, Residual, Sequential
 from ..module import as_tuple
 from . import register_exporter
 
-__all__ = ["export_sequential", "export_residual", "export_parallel", "export_add", "export_concatenate",
-           "register_merge_exporters"]
+__all__ = ["export_sequential", "export_residual", "export_parallel", "export_add", "export_concatenate"]
 
 
 @register_exporter(Sequential)
@@ -32,33 +29,20 @@ def export_residual(layer, graph, X):
     return graph.node("Add", [S, F])
 
 
+@register_exporter(Parallel)
 def export_parallel(layer, graph, *inputs):
     """Zₖ = branchₖ(X₁, …): every branch reads every input; the tuple of the branches' outputs."""
     return tuple(graph.export(branch, *inputs) for branch in layer.children())
 
 
+@register_exporter(Add)
 def export_add(layer, graph, *inputs):
     """Z = X₁ + … + Xₖ: Sum(X₁, …, Xₖ)."""
     return graph.node("Sum", list(inputs))
 
 
+@register_exporter(Concatenate)
 def export_concatenate(layer, graph, *inputs):
     """Z = [X₁ … Xₖ] along the layer's axis: Concat(X₁, …, Xₖ, axis)."""
     return graph.node("Concat", list(inputs), axis=int(layer.axis))
 
-
-#: The merge containers of ``nnlayers.containers`` and their exporters, by class name.
-MERGE_EXPORTERS = {"Parallel": export_parallel, "Add": export_add, "Concatenate": export_concatenate}
-
-
-def register_merge_exporters() -> bool:
-    """Register ``MERGE_EXPORTERS`` for the classes of those names in ``nnlayers.containers``; False
-    (nothing registered) while that module does not exist."""
-    if importlib.util.find_spec("nnlayers.containers") is None:
-        return False
-    from .. import containers
-    for name, exporter in MERGE_EXPORTERS.items():
-        register_exporter(getattr(containers, name), exporter)
-    return True
-
-register_merge_exporters()

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write
-from ..errors import locate_error
+from ..inputs import as_tuple
 from ..module import Module
 from . import OnnxExportError, require_onnx
 from .graph import OnnxGraph
@@ -59,7 +59,7 @@ def export_onnx(model: Module, path, input_shape, *, opset: int = DEFAULT_OPSET,
     input_names = _numbered("X", len(input_shapes))
     graph = OnnxGraph(model, dtype, opset, input_names)
     outputs = graph.export(model, *input_names)
-    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    outputs = as_tuple(outputs)
     if len(outputs) != len(output_shapes):
         raise OnnxExportError(f"export_onnx: the model's exporter gave {len(outputs)} outputs, its forward "
                               f"{len(output_shapes)}")
@@ -151,12 +151,11 @@ def _probe_output_shapes(model: Module, input_shapes: tuple, dtype) -> tuple:
     probe = copy.deepcopy(model, memo)
     probe.eval()
     try:
-        outputs = probe.forward(*(np.zeros((1, *shape), dtype=dtype) for shape in input_shapes))
+        outputs = probe(*(np.zeros((1, *shape), dtype=dtype) for shape in input_shapes))  # errors located
     except Exception as error:
-        error = locate_error(probe, error, "forward")
         shapes = " and ".join(f"(N, {', '.join(map(str, shape))})" for shape in input_shapes)
         raise OnnxExportError(f"export_onnx: the model cannot take input of shape {shapes}: {error}") from error
-    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    outputs = as_tuple(outputs)
     for Z in outputs:
         if not isinstance(Z, np.ndarray) or Z.ndim < 1 or Z.shape[0] != 1:
             raise OnnxExportError(f"export_onnx: the model returned {type(Z).__name__} of shape {np.shape(Z)} "
