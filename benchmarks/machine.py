@@ -72,7 +72,7 @@ def kernel_name(blas: str) -> str:
 def nnlayers_threads() -> int:
     """nnlayers' helper threads (``NNLAYERS_NUM_THREADS``, default one), as the library counts them."""
     try:
-        from nnlayers._threads import num_threads   # no public name for it yet
+        from nnlayers.kernels.threads import num_threads   # no public name for it yet
     except ImportError:
         return int(os.environ.get("NNLAYERS_NUM_THREADS") or 1)
     return num_threads()

@@ -27,14 +27,11 @@ from __future__ import annotations
 import numpy as np
 
 import nnlayers as nl
+from nnlayers.layers.conv import conv_output_size
 
 from .models import NETS, torch
 from .report import format_time
 from .timing import measure
-
-
-def _output_size(size, kernel, stride, padding):
-    return (size + 2 * padding - kernel) // stride + 1
 
 
 def _padded(X, ph, pw, extra_h=0, extra_w=0):
@@ -49,7 +46,7 @@ class Im2colConv:
 
     def forward(self, X):
         (F, C, kh, kw), (sh, sw), (ph, pw), (N, _, H, W) = self.W.shape, self.stride, self.padding, X.shape
-        Ho, Wo = _output_size(H, kh, sh, ph), _output_size(W, kw, sw, pw)
+        Ho, Wo = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
         Xp = _padded(X, ph, pw)
         cols = np.empty((N, Ho, Wo, C, kh, kw), dtype=X.dtype)
         for i in range(kh):
@@ -87,7 +84,7 @@ class TensordotConv:
 
     def forward(self, X):
         (F, C, kh, kw), (sh, sw), (ph, pw), (N, _, H, W) = self.W.shape, self.stride, self.padding, X.shape
-        Ho, Wo = _output_size(H, kh, sh, ph), _output_size(W, kw, sw, pw)
+        Ho, Wo = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
         Xp = _padded(X, ph, pw, sh - 1, sw - 1)
         col = np.empty((N, C, kh, kw, Ho, Wo), dtype=X.dtype)
         for i in range(kh):

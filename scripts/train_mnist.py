@@ -22,9 +22,10 @@ import os
 import sys
 import time
 
-# Under an MPI launcher (the variables of nl.distributed.launched_by_mpi), one BLAS thread per process
-# unless the user chose: set before numpy starts OpenBLAS, or the ranks' thread pools fight for the cores.
-if any(name in os.environ for name in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")):
+# Under an MPI launcher, one BLAS thread per process unless the user chose: set before numpy starts
+# OpenBLAS, or the ranks' thread pools fight for the cores. The names are nl.distributed's
+# LAUNCHER_VARIABLES, written out because nnlayers (and numpy with it) may not be imported yet.
+if any(name in os.environ for name in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "MPI_LOCALRANKID")):
     for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_name, "1")
 
@@ -181,7 +182,6 @@ def train(args, comm) -> int:
     if comm is not None:               # the same model everywhere, gradients averaged, each rank its rows
         if args.sync_batchnorm:
             nl.distributed.sync_batchnorm(model, comm)
-        nl.distributed.broadcast_parameters(model, comm)
         optimizer = nl.distributed.DistributedOptimizer(optimizer, comm)
         callbacks.append(nl.distributed.DistributedCallback(comm))
     schedule = make_schedule(args, optimizer, steps_per_epoch=math.ceil(len(X) / args.batch_size))

@@ -59,14 +59,6 @@ class LayerCase:
     empty_batch: tuple | None = None      # (exception type, pattern) if training mode refuses N = 0
     not_applicable: dict = field(default_factory=dict)   # check name -> why it cannot apply
 
-    @property
-    def exportable(self) -> bool:
-        return "onnx" not in self.not_applicable
-
-    @property
-    def device_safe(self) -> bool:
-        return "device" not in self.not_applicable
-
     def example_inputs(self, rng) -> tuple:
         return tuple(spec(rng) if callable(spec) else _draw(spec, self.kinks, rng) for spec in self.inputs)
 

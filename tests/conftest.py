@@ -22,7 +22,7 @@ def rng():
 
 @pytest.fixture
 def set_threads():
-    """``nnlayers._threads.set_num_threads`` for this test; the default thread count comes back after it."""
-    from nnlayers import _threads
+    """``nnlayers.kernels.threads.set_num_threads`` for this test; the default thread count comes back after it."""
+    from nnlayers.kernels import threads as _threads
     yield _threads.set_num_threads
     _threads.set_num_threads(_threads._default_threads())

@@ -34,11 +34,6 @@ from tests.catalogue import CATALOGUE, CHECKS
 from tests.helpers import draws_at_random, importable, require
 from tests.strict_backend import StrictArray
 
-#: Layers whose settings() leaves out the dtype today (issue 20, defect 3): their float32 round trip is an
-#: expected failure until the fix is merged (Conv2D by the conv helper; Linear, Bias, BatchNorm by the onnx
-#: helper). Delete each class from here once merged: a round trip that passes then fails this test.
-SETTINGS_WITHOUT_DTYPE = set()
-
 #: (case id, check) → why it fails today; strict: a check that passes makes the test fail, to remove it here.
 KNOWN_FAILURES = {
 }
@@ -302,12 +297,9 @@ def test_settings_round_trip_including_dtype(case):
         assert rebuilt.settings() == settings and repr(rebuilt) == repr(layer)
         assert [(n, p.shape) for n, p in rebuilt.named_parameters()] == \
             [(n, p.shape) for n, p in layer.named_parameters()]
-    reason = "settings() leaves out the dtype (issue 20, defect 3)" if type(layer) in SETTINGS_WITHOUT_DTYPE \
-        else None
-    with known_failure(reason):
-        arrays = [(name, array.dtype) for name, array in rebuilt.state_dict().items() if array.dtype.kind == "f"]
-        assert arrays == [(name, np.dtype(np.float32)) for name, _ in arrays], \
-            f"rebuilt from float32 settings {settings}: {arrays}"
+    arrays = [(name, array.dtype) for name, array in rebuilt.state_dict().items() if array.dtype.kind == "f"]
+    assert arrays == [(name, np.dtype(np.float32)) for name, _ in arrays], \
+        f"rebuilt from float32 settings {settings}: {arrays}"
 
 
 @cases

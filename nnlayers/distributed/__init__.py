@@ -8,7 +8,6 @@ them take the identical step the whole batch would have given one process::
 
     comm = nl.distributed.world()                      # MPI.COMM_WORLD (mpi4py imported here)
     with nl.distributed.abort_on_error(comm):          # a failing rank ends the job, never a hang
-        nl.distributed.broadcast_parameters(model, comm)
         optimizer = nl.distributed.DistributedOptimizer(nl.Adam(model.parameters(), 1e-3), comm)
         trainer = nl.Trainer(model, loss, optimizer, metric=nl.accuracy)
         history = trainer.fit(X, Y, epochs=3, batch_size=64, rng=0,

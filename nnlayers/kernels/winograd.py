@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conv_unfolding import layout_for
+from .conv_unfolding import CHUNK_BYTES, layout_for
 from .threads import map_chunks, scratch as this_thread_scratch, slices_within
 
 __all__ = ["G", "winograd_fits", "filter_tiles", "filter_gradient", "forward", "backward"]
@@ -104,8 +104,8 @@ class _Winograd:
     """
 
     #: Target size in bytes of one chunk's largest tile array (V: 16 × C × n·T values, or M and
-    #: the gradient planes: 16 × F × n·T), as ``conv_unfolding.CHUNK_BYTES``.
-    chunk_bytes = 3 << 20
+    #: the gradient planes: 16 × F × n·T), the im2col chunks' own target.
+    chunk_bytes = CHUNK_BYTES
 
     #: What these tiles were made for (``conv_unfolding.layout_for`` sets and compares it).
     key = None
