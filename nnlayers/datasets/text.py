@@ -102,7 +102,8 @@ def load_austen(split: str = "train") -> str:
     split = _choice(split, _AUSTEN_SPLITS, "split", "load_austen")
     text = _austen()
     a, b = austen_split_bounds(len(text))
-    return {"train": text[:a], "validation": text[a:b], "test": text[b:], "all": text}[split]
+    start, stop = {"train": (0, a), "validation": (a, b), "test": (b, None), "all": (0, None)}[split]
+    return text[start:stop]
 
 
 def _in_names_validation(name: str) -> bool:
