@@ -28,7 +28,9 @@ def export_onnx(model: Module, path, input_shape, *, opset: int = DEFAULT_OPSET,
     for ``nl.summary``): ``(784,)`` or ``(1, 28, 28)``. The graph's input
     ``X`` has shape ``(N, *input_shape)`` with N symbolic, so any batch size runs;
     its output is ``Z`` (or ``P`` = softmax(Z) over the last axis with
-    ``softmax=True``). ``opset``: the ONNX opset, ``MIN_OPSET`` (13) or later.
+    ``softmax=True``). A name in place of a size makes that dimension symbolic
+    too: ``input_shape=("T", 64)`` for sequences of any length T (the
+    outputs' dimensions that follow it are named so as well). ``opset``: the ONNX opset, ``MIN_OPSET`` (13) or later.
     ``dtype``: the graph's float type, by default the parameters'; ONNX
     Runtime's CPU provider runs Conv and AveragePool in float32 only, so
     export a float64 CNN with ``dtype=np.float32``. ``path=None`` writes no file.
@@ -36,13 +38,20 @@ def export_onnx(model: Module, path, input_shape, *, opset: int = DEFAULT_OPSET,
     Several inputs and outputs: for a model whose ``forward`` takes several
     arrays, ``input_shape`` is a tuple of one sample's shapes, one per input
     (``((784,), (10,))``), and the graph's inputs are ``X0``, ``X1``, … in
-    that order (all of the graph's float type, with the same symbolic N). A
-    model whose ``forward`` returns a tuple gets outputs ``Z0``, ``Z1``, …
-    (``P0``, ``P1``, … with ``softmax=True``, each a softmax over its last axis).
+    that order (with the same symbolic N). A model whose ``forward`` returns
+    a tuple gets outputs ``Z0``, ``Z1``, … (``P0``, ``P1``, … with
+    ``softmax=True``, each a softmax over its last axis).
 
-    The model is not changed: no weight, buffer, mode or cache. One zero
-    sample goes through a copy of it in eval mode first, so an ``input_shape``
-    the model cannot take fails with the layer's own error. The graph passes
+    The inputs are of the graph's float type, except an input that the model
+    reads as ids (an ``Embedding`` first): it is an int64 input, given
+    integer ids as they are.
+
+    The model is not changed: no weight, buffer, mode, state or cache. One zero
+    sample goes through a copy of it in eval mode first (twice, at sizes 2, 3, …
+    and then others, when ``input_shape`` names dimensions), so an ``input_shape``
+    the model cannot take fails with the layer's own error. A stateful
+    recurrent layer is exported as it computes from zero states (or from
+    the states given as inputs): the graph keeps nothing between runs. The graph passes
     ``onnx.checker.check_model(full_check=True)``; the file is written
     atomically (a temporary file renamed over ``path``).
     """
@@ -72,7 +81,8 @@ def export_onnx(model: Module, path, input_shape, *, opset: int = DEFAULT_OPSET,
     element = helper.np_dtype_to_tensor_dtype(dtype)
     graph_proto = helper.make_graph(
         graph.nodes, type(model).__name__,
-        [helper.make_tensor_value_info(name, element, ["N", *shape]) for name, shape in zip(input_names, input_shapes)],
+        [helper.make_tensor_value_info(name, onnx.TensorProto.INT64 if name in graph.integer_inputs else element,
+                                       ["N", *shape]) for name, shape in zip(input_names, input_shapes)],
         [helper.make_tensor_value_info(name, element, ["N", *shape])
          for name, shape in zip(output_names, output_shapes)],
         initializer=list(graph.initializers.values()))
@@ -96,20 +106,30 @@ def _numbered(stem: str, count: int) -> tuple:
     return (stem,) if count == 1 else tuple(f"{stem}{i}" for i in range(count))
 
 
+def _is_dimension(d) -> bool:
+    """A size (a positive integer) or the name of a symbolic dimension (an identifier other than N)."""
+    if isinstance(d, str):
+        return d.isidentifier() and d != "N"
+    return isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) and d > 0
+
+
 def _is_shape(value) -> bool:
-    return isinstance(value, (tuple, list)) and len(value) > 0 and all(
-        isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) and d > 0 for d in value)
+    return isinstance(value, (tuple, list)) and len(value) > 0 and all(map(_is_dimension, value))
 
 
 def _sample_shapes(input_shape) -> tuple:
-    """``input_shape`` as a tuple of sample shapes: one for ``(784,)``, several for ``((784,), (10,))``."""
+    """``input_shape`` as a tuple of sample shapes: one for ``(784,)``, several for ``((784,), (10,))``;
+    sizes as ints, symbolic dimensions as their names."""
+    def shape(dims):
+        return tuple(d if isinstance(d, str) else int(d) for d in dims)
     if _is_shape(input_shape):
-        return (tuple(int(d) for d in input_shape),)
+        return (shape(input_shape),)
     if isinstance(input_shape, (tuple, list)) and input_shape and all(map(_is_shape, input_shape)):
-        return tuple(tuple(int(d) for d in shape) for shape in input_shape)
+        return tuple(map(shape, input_shape))
     raise ValueError(f"export_onnx: input_shape must be one sample's shape, a tuple of positive integers "
                      f"without the batch dimension (e.g. (784,) or (1, 28, 28)), or a tuple of such shapes "
-                     f"for a model of several inputs, got {input_shape!r}")
+                     f"for a model of several inputs, got {input_shape!r}; a name in place of a size "
+                     f"(('T', 64)) makes that dimension symbolic")
 
 
 def _checked_opset(opset, onnx) -> int:
@@ -138,8 +158,28 @@ def _graph_dtype(model: Module, dtype) -> np.dtype:
 def _probe_output_shapes(model: Module, input_shapes: tuple, dtype) -> tuple:
     """Each output's shape for one sample, from zero samples through a copy of the model in eval mode.
 
+    Symbolic dimensions (names in ``input_shapes``) are run at two sets of sizes, 2, 3, … and then
+    others: an output dimension that equals the same name's size both times is that name, one that
+    changes otherwise is left unnamed (None: ONNX's unknown dimension), the others are sizes.
+    """
+    names = list(dict.fromkeys(d for shape in input_shapes for d in shape if isinstance(d, str)))
+    if not names:
+        return _probe(model, input_shapes, dtype)
+    first = {name: 2 + k for k, name in enumerate(names)}
+    second = {name: 2 + len(names) + k for k, name in enumerate(names)}
+    runs = [_probe(model, tuple(tuple(sizes.get(d, d) for d in shape) for shape in input_shapes), dtype)
+            for sizes in (first, second)]
+    by_sizes = {(first[name], second[name]): name for name in names}
+    return tuple(tuple(a if a == b else by_sizes.get((a, b)) for a, b in zip(*shapes))
+                 for shapes in zip(*runs))
+
+
+def _probe(model: Module, input_shapes: tuple, dtype) -> tuple:
+    """Each output's shape for one sample of the given sizes, through a copy of the model in eval mode.
+
     The copy leaves out the forward caches (``cache_names``) that hold arrays,
-    so copying a model just after a training step costs no more than its weights.
+    so copying a model just after a training step costs no more than its weights;
+    its stateful layers (``reset_state``) start from zeros, as the graph does.
     """
     kept = {id(array) for array in [*(p.data for p in model.parameters()), *(b.data for b in model.buffers())]}
     memo = {}
@@ -150,6 +190,9 @@ def _probe_output_shapes(model: Module, input_shapes: tuple, dtype) -> tuple:
                 memo[id(value)] = None
     probe = copy.deepcopy(model, memo)
     probe.eval()
+    for module in probe.modules():
+        if callable(getattr(module, "reset_state", None)):
+            module.reset_state()
     try:
         outputs = probe(*(np.zeros((1, *shape), dtype=dtype) for shape in input_shapes))  # errors located
     except Exception as error:
