@@ -32,8 +32,8 @@ def export_onnx(model: Module, path, input_shape, *, opset: int = DEFAULT_OPSET,
     too: ``input_shape=("T", 64)`` for sequences of any length T (the
     outputs' dimensions that follow it are named so as well). ``opset``: the ONNX opset, ``MIN_OPSET`` (13) or later.
     ``dtype``: the graph's float type, by default the parameters'; ONNX
-    Runtime's CPU provider runs Conv and AveragePool in float32 only, so
-    export a float64 CNN with ``dtype=np.float32``. ``path=None`` writes no file.
+    Runtime's CPU provider runs Conv, AveragePool, RNN, LSTM and GRU in float32
+    only, so export a float64 CNN or recurrent net with ``dtype=np.float32``. ``path=None`` writes no file.
 
     Several inputs and outputs: for a model whose ``forward`` takes several
     arrays, ``input_shape`` is a tuple of one sample's shapes, one per input
@@ -47,8 +47,8 @@ def export_onnx(model: Module, path, input_shape, *, opset: int = DEFAULT_OPSET,
     integer ids as they are.
 
     The model is not changed: no weight, buffer, mode, state or cache. One zero
-    sample goes through a copy of it in eval mode first (twice, at sizes 2, 3, …
-    and then others, when ``input_shape`` names dimensions), so an ``input_shape``
+    sample goes through a copy of it in eval mode first (twice, at sizes 5, 7, …
+    and then 15, 21, …, when ``input_shape`` names dimensions), so an ``input_shape``
     the model cannot take fails with the layer's own error. A stateful
     recurrent layer is exported as it computes from zero states (or from
     the states given as inputs): the graph keeps nothing between runs. The graph passes
@@ -158,15 +158,15 @@ def _graph_dtype(model: Module, dtype) -> np.dtype:
 def _probe_output_shapes(model: Module, input_shapes: tuple, dtype) -> tuple:
     """Each output's shape for one sample, from zero samples through a copy of the model in eval mode.
 
-    Symbolic dimensions (names in ``input_shapes``) are run at two sets of sizes, 2, 3, … and then
-    others: an output dimension that equals the same name's size both times is that name, one that
-    changes otherwise is left unnamed (None: ONNX's unknown dimension), the others are sizes.
+    Symbolic dimensions (names in ``input_shapes``) are run at two sets of sizes, 5, 7, 9, … and then
+    three times those: an output dimension that equals the same name's size both times is that name,
+    one that changes otherwise is left unnamed (None: ONNX's unknown dimension), the others are sizes.
     """
     names = list(dict.fromkeys(d for shape in input_shapes for d in shape if isinstance(d, str)))
     if not names:
         return _probe(model, input_shapes, dtype)
-    first = {name: 2 + k for k, name in enumerate(names)}
-    second = {name: 2 + len(names) + k for k, name in enumerate(names)}
+    first = {name: 5 + 2 * k for k, name in enumerate(names)}
+    second = {name: 3 * size for name, size in first.items()}
     runs = [_probe(model, tuple(tuple(sizes.get(d, d) for d in shape) for shape in input_shapes), dtype)
             for sizes in (first, second)]
     by_sizes = {(first[name], second[name]): name for name in names}
