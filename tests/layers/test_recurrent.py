@@ -80,12 +80,10 @@ def test_rnn_by_hand():
 def test_one_lstm_step_by_hand(path_name):
     # H = 1, gates i, f, g, o from a = x W_x + b_x + h W_h + b_h; c' = f c + i g, h' = o tanh(c')
     lstm = nl.LSTM(1, 1)
-    lstm.W_x.data[...] = [[0.5, -1.0, 0.5, 0.25]]
-    lstm.W_h.data[...] = [[1.0, 0.5, -0.5, 2.0]]
-    lstm.b_x.data[...] = [0.1, 0.2, 0.3, 0.4]
-    lstm.b_h.data[...] = [0.0, 1.0, 0.0, -1.0]
+    W_x, W_h, b_x, b_h = [0.5, -1.0, 0.5, 0.25], [1.0, 0.5, -0.5, 2.0], [0.1, 0.2, 0.3, 0.4], [0.0, 1.0, 0.0, -1.0]
+    lstm.W_x.data[...], lstm.W_h.data[...], lstm.b_x.data[...], lstm.b_h.data[...] = [W_x], [W_h], b_x, b_h
     x, h, c = 2.0, -1.0, 0.5
-    a = [x * w + bx + h * u + bh for w, u, bx, bh in zip(*lstm.W_x.data, *lstm.W_h.data, lstm.b_x.data, lstm.b_h.data)]
+    a = [x * W_x[k] + b_x[k] + h * W_h[k] + b_h[k] for k in range(4)]
 
     def sigma(v):
         return 1 / (1 + math.exp(-v))
@@ -103,8 +101,8 @@ def test_one_lstm_step_by_hand(path_name):
           math.tanh(c1) * o * (1 - o)]
     np.testing.assert_allclose(lstm.b_x.grad, da, rtol=1e-13)
     np.testing.assert_allclose(lstm.W_h.grad, [[h * d for d in da]], rtol=1e-13)
-    np.testing.assert_allclose(dX.ravel(), [sum(d * w for d, w in zip(da, lstm.W_x.data[0]))], rtol=1e-13)
-    np.testing.assert_allclose(dh.ravel(), [sum(d * u for d, u in zip(da, lstm.W_h.data[0]))], rtol=1e-13)
+    np.testing.assert_allclose(dX.ravel(), [sum(d * w for d, w in zip(da, W_x))], rtol=1e-13)     # δa W_xᵀ
+    np.testing.assert_allclose(dh.ravel(), [sum(d * u for d, u in zip(da, W_h))], rtol=1e-13)     # δa W_hᵀ
     np.testing.assert_allclose(dc.ravel(), [dc_total * f], rtol=1e-13)
 
 
