@@ -623,6 +623,8 @@ def test_a_text_model_runs_at_any_sequence_length(onnx, ort, rng):
     model = text_model()
     for parameter in model.parameters():                                  # non-zero biases
         parameter.data += rng.normal(scale=0.2, size=parameter.shape).astype(np.float32)
+    Z = model.forward(rng.integers(0, 11, size=(4, 6)))                   # just after a training step
+    model.backward(np.ones(Z.shape, dtype=np.float32))
     proto = nl.export_onnx(model, None, ("T",))
     (ids,), (scores,) = proto.graph.input, proto.graph.output
     assert ids.type.tensor_type.elem_type == onnx.TensorProto.INT64        # ids come in as they are
