@@ -55,7 +55,8 @@ __all__ = ["MultiHeadAttention"]
 
 
 class MultiHeadAttention(Module):
-    """Multi-head scaled dot-product attention, N×T×D → N×T×D (the formulas: this module's docstring).
+    """Multi-head scaled dot-product attention, N×T×D → N×T×D (the formulas, forward and backward step by step:
+    the docstring of ``nnlayers/layers/attention.py``).
 
     Three ways to call it (``Module.__call__`` takes them positionally)::
 
@@ -250,3 +251,8 @@ class MultiHeadAttention(Module):
         if settings["dropout"]:
             text += f", dropout={settings['dropout']}"
         return text if settings["dtype"] == "float64" else f"{text}, dtype={settings['dtype']!r}"
+
+    def __repr__(self) -> str:
+        """One line, as a layer's (its dropout child shows as the ``dropout`` setting), so that error
+        messages naming it stay on one line."""
+        return f"{type(self).__name__}({self.extra_repr()})"

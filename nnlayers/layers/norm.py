@@ -218,7 +218,7 @@ class LayerNorm(Module):
     """Layer normalisation: each sample normalised over its own last dimension(s), then scaled and shifted.
 
     ``normalized_shape`` is an int (the last dimension, D) or a tuple (the last
-    k dimensions), as in PyTorch; X has shape (…, *normalized_shape), any
+    k dimensions), as in PyTorch; X has shape ``(…, *normalized_shape)``, any
     leading dimensions (N×D, N×T×D). Write x for the M values of one sample's
     normalised dimensions (M = D, or the product of the tuple) and γ, β for the
     trained parameters of shape ``normalized_shape``, acting elementwise::
