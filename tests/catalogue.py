@@ -636,6 +636,21 @@ ATTENTION_ENTRIES = [
     LayerCase("positional-sinusoidal-odd", lambda dtype, rng: nl.PositionalEmbedding(6, 5, "sinusoidal",
                                                                                       dtype=dtype),
               ((3, 6, 5),), torch=lambda nn: torch_positional(nn, 6, 5, learned=False), torch_params={"P": "P"}),
+    # the parts together: a pre-norm Transformer block, X + MHA(LN(X)), then X + MLP(LN(X)) with GELU
+    LayerCase("pre-norm-transformer-block", lambda dtype, rng: nl.Sequential(
+        nl.Residual(nl.Sequential(nl.LayerNorm(6, dtype=dtype),
+                                  nl.MultiHeadAttention(6, 2, causal=True, rng=rng, dtype=dtype))),
+        nl.Residual(nl.Sequential(nl.LayerNorm(6, dtype=dtype), nl.Linear(6, 12, rng=rng + 1, dtype=dtype),
+                                  nl.Bias(12, dtype=dtype), nl.GELU(), nl.Linear(12, 6, rng=rng + 2, dtype=dtype),
+                                  nl.Bias(6, dtype=dtype)))), ((2, 5, 6),),
+        torch=lambda nn: nn.Sequential(
+            torch_residual(nn, nn.Sequential(nn.LayerNorm(6), torch_attention(nn, 6, 2, causal=True))),
+            torch_residual(nn, nn.Sequential(nn.LayerNorm(6), nn.Linear(6, 12), nn.GELU(), nn.Linear(12, 6)))),
+        torch_params={**prefixed("0.block.0.", LAYERNORM, "0.block.0."), **prefixed("0.block.1.", MHA, "0.block.1."),
+                      **prefixed("1.block.0.", LAYERNORM, "1.block.0."),
+                      "1.block.1.W": ("1.block.1.weight", T), "1.block.2.b": ("1.block.1.bias", ROW),
+                      "1.block.4.W": ("1.block.3.weight", T), "1.block.5.b": ("1.block.3.bias", ROW)},
+        not_applicable={"settings": CONTAINER_SETTINGS}),
 ]
 
 

@@ -177,31 +177,41 @@ def _erf_small(x):
     return x * _polynomial(_A, z) / _polynomial(_B, z)
 
 
-def _erfc_positive(y):
-    """erfc(y) for y > 0.46875: e^(−y²) times C(y)/D(y) up to 4, the asymptotic form beyond."""
+def _erfc_tail(y):
+    """erfc(y) for y ≥ 0.46875 (y may hold smaller values: the caller does not use them): e^(−y²) times
+    C(y)/D(y) up to 4, the asymptotic form beyond. Over the whole array, but for the rare y > 4."""
     xp = get_array_module(y)
-    y = xp.minimum(y, 28.0)                 # erfc(28) = e^(−784)… is 0 in float64 already (inf stays 0)
-    R = xp.empty_like(y)
-    middle = y <= 4.0
-    ym = y[middle]
-    R[middle] = _polynomial(_C, ym) / _polynomial(_D, ym)
-    yl = y[~middle]
-    z = 1.0 / (yl * yl)
-    R[~middle] = (_ONE_OVER_SQRT_PI - z * _polynomial(_P, z) / _polynomial(_Q, z)) / yl
+    y = xp.clip(y, _SMALL, 28.0)            # erfc(28) = e^(−784)… is 0 in float64 already (inf stays 0)
+    R = _polynomial(_C, y)
+    R /= _polynomial(_D, y)
+    far = y > 4.0
+    if bool(far.any()):
+        yl = y[far]
+        z = 1.0 / (yl * yl)
+        R[far] = (_ONE_OVER_SQRT_PI - z * _polynomial(_P, z) / _polynomial(_Q, z)) / yl
     # e^(−y²) without y²'s rounding error, which e^… would scale up by y²: with s = ⌊16y⌋/16,
     # y² = s² + (y − s)(y + s), and s² is exact (s has four fractional bits).
     s = xp.floor(y * 16.0) / 16.0
-    return xp.exp(-(s * s)) * xp.exp(-((y - s) * (y + s))) * R
+    R *= xp.exp(-(s * s))
+    R *= xp.exp(-((y - s) * (y + s)))
+    return R
+
+
+def _select(condition, a, b):
+    """a where ``condition``, else b: a·c + b·(1 − c), exact when both are finite (v·1 = v, v·0 = 0), and
+    on the CPU several times faster than ``np.where`` for a condition that changes from element to element."""
+    return a * condition + b * ~condition
 
 
 def _float_array(x, owner: str):
+    """``x`` as a flat floating-point array (integers and booleans as float64) and its shape."""
     xp = get_array_module(x)
     x = xp.asarray(x)
-    if x.dtype.kind == "f":
-        return x
     if x.dtype.kind in "iub":
-        return x.astype(np.float64)
-    raise TypeError(f"{owner}: expected a numeric array, got dtype {x.dtype}")
+        x = x.astype(np.float64)
+    elif x.dtype.kind != "f":
+        raise TypeError(f"{owner}: expected a numeric array, got dtype {x.dtype}")
+    return x.reshape(-1), x.shape
 
 
 def erf(x):
@@ -212,15 +222,11 @@ def erf(x):
     everywhere (tests/layers/test_gelu.py checks a dense grid). NaN gives NaN,
     ±inf gives ±1.
     """
-    x = _float_array(x, "erf")
+    x, shape = _float_array(x, "erf")
     xp = get_array_module(x)
-    out = xp.empty_like(x)
-    large = xp.abs(x) > _SMALL            # NaN falls in the first range, and stays NaN
-    small = ~large
-    out[small] = _erf_small(x[small])
-    xl = x[large]
-    out[large] = xp.sign(xl) * (1.0 - _erfc_positive(xp.abs(xl)))
-    return out
+    y = xp.abs(x)
+    erf_y = _select(y <= _SMALL, _erf_small(xp.minimum(y, _SMALL)), 1.0 - _erfc_tail(y))     # erf(|x|)
+    return xp.copysign(erf_y, x).reshape(shape)                         # erf is odd, erf(−0) = −0 included
 
 
 def erfc(x):
@@ -229,21 +235,19 @@ def erfc(x):
     Computed directly, not as 1 − erf(x), so it keeps its relative accuracy in the
     tail (erfc(10) ≈ 2.1e-45) where 1 − erf(x) is 0. Same method and accuracy as ``erf``.
     """
-    x = _float_array(x, "erfc")
+    x, shape = _float_array(x, "erfc")
     xp = get_array_module(x)
-    out = xp.empty_like(x)
-    large = xp.abs(x) > _SMALL
-    small = ~large
-    out[small] = 1.0 - _erf_small(x[small])
-    xl = x[large]
-    tail = _erfc_positive(xp.abs(xl))
-    out[large] = xp.where(xl < 0, 2.0 - tail, tail)      # erfc(−y) = 2 − erfc(y)
-    return out
+    y = xp.abs(x)
+    tail = _erfc_tail(y)
+    tail = _select(x < 0, 2.0 - tail, tail)                             # erfc(−y) = 2 − erfc(y)
+    small = 1.0 - _erf_small(xp.clip(x, -_SMALL, _SMALL))
+    return _select(y <= _SMALL, small, tail).reshape(shape)
 
 
 def normal_cdf(x):
     """Φ(x) = P(N(0, 1) ≤ x) = ½ erfc(−x/√2), element-wise (accurate in the lower tail too)."""
-    return 0.5 * erfc(_float_array(x, "normal_cdf") * -_ONE_OVER_SQRT_2)
+    x, shape = _float_array(x, "normal_cdf")
+    return 0.5 * erfc(x * -_ONE_OVER_SQRT_2).reshape(shape)
 
 
 class GELU(Elementwise):
