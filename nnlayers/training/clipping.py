@@ -29,8 +29,8 @@ def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0, *, error
         g ← c g   when c < 1   (that is, when ‖g‖_p > max_norm − 10⁻⁶; PyTorch's rule, the 10⁻⁶ included)
 
     so a clipped gradient has norm just under ``max_norm`` and keeps its direction. Each
-    parameter's Σ |gᵢ|^p is added up in float64; a sum that overflows (float32 gradients beyond
-    about 1e19) is taken again with g divided by its largest |gᵢ|, so a finite gradient has a
+    parameter's ``Σ |gᵢ|^p`` is added up in float64; a sum that overflows (float32 gradients beyond
+    about 1e19) is taken again with g divided by its largest ``|gᵢ|``, so a finite gradient has a
     finite norm.
 
     A non-finite total (a NaN or ±inf in some gradient): no gradient is changed and the total
