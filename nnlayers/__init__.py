@@ -19,8 +19,9 @@ from ._notebook import show_figures_in_notebooks as _show_figures_in_notebooks
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_jacobian
 from .io import load, save
 from .modelfile import load_model, register_module, save_model
-from .layers import (AvgPool2D, BatchNorm1d, BatchNorm2d, Bias, Conv2D, Dropout, Elementwise, Flatten,
-                     GlobalAvgPool2D, Linear, MaxPool2D, ReLU, Sigmoid, Tanh, col2im, im2col, sigmoid)
+from .layers import (GRU, LSTM, RNN, AvgPool2D, BatchNorm1d, BatchNorm2d, Bias, Conv2D, Dropout, Elementwise,
+                     Embedding, Flatten, GlobalAvgPool2D, GRUCell, Linear, LSTMCell, MaxPool2D, ReLU, RNNCell, Sigmoid,
+                     Tanh, col2im, im2col, sigmoid)
 from .losses import EuclideanLoss, Loss, SoftmaxCrossEntropy, log_softmax, perplexity, softmax
 from .containers import Add, Concatenate, Parallel, Residual, Sequential
 from .errors import ShapeError, WeightsFileError
@@ -38,6 +39,7 @@ __all__ = [
     "as_float_input", "as_tuple", "evaluation_mode",
     "Linear", "Bias", "Elementwise", "Sigmoid", "Tanh", "ReLU", "Conv2D", "MaxPool2D", "AvgPool2D",
     "GlobalAvgPool2D", "BatchNorm1d", "BatchNorm2d", "Flatten", "Dropout", "sigmoid", "im2col", "col2im",
+    "Embedding", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softmax", "perplexity",
     "Optimizer", "SGD", "Adam", "AdamW", "schedules", "augment",
     "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches", "Callback", "BestEpoch",

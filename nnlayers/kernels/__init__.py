@@ -35,7 +35,7 @@ import numpy as np
 from . import conv_gemm, winograd
 from .._args import show
 
-__all__ = ["conv_kernel_for", "check_algorithm", "fast_paths_on", "reference_paths"]
+__all__ = ["conv_kernel_for", "recurrent_kernel_for", "check_algorithm", "fast_paths_on", "reference_paths"]
 
 _fast = [True]
 
@@ -89,3 +89,12 @@ def conv_kernel_for(layer, X):
     if type(X) is not np.ndarray or not fast_paths_on():
         return None
     return _ConvCPU
+
+
+def recurrent_kernel_for(layer, X):
+    """The fast CPU time loops for ``layer`` (an RNN, LSTM or GRU) on X, or None for its reference path:
+    the LSTM's feature-major loops (``lstm``) on numpy arrays; None elsewhere and inside ``reference_paths()``."""
+    if type(X) is not np.ndarray or not fast_paths_on() or type(layer).__name__ != "LSTM":
+        return None
+    from . import lstm
+    return lstm

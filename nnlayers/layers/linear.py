@@ -13,6 +13,10 @@ __all__ = ["Linear", "Bias"]
 class Linear(Module):
     """Z = X W, with X of shape N×in and W of shape in×out, so Z is N×out.
 
+    An input with more axes, N×…×in (a sequence's N×T×in), is its rows: the
+    formulas hold for X reshaped to (N·…)×in, one product each, and Z comes back
+    as N×…×out.
+
     No bias inside: the bias is its own layer (``Bias``), as in the derivation.
 
     Initialisation (``init``): Xavier/Glorot uniform by default, which suits
@@ -44,18 +48,23 @@ class Linear(Module):
         """Z = X W  (N×in · in×out → N×out)."""
         W = self.W.data
         X = self.float_input(X, W.dtype, like=W)
-        if X.ndim != 2 or X.shape[1] != self.in_features:
+        if X.ndim < 2 or X.shape[-1] != self.in_features:
             raise ShapeError(f"{self!r}: expected input with {self.in_features} features, "
                              f"shape (N, {self.in_features}), got shape {X.shape}")
         self._X = X
-        return X @ W
+        if X.ndim == 2:
+            return X @ W
+        return (rows(X) @ W).reshape(X.shape[:-1] + (self.out_features,))
 
     def backward(self, dZ):
         """δW += Xᵀ δZ  (in×N · N×out → in×out);  returns δX = δZ Wᵀ  (N×out · out×in → N×in)."""
         X = self.forward_cache(self._X)
-        dZ = self.check_grad(dZ, (len(X), self.out_features))
-        self.W.grad += X.T @ dZ
-        return dZ @ self.W.data.T if self.input_grad else None
+        dZ = self.check_grad(dZ, X.shape[:-1] + (self.out_features,))
+        if X.ndim == 2:
+            self.W.grad += X.T @ dZ
+            return dZ @ self.W.data.T if self.input_grad else None
+        self.W.grad += rows(X).T @ rows(dZ)         # the same two formulas over the rows of N×…×in
+        return (rows(dZ) @ self.W.data.T).reshape(X.shape) if self.input_grad else None
 
     def settings(self) -> dict:
         return {"in_features": self.in_features, "out_features": self.out_features, "input_grad": self.input_grad,
@@ -71,6 +80,8 @@ class Linear(Module):
 
 class Bias(Module):
     """Z = X + b, with X of shape N×F and b of shape 1×F broadcast over the N rows.
+
+    An input N×…×F (a sequence's N×T×F) adds b to each of its rows, and δb sums over all of them.
 
     b starts at zero. ``dtype``: of b (a numpy dtype or its name, ``"float32"``); the input is
     converted to it. Cache: only the input's shape (δb needs no input values).
@@ -88,7 +99,7 @@ class Bias(Module):
         """Z = X + b  (N×F + 1×F → N×F)."""
         b = self.b.data
         X = self.float_input(X, b.dtype, like=b)
-        if X.ndim != 2 or X.shape[1] != self.features:
+        if X.ndim < 2 or X.shape[-1] != self.features:
             raise ShapeError(f"{self!r}: expected input with {self.features} features, "
                              f"shape (N, {self.features}), got shape {X.shape}")
         self._shape = X.shape
@@ -97,7 +108,7 @@ class Bias(Module):
     def backward(self, dZ):
         """δb += Σₖ δZₖ,:  (sum over the N rows → 1×F);  returns δX = δZ  (N×F)."""
         dZ = self.check_grad(dZ, self.forward_cache(self._shape))
-        self.b.grad += dZ.sum(axis=0, keepdims=True)
+        self.b.grad += dZ.sum(axis=0, keepdims=True) if dZ.ndim == 2 else rows(dZ).sum(axis=0, keepdims=True)
         return dZ  # δX = δZ: passed on as is, since no layer modifies a gradient it receives
 
     def settings(self) -> dict:
@@ -107,3 +118,8 @@ class Bias(Module):
         settings = self.settings()
         text = f"features={settings['features']}"
         return text if settings["dtype"] == "float64" else f"{text}, dtype={settings['dtype']!r}"
+
+
+def rows(A):
+    """A of shape N×…×F as its rows, (N·…)×F: a view when A is contiguous, as layer inputs are."""
+    return A.reshape(-1, A.shape[-1])

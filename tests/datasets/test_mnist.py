@@ -112,7 +112,8 @@ import sys
 sys.meta_path = [finder for finder in sys.meta_path if "__editable__" not in type(finder).__module__]
 import pathlib, nnlayers
 images, labels = nnlayers.datasets.load_mnist_sample()
-print(images.shape, int(labels.sum(dtype=int)), pathlib.Path(nnlayers.__file__).resolve())
+text, names = nnlayers.datasets.load_austen("all"), nnlayers.datasets.load_names()    # the shipped text too
+print(images.shape, int(labels.sum(dtype=int)), len(text), len(names), pathlib.Path(nnlayers.__file__).resolve())
 """
 
 
@@ -130,7 +131,7 @@ def wheel(tmp_path_factory):
 
 
 def _install_and_load_sample(wheel, tmp_path, install_args, env_extra):
-    """pip-install the wheel as asked, then load the sample in a fresh interpreter outside the tree."""
+    """pip-install the wheel as asked, then load the shipped data in a fresh interpreter outside the tree."""
     import os
     import subprocess
     import sys
@@ -149,7 +150,7 @@ def _install_and_load_sample(wheel, tmp_path, install_args, env_extra):
 def test_sample_loads_from_a_target_install(wheel, tmp_path):
     target = tmp_path / "target"
     out = _install_and_load_sample(wheel, tmp_path, ["--target", str(target)], {"PYTHONPATH": str(target)})
-    assert out.startswith("(10000, 28, 28) 44368 ")                # Σ labels of the documented counts
+    assert out.startswith("(10000, 28, 28) 44368 4025062 5163 ")  # Σ labels of the documented counts; text sizes
     assert str(target.resolve() / "nnlayers") in out                 # imported from the target, not the tree
 
 
@@ -159,5 +160,5 @@ def test_sample_loads_from_a_user_install(wheel, tmp_path):
         pytest.skip("pip has no --user installs inside a virtual environment")
     user_base = tmp_path / "userbase"
     out = _install_and_load_sample(wheel, tmp_path, ["--user"], {"PYTHONUSERBASE": str(user_base)})
-    assert out.startswith("(10000, 28, 28) 44368 ")
+    assert out.startswith("(10000, 28, 28) 44368 4025062 5163 ")
     assert str(user_base.resolve()) in out

@@ -75,7 +75,7 @@ def test_integer_input_is_converted_not_wrapped():
 
 
 @pytest.mark.parametrize("X, shape", [(np.ones((4, 3)), "(4, 3)"), (np.ones(2), "(2,)"),
-                                      (np.ones((1, 4, 2)), "(1, 4, 2)")])
+                                      (np.ones((1, 4, 3)), "(1, 4, 3)")])
 def test_linear_wrong_shape_names_layer_and_shapes(X, shape):
     with pytest.raises(nl.ShapeError) as info:
         nl.Linear(2, 8, rng=0).forward(X)

@@ -220,3 +220,35 @@ def test_ids_and_padded_labels_move_to_the_device_and_train_as_on_the_cpu():
     for ours, theirs in zip(device_weights, cpu_weights):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
     assert device_norm == pytest.approx(cpu_norm, rel=1e-12)
+
+
+def test_the_library_s_embedding_and_lstm_train_through_fit_with_clipping_and_padding():
+    """nl.Embedding → nl.LSTM → nl.Linear on integer ids: fit (clipped, padded labels) takes the hand loop's
+    steps (forward, loss, backward, clip_grad_norm, step), and evaluate and predict take the ids too."""
+    X, Y = windows(n=20, T=7)
+    Y = Y.copy()
+    Y[::3, :2] = -100
+
+    def lstm_model():
+        return nl.Sequential(nl.Embedding(5, 4, rng=0), nl.LSTM(4, 6, rng=1), nl.Linear(6, 5, rng=2))
+
+    model = lstm_model()
+    trainer = nl.Trainer(model, nl.SoftmaxCrossEntropy(ignore_index=-100), nl.Adam(model.parameters(), lr=0.02),
+                         clip_grad_norm=0.1)
+    history = trainer.fit(X, Y, epochs=2, batch_size=8, shuffle=False, progress=False, callbacks=[nl.Perplexity()])
+
+    hand = lstm_model()
+    optimizer, loss = nl.Adam(hand.parameters(), lr=0.02), nl.SoftmaxCrossEntropy(ignore_index=-100)
+    for _ in range(2):
+        for start in range(0, 20, 8):
+            loss.forward(hand.forward(X[start:start + 8]), Y[start:start + 8])
+            hand.backward(loss.backward())
+            nl.clip_grad_norm(hand.parameters(), 0.1)
+            optimizer.step()
+            optimizer.zero_grad()
+    for ours, theirs in zip(model.parameters(), hand.parameters()):
+        np.testing.assert_array_equal(ours.data, theirs.data)
+    assert trainer.clipping.clipped == trainer.clipping.steps == 6
+    assert history.perplexity == [math.exp(value) for value in history.loss]
+    value, _ = trainer.evaluate(X, Y, batch_size=20)
+    assert value == pytest.approx(nl.SoftmaxCrossEntropy(ignore_index=-100).forward(trainer.predict(X), Y), rel=1e-12)
