@@ -21,8 +21,8 @@ from .io import load, save
 from .modelfile import load_model, register_module, save_model
 from .layers import (GELU, GRU, LSTM, RNN, AvgPool2D, BatchNorm1d, BatchNorm2d, Bias, Conv2D, Dropout, Elementwise,
                      Embedding, Flatten, GlobalAvgPool2D, GRUCell, LayerNorm, Linear, LSTMCell, MaxPool2D,
-                     MultiHeadAttention, PositionalEmbedding, ReLU, RNNCell, Sigmoid, Softmax, Tanh, col2im, im2col,
-                     sigmoid)
+                     MultiHeadAttention, PositionalEmbedding, ReLU, RNNCell, Sigmoid, Softmax, Tanh, TransformerBlock,
+                     col2im, im2col, sigmoid)
 from .losses import EuclideanLoss, Loss, SoftmaxCrossEntropy, log_softmax, perplexity, softmax
 from .containers import Add, Concatenate, Parallel, Residual, Sequential
 from .errors import ShapeError, WeightsFileError
@@ -41,7 +41,7 @@ __all__ = [
     "Linear", "Bias", "Elementwise", "Sigmoid", "Tanh", "ReLU", "Conv2D", "MaxPool2D", "AvgPool2D",
     "GlobalAvgPool2D", "BatchNorm1d", "BatchNorm2d", "Flatten", "Dropout", "sigmoid", "im2col", "col2im",
     "Embedding", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
-    "LayerNorm", "GELU", "Softmax", "MultiHeadAttention", "PositionalEmbedding",
+    "LayerNorm", "GELU", "Softmax", "MultiHeadAttention", "PositionalEmbedding", "TransformerBlock",
     "Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softmax", "perplexity",
     "Optimizer", "SGD", "Adam", "AdamW", "schedules", "augment",
     "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches", "Callback", "BestEpoch",

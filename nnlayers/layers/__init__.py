@@ -11,8 +11,10 @@ from .positional import PositionalEmbedding
 from .recurrent import GRU, LSTM, RNN
 from .rnn_cells import GRUCell, LSTMCell, RNNCell
 from .shape import Flatten
+from .transformer import TransformerBlock
 
 __all__ = ["Linear", "Bias", "Elementwise", "Sigmoid", "sigmoid", "ReLU", "Tanh", "Conv2D", "im2col", "col2im",
            "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "BatchNorm1d", "BatchNorm2d", "Flatten", "Dropout",
            "Embedding", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
-           "LayerNorm", "GELU", "Softmax", "MultiHeadAttention", "PositionalEmbedding"]
+           "LayerNorm", "GELU", "Softmax", "MultiHeadAttention", "PositionalEmbedding",
+           "TransformerBlock"]

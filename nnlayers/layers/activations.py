@@ -16,12 +16,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_array_module
+from ..kernels import fast_paths_on
+from ..kernels.gelu import gelu_float32
 from ..module import Module, ShapeError
 
 __all__ = ["Elementwise", "Sigmoid", "sigmoid", "ReLU", "Tanh", "GELU", "erf", "erfc", "normal_cdf", "Softmax",
            "masked_softmax", "softmax_backward", "boolean_mask"]
 
 _MASK = np.dtype(np.bool_)
+_FLOAT32 = np.dtype(np.float32)
 
 
 def sigmoid(X: np.ndarray) -> np.ndarray:
@@ -275,6 +278,9 @@ class GELU(Elementwise):
     def forward(self, X):
         """Z = X Φ(X); caches GELU′ = Φ(X) + X φ(X), from the one Φ(X)."""
         X = self.float_input(X)
+        if X.dtype == _FLOAT32 and type(X) is np.ndarray and fast_paths_on():   # nnlayers.kernels.gelu
+            Z, self._D = gelu_float32(X)
+            return Z
         xp = get_array_module(X)
         Phi = normal_cdf(X)
         Z = X * Phi

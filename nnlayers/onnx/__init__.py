@@ -169,7 +169,7 @@ def no_exporter_message(module: Module, path: str) -> str:
 from .graph import OnnxGraph  # noqa: E402
 from .export import DEFAULT_OPSET, MIN_OPSET, export_onnx  # noqa: E402
 from .activations import export_gelu, export_relu, export_sigmoid, export_softmax, export_tanh  # noqa: E402,F401
-from .attention import export_multi_head_attention  # noqa: E402
+from .attention import export_multi_head_attention, export_transformer_block  # noqa: E402,F401
 from .containers import (export_add, export_concatenate, export_parallel, export_residual,  # noqa: E402
                          export_sequential)
 from .conv import export_conv2d  # noqa: E402

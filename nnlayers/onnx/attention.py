@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 
-from ..layers import MultiHeadAttention
+from ..layers import MultiHeadAttention, TransformerBlock
 from . import register_exporter, require_onnx
 
-__all__ = ["export_multi_head_attention"]
+__all__ = ["export_multi_head_attention", "export_transformer_block"]
 
 
 @register_exporter(MultiHeadAttention)
@@ -63,3 +63,9 @@ def export_multi_head_attention(layer, graph, X, memory=None, key_padding_mask=N
     O = graph.node("Transpose", [graph.node("MatMul", [P, V])], perm=[0, 2, 1, 3])                    # N×T×H×d
     O = graph.node("Reshape", [O, graph.constant(np.array([0, 0, D]), "merged_shape", dtype=np.int64)])
     return projection(O, "o")
+
+
+@register_exporter(TransformerBlock)
+def export_transformer_block(layer, graph, X):
+    """Z = mlp(attention(X)): its two residual children in turn, as its forward."""
+    return graph.export(layer.mlp, graph.export(layer.attention, X))
