@@ -153,6 +153,7 @@ def main(argv=None) -> int:
                   "batch_size": args.batch_size, "seq_len": args.seq_len, "embed": args.embed, "hidden": args.hidden,
                   "heads": args.heads, "blocks": args.blocks, "lr": args.lr, "schedule": args.schedule,
                   "warmup": args.warmup, "clip": args.clip, "dtype": args.dtype, "threads": blas_threads(),
+                  "numpy": np.__version__, "nnlayers": nl.__version__, "date": time.strftime("%Y-%m-%d"),
                   "curve": curve, "samples": samples}
         with open(args.log, "w") as file:
             json.dump(record, file, indent=1)
