@@ -13,7 +13,7 @@ import numpy as np
 import nnlayers as nl
 from nnlayers.examples.xor import XOR_X, XOR_Y
 
-from . import models
+from . import models, sequences
 from .models import NET_BATCHES, NETS, WINOGRAD_NETS, torch
 
 XOR_LR = 0.5
@@ -146,6 +146,13 @@ CASES = {
 for _key, (_title, *_rest) in NETS.items():
     for _size in NET_BATCHES:
         CASES[f"{_key}-{_size}"] = (f"{_title}, Adam, float32, batch {_size}", net_candidates(_key, _size))
+CASES["char-lstm"] = ("Character LSTM (Embedding 81→64, LSTM 256, Linear 81), cross-entropy over N×T, clipping, "
+                      "Adam, float32, N×T = 32×64", [("nnlayers", sequences.char_lstm_nnlayers),
+                                                     ("PyTorch", sequences.char_lstm_torch)])
+CASES["attention-block"] = ("Transformer block (pre-norm, causal attention 4 heads, MLP 512 with GELU), Euclidean "
+                            "loss, Adam, float32, N×T×D = 16×128×128", [
+                                ("nnlayers", sequences.attention_block_nnlayers),
+                                ("PyTorch", sequences.attention_block_torch)])
 
 
 def selected(only) -> list[str]:

@@ -19,18 +19,19 @@ from ._notebook import show_figures_in_notebooks as _show_figures_in_notebooks
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_jacobian
 from .io import load, save
 from .modelfile import load_model, register_module, save_model
-from .layers import (GRU, LSTM, RNN, AvgPool2D, BatchNorm1d, BatchNorm2d, Bias, Conv2D, Dropout, Elementwise,
-                     Embedding, Flatten, GlobalAvgPool2D, GRUCell, Linear, LSTMCell, MaxPool2D, ReLU, RNNCell, Sigmoid,
-                     Tanh, col2im, im2col, sigmoid)
-from .losses import EuclideanLoss, Loss, SoftmaxCrossEntropy, log_softmax, softmax
+from .layers import (GELU, GRU, LSTM, RNN, AvgPool2D, BatchNorm1d, BatchNorm2d, Bias, Conv2D, Dropout, Elementwise,
+                     Embedding, Flatten, GlobalAvgPool2D, GRUCell, LayerNorm, Linear, LSTMCell, MaxPool2D,
+                     MultiHeadAttention, PositionalEmbedding, ReLU, RNNCell, Sigmoid, Softmax, Tanh, TransformerBlock,
+                     col2im, im2col, sigmoid)
+from .losses import EuclideanLoss, Loss, SoftmaxCrossEntropy, log_softmax, perplexity, softmax
 from .containers import Add, Concatenate, Parallel, Residual, Sequential
 from .errors import ShapeError, WeightsFileError
 from .module import Buffer, Module, Parameter, as_float_input, as_tuple, evaluation_mode
 from .onnx import export_onnx
 from .optim import SGD, Adam, AdamW, Optimizer
 from .summary import Summary, summary
-from .training import (BestEpoch, Callback, DivergenceGuard, History, Progress, Trainer, TrainingDivergedError,
-                       accuracy, minibatches, predict)
+from .training import (BestEpoch, Callback, DivergenceGuard, GradientClipping, History, Perplexity, Progress, Trainer,
+                       TrainingDivergedError, accuracy, clip_grad_norm, minibatches, predict)
 
 __version__ = "0.2.0"
 
@@ -40,10 +41,11 @@ __all__ = [
     "Linear", "Bias", "Elementwise", "Sigmoid", "Tanh", "ReLU", "Conv2D", "MaxPool2D", "AvgPool2D",
     "GlobalAvgPool2D", "BatchNorm1d", "BatchNorm2d", "Flatten", "Dropout", "sigmoid", "im2col", "col2im",
     "Embedding", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
-    "Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softmax",
+    "LayerNorm", "GELU", "Softmax", "MultiHeadAttention", "PositionalEmbedding", "TransformerBlock",
+    "Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softmax", "perplexity",
     "Optimizer", "SGD", "Adam", "AdamW", "schedules", "augment",
     "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches", "Callback", "BestEpoch",
-    "DivergenceGuard", "Progress", "predict",
+    "DivergenceGuard", "Progress", "predict", "Perplexity", "clip_grad_norm", "GradientClipping",
     "gradcheck", "numerical_jacobian", "GradcheckError", "GradcheckReport",
     "save", "load", "save_model", "load_model", "register_module", "WeightsFileError", "summary", "Summary",
     "export_onnx", "onnx",

@@ -167,6 +167,42 @@ def fit(path, batch_norm=False, sync=True, sum_loss=False):
         print(f"ok fit: {len(history.loss)} epochs, History and weights equal; saved {path}")
 
 
+def clip():
+    """fit with gradient clipping and Perplexity on two ranks equals one process's fit: clipping acts on the
+    ranks' averaged gradient (unequal shards: 7 + 6 rows), not on each rank's own; the averaging happens
+    once per step; perplexity is exp of the whole job's loss."""
+    rng = np.random.default_rng(4)
+    X, Y = rng.standard_normal((45, 1, 8, 8)), rng.integers(0, 3, 45)      # batches 16, 16, 13 (7 + 6)
+    X_val, Y_val = rng.standard_normal((11, 1, 8, 8)), rng.integers(0, 3, 11)
+
+    def train(distributed):
+        model = small_cnn(seed=rank if distributed else 0)
+        optimizer = nl.SGD(model.parameters(), lr=0.5, momentum=0.9)
+        callbacks = [nl.Perplexity()]                     # before the DistributedCallback: fit puts that first
+        if distributed:
+            optimizer = dist.DistributedOptimizer(optimizer, comm)
+            callbacks.append(dist.DistributedCallback(comm))
+        trainer = nl.Trainer(model, nl.SoftmaxCrossEntropy(), optimizer, clip_grad_norm=0.05)
+        history = trainer.fit(X, Y, epochs=2, batch_size=16, rng=3, validation_data=(X_val, Y_val),
+                              progress=False, callbacks=callbacks)
+        return model, history, trainer.clipping
+
+    model, history, clipping = train(True)
+    reference, ref_history, ref_clipping = train(False)
+    assert clipping.steps == ref_clipping.steps == 6 and clipping.clipped == ref_clipping.clipped == 6, \
+        (clipping.steps, clipping.clipped, ref_clipping.clipped)
+    assert abs(clipping.last_norm - ref_clipping.last_norm) <= TOL * ref_clipping.last_norm
+    for name in ("loss", "val_loss", "perplexity", "val_perplexity"):
+        got, want = np.array(getattr(history, name)), np.array(getattr(ref_history, name))
+        if got.shape != want.shape or not np.allclose(got, want, rtol=TOL, atol=TOL):
+            raise AssertionError(f"clip: History.{name} {got} on rank {rank}, one process {want}")
+    error = np.max(np.abs(flat(model) - flat(reference)))
+    assert error <= TOL, f"clip: weights differ by {error}"
+    check_same_everywhere(model, "clip")
+    if rank == 0:
+        print(f"ok clip: {clipping.clipped} of {clipping.steps} steps clipped, History and weights equal")
+
+
 class NaNOnRank1(nl.SoftmaxCrossEntropy):
     """The loss turns NaN on rank 1 alone at its third batch."""
     calls = 0
@@ -221,6 +257,8 @@ if __name__ == "__main__":
             fit(None, batch_norm=True)
             fit(None, batch_norm=True, sync=False)
             fit(None, sum_loss=True)
+        elif case == "clip":
+            clip()
         elif case == "diverge":
             diverge()
         elif case == "fail":

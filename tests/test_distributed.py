@@ -55,6 +55,15 @@ def test_fit_on_two_ranks_records_the_one_process_history(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.npz"]   # no temporary file left
 
 
+def test_clipping_on_two_ranks_clips_the_averaged_gradient():
+    """Trainer(clip_grad_norm=…) with DistributedOptimizer: the clipping callback averages the ranks'
+    gradients first (the step then does not average again), so the run equals one process's; Perplexity
+    passed before DistributedCallback still reads the whole job's loss."""
+    done = run_ranks("clip")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok clip: 6 of 6 steps clipped, History and weights equal" in done.stdout
+
+
 def test_a_loss_diverging_on_one_rank_stops_every_rank_alike():
     """The callback is the fit's divergence guard on the ranks' summed loss: NaN on rank 1 alone stops
     both ranks at the same step with TrainingDivergedError and the same weights put back."""
@@ -154,6 +163,33 @@ def test_distributed_optimizer_passes_everything_through():
         optimizer.reduction = "max"
     with pytest.raises(TypeError, match="nl.Optimizer"):
         nl.distributed.DistributedOptimizer(object())
+
+
+def test_the_step_averages_once_even_when_a_callback_averaged_first():
+    """GradientClipping calls allreduce_gradients before the step; the step then does not average again
+    (one Allreduce per step, not two: a sum reduction would double), until zero_grad or the step."""
+    require_mpi()
+
+    class CountingComm:                                  # one rank: the in-place sum leaves the buffer as it is
+        calls = 0
+
+        def Allreduce(self, send, receive):
+            CountingComm.calls += 1
+
+        def Get_size(self):
+            return 1
+
+    model = nl.Sequential(nl.Linear(3, 2, rng=0))
+    optimizer = nl.distributed.DistributedOptimizer(nl.SGD(model.parameters(), lr=0.1), CountingComm())
+    optimizer.step()
+    assert CountingComm.calls == 1
+    optimizer.allreduce_gradients()
+    optimizer.step()
+    assert CountingComm.calls == 2
+    optimizer.allreduce_gradients()
+    optimizer.zero_grad()                                # new gradients to come: the next step averages them
+    optimizer.step()
+    assert CountingComm.calls == 4
 
 
 def test_distributed_callback_needs_the_distributed_optimizer_and_enough_rows():

@@ -78,6 +78,17 @@ LAYER_CASES = [
     ("gru-one-step", lambda: nl.GRU(2, 3, rng=3), normal(3, 1, 2)),
     ("rnn-cell", lambda: nl.RNNCell(3, 2, rng=4), normal(2, 3)),
     ("gru-cell", lambda: nl.GRUCell(2, 3, rng=5), normal(3, 2)),
+    # attention and its parts (N×T×D sequences), alone and as a pre-norm block
+    ("layernorm", lambda: nl.LayerNorm(5), normal(3, 4, 5)),
+    ("gelu", nl.GELU, normal(3, 7)),
+    ("softmax", nl.Softmax, normal(3, 5)),
+    ("attention-self-causal", lambda: nl.MultiHeadAttention(6, 2, causal=True, rng=0), normal(2, 4, 6)),
+    ("positional-learned", lambda: nl.PositionalEmbedding(6, 4, rng=0), normal(2, 5, 4)),
+    ("attention-pre-norm-block", lambda: nl.Sequential(
+        nl.PositionalEmbedding(8, 6, "sinusoidal"),
+        nl.Residual(nl.Sequential(nl.LayerNorm(6), nl.MultiHeadAttention(6, 3, causal=True, rng=0))),
+        nl.Residual(nl.Sequential(nl.LayerNorm(6), nl.Linear(6, 12, rng=1), nl.Bias(12), nl.GELU(),
+                                  nl.Linear(12, 6, rng=2), nl.Bias(6)))), normal(2, 5, 6)),
 ]
 
 

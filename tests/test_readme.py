@@ -45,7 +45,7 @@ def test_the_pages_hold_the_examples():
               ("README.rst", "docs/getting-started.rst", "docs/writing-a-layer.rst", "docs/training.rst",
                "docs/saving.rst")}
     assert counts == {"README.rst": 1, "docs/getting-started.rst": 2, "docs/writing-a-layer.rst": 3,
-                      "docs/training.rst": 2, "docs/saving.rst": 1}
+                      "docs/training.rst": 3, "docs/saving.rst": 1}
     assert len(all_blocks()) == sum(counts.values())            # no other page holds a Python block
 
 
@@ -69,6 +69,10 @@ def test_python_blocks_run(capsys, tmp_path, monkeypatch):
                       re.search(r"(\[\[[^\]]*\](?:\s*\[[^\]]*\])*\])", printed).group(1).splitlines()])
     image = np.arange(17.0, 33.0).reshape(4, 4)
     assert any(np.array_equal(shown, candidate) for candidate in shifted_variants(image))
+    # Training's clipping block: perplexity is exp of each epoch's loss; some of the 12 steps were clipped.
+    run, clipping = namespace["run"], namespace["clipped"].clipping
+    np.testing.assert_allclose(run.perplexity, np.exp(run.loss), rtol=1e-15)
+    assert clipping.steps == 12 and 0 < clipping.clipped <= 12 and f"of {clipping.steps}" in printed
     # Training's schedules block: the best epoch's weights (and BatchNorm statistics) are the ones left in the model.
     history, trainer = namespace["history"], namespace["trainer"]
     assert history.best_epoch == int(np.argmax(history.val_accuracy)) + 1

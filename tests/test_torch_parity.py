@@ -161,6 +161,68 @@ def test_softmax_cross_entropy_matches_torch(data, target, rng):
     close(nl.log_softmax(X), torch.log_softmax(t(X), dim=1))
 
 
+@pytest.mark.parametrize("shape", [(4, 7, 5), (1, 1, 3), (3, 2, 4, 6), (32, 64, 81)])
+@pytest.mark.parametrize("ignore_index", [None, -100, 2])
+@pytest.mark.parametrize("data", ["random", "large"])
+def test_sequence_cross_entropy_matches_torch(shape, ignore_index, data, rng):
+    """N×T×V (and N×T₁×T₂×V) scores with N×T labels against F.cross_entropy on the scores with the
+    classes moved to axis 1 (N×V×T) and on the flattened (N·T)×V rows: value and δZ."""
+    V = shape[-1]
+    Z = rng.normal(size=shape) * (300 if data == "large" else 1)
+    labels = rng.integers(0, V, size=shape[:-1])
+    if ignore_index is not None:
+        labels[rng.random(size=labels.shape) < 0.3] = ignore_index
+    loss = nl.SoftmaxCrossEntropy(ignore_index=ignore_index)
+    value, grad = loss.forward(Z, labels), loss.backward()
+    theirs = {} if ignore_index is None else {"ignore_index": ignore_index}
+    moved = t(Z, grad=True)
+    reference = torch.nn.functional.cross_entropy(torch.movedim(moved, -1, 1), torch.tensor(labels), **theirs)
+    reference.backward()
+    if torch.isnan(reference):                                  # every label ignored: PyTorch's 0/0
+        assert value == 0.0 and np.all(grad == 0)
+        return
+    assert value == pytest.approx(reference.item(), rel=RTOL, abs=ATOL)
+    close(grad, moved.grad)
+    flat = t(Z.reshape(-1, V), grad=True)
+    reference = torch.nn.functional.cross_entropy(flat, torch.tensor(labels.reshape(-1)), **theirs)
+    reference.backward()
+    assert value == pytest.approx(reference.item(), rel=RTOL, abs=ATOL)
+    close(grad.reshape(-1, V), flat.grad)
+
+
+def test_sequence_cross_entropy_with_probability_rows_matches_torch(rng):
+    Z, Y = rng.normal(size=(3, 4, 5)), rng.dirichlet(np.ones(5), size=(3, 4))
+    loss = nl.SoftmaxCrossEntropy()
+    value = loss.forward(Z, Y)
+    Zt = t(Z, grad=True)
+    reference = torch.nn.functional.cross_entropy(torch.movedim(Zt, -1, 1), torch.movedim(t(Y), -1, 1))
+    reference.backward()
+    assert value == pytest.approx(reference.item(), rel=RTOL, abs=ATOL)
+    close(loss.backward(), Zt.grad)
+
+
+# -- gradient clipping ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("norm_type", [2.0, float("inf"), 1.0, 3.0])
+@pytest.mark.parametrize("max_norm", [0.5, 4.0, 1e3])                  # above, near, below the total
+def test_clip_grad_norm_matches_torch(norm_type, max_norm, rng):
+    shapes = [(3, 4), (4,), (2, 1, 3, 3), (1,)]
+    grads = [rng.normal(size=shape) for shape in shapes]
+    parameters = [nl.Parameter(np.zeros(shape), f"p{i}") for i, shape in enumerate(shapes)]
+    tensors = [t(np.zeros(shape), grad=True) for shape in shapes]
+    for parameter, tensor, g in zip(parameters, tensors, grads):
+        parameter.grad[...] = g
+        tensor.grad = t(g)
+    total = nl.clip_grad_norm(parameters, max_norm, norm_type)
+    reference = torch.nn.utils.clip_grad_norm_(tensors, max_norm, norm_type)
+    assert isinstance(total, float)
+    assert total == pytest.approx(reference.item(), rel=RTOL, abs=ATOL)
+    for parameter, tensor in zip(parameters, tensors):
+        close(parameter.grad, tensor.grad)
+    changed = [not np.array_equal(parameter.grad, g) for parameter, g in zip(parameters, grads)]
+    assert changed == [max_norm < total] * len(grads)                  # all scaled, or none touched
+
+
 # -- a whole LeNet-like network on image-like data ------------------------------------------------
 
 def test_lenet_like_network_matches_torch_on_images_with_ties(rng):

@@ -94,7 +94,9 @@ class DistributedOptimizer(Optimizer):
         reduction "mean" (the default):   g ← Σ_r w_r g_r / Σ_r w_r
         reduction "sum":                  g ← Σ_r g_r
 
-    then the wrapped optimizer steps. With ``weight`` = the rank's rows of the global batch
+    then the wrapped optimizer steps (a callback that must see the averaged gradients first, such as
+    ``nl.GradientClipping``, calls ``allreduce_gradients`` itself; the step then does not average
+    again). With ``weight`` = the rank's rows of the global batch
     (``DistributedCallback`` sets it every batch) a mean loss gets exactly the whole batch's
     gradient even when the shards differ in size; with equal shards any equal weights do (1.0).
 
@@ -115,6 +117,7 @@ class DistributedOptimizer(Optimizer):
         own["comm"] = world() if comm is None else comm
         own["weight"] = 1.0
         own["reduction"] = "mean"
+        own["_averaged"] = False                     # allreduce_gradients ran since the last step
         # One flat buffer per dtype (one in all: a model has one dtype), holding Σ w_r g_r then Σ w_r.
         groups = {}
         for parameter in optimizer.parameters:
@@ -146,6 +149,7 @@ class DistributedOptimizer(Optimizer):
 
     def zero_grad(self) -> None:
         self.optimizer.zero_grad()
+        self.__dict__["_averaged"] = False
 
     def state_dict(self) -> dict:
         return self.optimizer.state_dict()
@@ -162,11 +166,17 @@ class DistributedOptimizer(Optimizer):
         return self
 
     def step(self) -> None:
-        """Average the gradients over the ranks (see the class docstring), then the wrapped step."""
-        self.allreduce_gradients()
+        """Average the gradients over the ranks (see the class docstring), unless ``allreduce_gradients``
+        already did since the last step; then the wrapped step."""
+        if not self._averaged:
+            self.allreduce_gradients()
         self.optimizer.step()
+        self.__dict__["_averaged"] = False
 
     def allreduce_gradients(self) -> None:
+        """The ranks' gradients averaged (or summed) in place, now: a callback that changes the gradients
+        before the step (``nl.GradientClipping``) calls it first, so that it acts on the average, as on one
+        process; ``step`` then does not average again (until ``zero_grad`` or the step)."""
         weight = float(self.weight) if self.reduction == "mean" else 1.0
         for parameters, flat in self._groups:
             at = 0
@@ -183,6 +193,7 @@ class DistributedOptimizer(Optimizer):
                 n = parameter.grad.size
                 parameter.grad[...] = flat[at:at + n].reshape(parameter.grad.shape)
                 at += n
+        self.__dict__["_averaged"] = True
 
     def extra_repr(self) -> str:
         return f"{self.optimizer!r}, ranks={self.comm.Get_size()}, reduction={self.reduction!r}"

@@ -4,9 +4,10 @@
 * ``chain_rule`` the chain rule as a Jacobian-vector product (``scripts/chain_rule.py``)
 * ``projection`` zeros and ones in two numbers: the SVD projection (``scripts/mnist_svd.py``)
 * ``mnist``      splits, augmentation and the reference classifiers (``scripts/train_mnist.py``)
+* ``text``       character language models: corpora, the recurrent models, sampling (``scripts/train_text.py``)
 
 Import one with ``from nnlayers.examples import xor``, or use ``nl.examples.xor``.
 """
-from . import chain_rule, mnist, projection, xor
+from . import chain_rule, mnist, projection, text, xor
 
-__all__ = ["chain_rule", "mnist", "projection", "xor"]
+__all__ = ["chain_rule", "mnist", "projection", "text", "xor"]

@@ -10,6 +10,8 @@ object with ``on_epoch_end`` alone is a callback; subclassing ``Callback`` is op
     on_loss(epoch, batch, loss)     the batch's loss is known, the weights not yet updated; raise to
                                     stop before the update (``loss``: a float on the CPU, a 0-d array
                                     on a GPU, so that no batch waits for the device)
+    on_backward_end(epoch, batch)   the gradients are known (after ``model.backward``), the step not yet
+                                    taken: change them here (``GradientClipping`` clips them)
     on_batch_end(epoch, batch)      after the optimizer step
     on_epoch_logs(epoch, logs)      the epoch's records ({"loss": …, "val_loss": …, metrics}) before they
                                     join the history; raise to reject them
@@ -17,8 +19,11 @@ object with ``on_epoch_end`` alone is a callback; subclassing ``Callback`` is op
     on_fit_end(history)             after the last epoch (not after an error)
     on_exception(error)             fit is being left by ``error`` (Ctrl-C, a divergence): undo or close
 
-``fit`` calls them in the order of its list: the divergence guard, the best-epoch
-tracker, the progress display (those its keywords ask for), then the user's callbacks.
+``fit`` calls them in the order of its list: the divergence guard (the built-in one, or the
+one passed in ``callbacks``: ``nl.distributed.DistributedCallback`` is one, so the records it
+combines over the ranks are whole before any other callback reads them), the gradient clipping,
+the best-epoch tracker, the progress display (those its keywords ask for), then the user's other
+callbacks, in their order.
 Epochs and batches count from 1. A callback with the attribute ``silences_progress = True``
 keeps ``fit`` from adding its progress display (``nl.distributed.DistributedCallback`` sets it
 on every rank but 0, so that one process speaks for the job).
@@ -28,11 +33,12 @@ from __future__ import annotations
 import math
 
 from .._args import positive_int
+from ..losses import exp_or_inf
 
-__all__ = ["Callback", "BestEpoch", "CallbackList"]
+__all__ = ["Callback", "BestEpoch", "Perplexity", "CallbackList"]
 
-HOOKS = ("on_fit_start", "on_epoch_start", "on_loss", "on_batch_end", "on_epoch_logs", "on_epoch_end",
-         "on_fit_end", "on_exception")
+HOOKS = ("on_fit_start", "on_epoch_start", "on_loss", "on_backward_end", "on_batch_end", "on_epoch_logs",
+         "on_epoch_end", "on_fit_end", "on_exception")
 
 
 class Callback:
@@ -41,6 +47,7 @@ class Callback:
     def on_fit_start(self, trainer, run) -> None: ...
     def on_epoch_start(self, epoch: int) -> None: ...
     def on_loss(self, epoch: int, batch: int, loss) -> None: ...
+    def on_backward_end(self, epoch: int, batch: int) -> None: ...
     def on_batch_end(self, epoch: int, batch: int) -> None: ...
     def on_epoch_logs(self, epoch: int, logs: dict) -> None: ...
     def on_epoch_end(self, epoch: int, history) -> bool | None: ...
@@ -115,3 +122,21 @@ class BestEpoch(Callback):
     def on_fit_end(self, history) -> None:
         if self.restore and self.best_state is not None:
             self.model.load_state_dict(self.best_state, source="the best epoch's weights")
+
+
+class Perplexity(Callback):
+    """Adds ``perplexity`` = exp(loss) and, with validation data, ``val_perplexity`` = exp(val_loss) to
+    each epoch's records (``history.perplexity``, shown by the progress display), for a model trained
+    on a mean cross-entropy (``SoftmaxCrossEntropy``: nats per label; a character model's loss per
+    character). exp of the epoch's mean loss is the set's perplexity; a mean of the batches'
+    perplexities (``nl.perplexity`` as a metric) would not be."""
+
+    def on_fit_start(self, trainer, run) -> None:
+        if not trainer._loss_is_mean():
+            raise ValueError(f"Perplexity: perplexity is exp of a mean cross-entropy, but {trainer.loss!r} sums "
+                             "over the batch")
+
+    def on_epoch_logs(self, epoch: int, logs: dict) -> None:
+        logs["perplexity"] = exp_or_inf(logs["loss"])
+        if "val_loss" in logs:
+            logs["val_perplexity"] = exp_or_inf(logs["val_loss"])

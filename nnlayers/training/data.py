@@ -19,7 +19,9 @@ def accuracy(pred, target) -> float:
     """Fraction of rows whose arg-max of ``pred`` (N×K scores) equals the label.
 
     ``target`` is N integer labels or N×K one-hot rows. A single output column
-    (N×1, e.g. a sigmoid) counts pred ≥ 0.5 as class 1. ``accuracy.value`` gives the
+    (N×1, e.g. a sigmoid) counts pred ≥ 0.5 as class 1. Sequences: N×T×K scores (classes on
+    the last axis) against N×T labels (or N×T×K one-hot rows) give the fraction of all N·T
+    positions (padding included: none is skipped). ``accuracy.value`` gives the
     same fraction left on ``pred``'s device (the Trainer sums it there, as a loss's value).
     """
     return float(_accuracy_value(pred, target))
@@ -33,10 +35,12 @@ def _accuracy_value(pred, target):
         predicted = (pred[:, 0] >= 0.5).astype(np.int64)
         labels = target.reshape(-1) >= 0.5 if target.dtype.kind == "f" else target.reshape(-1)
     else:
-        predicted = pred.argmax(axis=1)
-        labels = target.argmax(axis=1) if target.ndim == 2 else target
-    if len(labels) != len(predicted):
-        raise ValueError(f"accuracy: {len(predicted)} predictions but {len(labels)} labels")
+        predicted = pred.argmax(axis=-1)
+        labels = target.argmax(axis=-1) if target.ndim == pred.ndim else target
+    if labels.shape != predicted.shape:
+        raise ValueError(f"accuracy: {len(predicted)} predictions but {len(labels)} labels" if labels.ndim == 1 else
+                         f"accuracy: predictions of shape {pred.shape} need labels of shape {predicted.shape}, got "
+                         f"{target.shape}")
     return (predicted == labels).mean(dtype=np.float64) if len(labels) else np.float64("nan")
 
 

@@ -12,7 +12,8 @@ __all__ = ["History"]
 @dataclass
 class History:
     """Per-epoch records of a ``fit``: training ``loss`` and ``val_loss``, each metric under
-    its name (``accuracy``, ``val_accuracy``), wall-clock ``seconds`` per epoch, and ``lr``,
+    its name (``accuracy``, ``val_accuracy``) and each record a callback adds to the epoch's
+    logs (``Perplexity``: ``perplexity``, ``val_perplexity``), wall-clock ``seconds`` per epoch, and ``lr``,
     the learning rate at the start of each epoch (its first step's). ``best_epoch`` (1-based)
     is the epoch with the best monitored value when ``fit`` watched one (``restore_best``,
     ``patience``), else None.

@@ -133,7 +133,7 @@ class _Progress:
 
 # desc, percentage, bar, count, times, then ", " and the numbers (tqdm puts the comma before a postfix).
 _BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
-_SHORT_NAMES = {"accuracy": "acc"}
+_SHORT_NAMES = {"accuracy": "acc", "perplexity": "ppl"}
 
 
 def _short_name(name: str) -> str:

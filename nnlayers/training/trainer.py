@@ -17,6 +17,7 @@ from ..losses import Loss
 from ..errors import ShapeError
 from ..module import as_tuple, evaluation_mode
 from .callbacks import BestEpoch, CallbackList
+from .clipping import GradientClipping, _positive
 from .data import as_arrays, check_finite, check_pair, minibatches, rows, samples, shape_of
 from .divergence import DivergenceGuard
 from .history import History
@@ -44,6 +45,12 @@ class Trainer:
     stepped after every epoch (``schedule_every="epoch"``, its t counts epochs)
     or after every optimizer step (``"batch"``, t counts batches).
 
+    ``clip_grad_norm=max_norm`` clips every step's gradients to that total (Euclidean) norm
+    (``nl.clip_grad_norm``) between ``model.backward`` and ``optimizer.step``, by a
+    ``GradientClipping`` callback kept as ``trainer.clipping``: its ``last_norm`` (before
+    clipping), ``steps`` and ``clipped`` say how often it acted. The usual guard for recurrent
+    nets, whose gradients now and then explode.
+
     **fit(X, Y, epochs, batch_size=None, shuffle=True, rng=None, validation_data=None,
     progress=True, *, restore_best=False, monitor=None, patience=None, callbacks=(), augment=None)**
     runs ``epochs`` passes over (X, Y) and returns the ``History``.
@@ -60,6 +67,9 @@ class Trainer:
       ``progress=False`` silences all output, ``True`` adds a ``Progress`` callback.
     * ``augment``: a transform ``augment(X_batch, rng) -> X_batch`` (``nl.augment``) applied to
       every training batch before its forward pass, with fit's ``rng``; never to the validation data.
+    * Integer X (token ids for a model whose first layer is an embedding) is passed on as it is:
+      never cast, nor checked for NaN. Sequence targets (N×T labels for N×T×V scores) are checked
+      whole against the loss like any other, a bad label named by its (sample, step) position.
     * Floating-point X of another dtype than the model's parameters is cast batch by batch: fit
       warns once, naming both dtypes (``model.to(np.float32)`` or ``X.astype(…)`` silences it). A
       shape error in the first step names X's shape (not only the batch's) and, for images given
@@ -89,7 +99,7 @@ class Trainer:
     """
 
     def __init__(self, model, loss, optimizer, *, metric=None, schedule=None, schedule_every: str = "epoch",
-                 device=None):
+                 device=None, clip_grad_norm: float | None = None):
         self.model = model
         self.device = device  # None: wherever the model's parameters are when fit/predict runs
         self.loss = loss
@@ -105,6 +115,9 @@ class Trainer:
             raise ValueError(f"Trainer: schedule_every must be 'epoch' or 'batch', got {schedule_every!r}")
         self.schedule = schedule
         self.schedule_every = schedule_every
+        if clip_grad_norm is not None:
+            _positive(clip_grad_norm, "clip_grad_norm", "Trainer")
+        self.clipping = GradientClipping(clip_grad_norm) if clip_grad_norm is not None else None
 
     # -- training --------------------------------------------------------------
     def fit(self, X, Y, epochs: int, batch_size: int | None = None, shuffle: bool = True, rng=None,
@@ -133,6 +146,7 @@ class Trainer:
                     run.add(value, _batch_metric(self.metric, pred, Yb, run.on_host), Yb)
                     hooks.call("on_loss", epoch, batch, value)  # the guard: finite? then a copy to undo the step
                     model.backward(*as_tuple(loss.backward()))
+                    hooks.call("on_backward_end", epoch, batch)  # gradient clipping
                     optimizer.step()
                     optimizer.zero_grad()
                     hooks.call("on_batch_end", epoch, batch)
@@ -152,11 +166,15 @@ class Trainer:
         return history
 
     def _fit_callbacks(self, progress, restore_best, monitor, patience, callbacks) -> list:
-        """The built-in callbacks fit's keywords ask for, then the user's (a guard or a display
-        among these replaces the built-in one; one that ``silences_progress`` leaves out the display)."""
+        """The built-in callbacks fit's keywords ask for among the user's: a guard passed there replaces the
+        built-in one and takes its place, first; a ``GradientClipping`` or a display there replaces the
+        trainer's (one that ``silences_progress`` leaves out the display)."""
         progress = flag(progress, "progress", "fit")
         callbacks = list(callbacks)
-        added = [] if any(isinstance(c, DivergenceGuard) for c in callbacks) else [DivergenceGuard()]
+        guards = [c for c in callbacks if isinstance(c, DivergenceGuard)] or [DivergenceGuard()]
+        added = []
+        if self.clipping is not None and not any(isinstance(c, GradientClipping) for c in callbacks):
+            added.append(self.clipping)
         if restore_best or patience is not None:
             if patience is not None:
                 positive_int(patience, "patience", "fit")
@@ -164,7 +182,7 @@ class Trainer:
         if progress and not any(isinstance(c, Progress) or getattr(c, "silences_progress", False)
                                 for c in callbacks):
             added.append(Progress())
-        return added + callbacks
+        return guards + added + [c for c in callbacks if not isinstance(c, DivergenceGuard)]
 
     def _device(self) -> str:
         return self.model.device if self.device is None else self.device

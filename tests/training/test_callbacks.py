@@ -1,5 +1,6 @@
 """The callback protocol of Trainer.fit: a user's own callback, the hooks' order, replacing a built-in one."""
 import io
+import math
 import textwrap
 
 import numpy as np
@@ -49,6 +50,9 @@ class Recorder(Callback):
         assert isinstance(loss, float) and self.run.step == (epoch - 1) * 3 + batch   # the CPU: a float
         self.calls.append(("loss", epoch, batch))
 
+    def on_backward_end(self, epoch, batch):
+        self.calls.append(("backward_end", epoch, batch))
+
     def on_batch_end(self, epoch, batch):
         self.calls.append(("batch_end", epoch, batch))
 
@@ -71,7 +75,8 @@ def test_hooks_come_in_the_loops_order():
     recorder = Recorder()
     trainer.fit(X, labels, epochs=2, batch_size=4, rng=0, validation_data=(X, labels), progress=False,
                 callbacks=[recorder])
-    epoch = lambda e: ([("epoch_start", e)] + [(kind, e, b) for b in (1, 2, 3) for kind in ("loss", "batch_end")]
+    epoch = lambda e: ([("epoch_start", e)] + [(kind, e, b) for b in (1, 2, 3)
+                                               for kind in ("loss", "backward_end", "batch_end")]
                        + [("epoch_logs", e), ("epoch_end", e)])
     assert recorder.calls == [("fit_start", 2, 3, True)] + epoch(1) + epoch(2) + [("fit_end", 2)]
 
@@ -149,3 +154,26 @@ def test_a_callback_that_silences_progress_keeps_fit_from_adding_its_display(cap
             X, X[:, :1], epochs=2, batch_size=4, callbacks=callbacks)
         assert ("epoch 2/2" in capsys.readouterr().err) == shown
     assert [DistributedCallback(FakeComm(rank)).silences_progress for rank in (0, 1)] == [False, True]
+
+
+def test_a_guard_passed_in_callbacks_takes_the_built_in_guard_s_place_first():
+    """The guard (nl.distributed.DistributedCallback is one) runs before the others, so the records it
+    changes in on_epoch_logs are final before any other callback reads them."""
+    class Guard(DivergenceGuard):
+        def on_epoch_logs(self, epoch, logs):
+            logs["loss"] = 0.5                               # as DistributedCallback sums the ranks' parts
+            super().on_epoch_logs(epoch, logs)
+
+    class Reader(Callback):
+        def on_epoch_logs(self, epoch, logs):
+            self.loss = logs["loss"]
+
+    reader, clipping = Reader(), nl.GradientClipping(1.0)
+    model = nl.Sequential(nl.Linear(2, 2, rng=0))
+    trainer = nl.Trainer(model, nl.SoftmaxCrossEntropy(), nl.SGD(model.parameters(), lr=1.0), clip_grad_norm=3.0)
+    callbacks = trainer._fit_callbacks(False, True, None, None, [reader, clipping, Guard(), nl.Perplexity()])
+    assert [type(c).__name__ for c in callbacks] == ["Guard", "BestEpoch", "Reader", "GradientClipping", "Perplexity"]
+    assert [type(c).__name__ for c in trainer._fit_callbacks(True, False, None, None, [reader])] == \
+        ["DivergenceGuard", "GradientClipping", "Progress", "Reader"]
+    history = trainer.fit(XOR_X, [0, 1, 1, 0], epochs=2, progress=False, callbacks=[reader, Guard(), nl.Perplexity()])
+    assert reader.loss == 0.5 and history.loss == [0.5, 0.5] and history.perplexity == [math.exp(0.5)] * 2
