@@ -710,3 +710,20 @@ def test_attention_layers_at_every_opset(ort, rng):
     got = session(ort, proto).run(None, {"X0": Z.astype(np.float32), "X1": mask.astype(np.float32)})[0]
     assert_close(got, masked.forward(Z, mask))
     assert np.all(got[np.broadcast_to(mask, got.shape)] == 0)
+
+
+def test_input_dtype_declares_ids(onnx, ort, rng):
+    model = text_model()
+    proto = nl.export_onnx(model, None, ("T",), input_dtype=np.int64)    # as the model decides anyway
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
+    X = rng.integers(0, 11, size=(2, 4))
+    assert_close(run(session(ort, proto), X), eval_forward(model, X))
+    two = Parallel(nl.Embedding(5, 2, rng=0), nl.Embedding(5, 3, rng=1))
+    proto = nl.export_onnx(two, None, (3,), input_dtype=(np.int64,), dtype=np.float64)
+    assert [value.type.tensor_type.elem_type for value in proto.graph.output] == [onnx.TensorProto.DOUBLE] * 2
+    with pytest.raises(nl.onnx.OnnxExportError, match="input X is int64 .input_dtype., but the model reads it as "
+                                                      "numbers"):
+        nl.export_onnx(nl.Linear(3, 2, rng=0), None, (3,), input_dtype=np.int64)
+    for wrong in [np.float32, "int32", (np.int64, None), "ids"]:
+        with pytest.raises(ValueError, match="input_dtype must be"):
+            nl.export_onnx(model, None, (4,), input_dtype=wrong)

@@ -21,7 +21,7 @@ MIN_OPSET = 13
 
 
 def export_onnx(model: Module, path, input_shape, *, opset: int = DEFAULT_OPSET, softmax: bool = False,
-                dtype=None):
+                dtype=None, input_dtype=None):
     """Write ``model``'s inference function as an ONNX file at ``path``; returns the ``onnx.ModelProto``.
 
     ``input_shape`` is one sample's shape, without the batch dimension (as
@@ -44,7 +44,10 @@ def export_onnx(model: Module, path, input_shape, *, opset: int = DEFAULT_OPSET,
 
     The inputs are of the graph's float type, except an input that the model
     reads as ids (an ``Embedding`` first): it is an int64 input, given
-    integer ids as they are.
+    integer ids as they are. ``input_dtype=np.int64`` says so explicitly
+    (one dtype for every input, or a tuple of one per input, None where the
+    model decides): the probe then gives that input integer zeros, and a
+    model that reads it as numbers is refused.
 
     The model is not changed: no weight, buffer, mode, state or cache. One zero
     sample goes through a copy of it in eval mode first (twice, at sizes 5, 7, …
@@ -63,11 +66,16 @@ def export_onnx(model: Module, path, input_shape, *, opset: int = DEFAULT_OPSET,
     input_shapes = _sample_shapes(input_shape)
     opset = _checked_opset(opset, onnx)
     dtype = _graph_dtype(model, dtype)
-    output_shapes = _probe_output_shapes(model, input_shapes, dtype)
+    input_dtypes = _input_dtypes(input_dtype, len(input_shapes), dtype)
+    output_shapes = _probe_output_shapes(model, input_shapes, input_dtypes)
 
     input_names = _numbered("X", len(input_shapes))
     graph = OnnxGraph(model, dtype, opset, input_names)
     outputs = graph.export(model, *input_names)
+    for name, kind in zip(input_names, input_dtypes):
+        if kind.kind == "i" and name not in graph.integer_inputs:
+            raise OnnxExportError(f"export_onnx: input {name} is int64 (input_dtype), but the model reads it "
+                                  "as numbers, not as ids (an Embedding first)")
     outputs = as_tuple(outputs)
     if len(outputs) != len(output_shapes):
         raise OnnxExportError(f"export_onnx: the model's exporter gave {len(outputs)} outputs, its forward "
@@ -142,6 +150,25 @@ def _checked_opset(opset, onnx) -> int:
     return int(opset)
 
 
+def _input_dtypes(input_dtype, count: int, dtype) -> tuple:
+    """One dtype per input for the probe: int64 where ``input_dtype`` says ids, else the graph's float type."""
+    given = tuple(input_dtype) if isinstance(input_dtype, (tuple, list)) else (input_dtype,) * count
+    if len(given) != count:
+        raise ValueError(f"export_onnx: input_dtype must be one dtype or a tuple of one per input ({count}), "
+                         f"got {input_dtype!r}")
+    checked = []
+    for value in given:
+        try:
+            ids = value is not None and np.dtype(value) == np.int64
+        except TypeError:
+            ids = False
+        if value is not None and not ids:
+            raise ValueError(f"export_onnx: input_dtype must be np.int64 (ids) or None (the model decides), "
+                             f"got {value!r}")
+        checked.append(np.dtype(np.int64) if ids else dtype)
+    return tuple(checked)
+
+
 def _graph_dtype(model: Module, dtype) -> np.dtype:
     if dtype is not None:
         dtype = np.dtype(dtype)
@@ -155,7 +182,7 @@ def _graph_dtype(model: Module, dtype) -> np.dtype:
     return np.dtype(found[0]) if found else np.dtype(np.float32)
 
 
-def _probe_output_shapes(model: Module, input_shapes: tuple, dtype) -> tuple:
+def _probe_output_shapes(model: Module, input_shapes: tuple, dtypes: tuple) -> tuple:
     """Each output's shape for one sample, from zero samples through a copy of the model in eval mode.
 
     Symbolic dimensions (names in ``input_shapes``) are run at two sets of sizes, 5, 7, 9, … and then
@@ -164,18 +191,19 @@ def _probe_output_shapes(model: Module, input_shapes: tuple, dtype) -> tuple:
     """
     names = list(dict.fromkeys(d for shape in input_shapes for d in shape if isinstance(d, str)))
     if not names:
-        return _probe(model, input_shapes, dtype)
+        return _probe(model, input_shapes, dtypes)
     first = {name: 5 + 2 * k for k, name in enumerate(names)}
     second = {name: 3 * size for name, size in first.items()}
-    runs = [_probe(model, tuple(tuple(sizes.get(d, d) for d in shape) for shape in input_shapes), dtype)
+    runs = [_probe(model, tuple(tuple(sizes.get(d, d) for d in shape) for shape in input_shapes), dtypes)
             for sizes in (first, second)]
     by_sizes = {(first[name], second[name]): name for name in names}
     return tuple(tuple(a if a == b else by_sizes.get((a, b)) for a, b in zip(*shapes))
                  for shapes in zip(*runs))
 
 
-def _probe(model: Module, input_shapes: tuple, dtype) -> tuple:
-    """Each output's shape for one sample of the given sizes, through a copy of the model in eval mode.
+def _probe(model: Module, input_shapes: tuple, dtypes: tuple) -> tuple:
+    """Each output's shape for one sample of the given sizes (zeros of ``dtypes``, one per input), through
+    a copy of the model in eval mode.
 
     The copy leaves out the forward caches (``cache_names``) that hold arrays,
     so copying a model just after a training step costs no more than its weights;
@@ -194,7 +222,8 @@ def _probe(model: Module, input_shapes: tuple, dtype) -> tuple:
         if callable(getattr(module, "reset_state", None)):
             module.reset_state()
     try:
-        outputs = probe(*(np.zeros((1, *shape), dtype=dtype) for shape in input_shapes))  # errors located
+        zeros = [np.zeros((1, *shape), dtype=dtype) for shape, dtype in zip(input_shapes, dtypes)]
+        outputs = probe(*zeros)                                                       # errors located
     except Exception as error:
         shapes = " and ".join(f"(N, {', '.join(map(str, shape))})" for shape in input_shapes)
         raise OnnxExportError(f"export_onnx: the model cannot take input of shape {shapes}: {error}") from error
