@@ -15,7 +15,7 @@ rounds of ``--eval-every`` steps until ``--minutes`` of training (evaluation not
 ``--max-steps``; after each round one line gives the validation loss in nats per character. At the
 end it prints samples drawn at ``--temperature``. ``--save`` keeps the model (``nl.load_model``),
 ``--log`` the curve as JSON, ``--plot`` the curve as a PNG, ``--export-onnx`` an ONNX file
-(input ids N×T int64, output scores N×T×V).
+(input ids N×T int64 for any T, up to the context for the GPT; output scores N×T×V, float32).
 """
 from __future__ import annotations
 
@@ -158,8 +158,9 @@ def main(argv=None) -> int:
         with open(args.log, "w") as file:
             json.dump(record, file, indent=1)
     if args.export_onnx:
-        nl.export_onnx(model, args.export_onnx, corpus.X.shape[1:], input_dtype=np.int64)
-        say(f"exported to {args.export_onnx} (ONNX; input X: ids N×T int64, output: scores N×T×V)")
+        nl.export_onnx(model, args.export_onnx, ("T",), input_dtype=np.int64, dtype=np.float32)
+        say(f"exported to {args.export_onnx} (ONNX; input X: ids N×T int64, any T"
+            f"{f' up to {args.seq_len}' if args.model == 'gpt' else ''}; output: scores N×T×V)")
     if args.plot or args.show:
         save_plot(curve, args)
     return 0

@@ -186,14 +186,15 @@ def _probe_output_shapes(model: Module, input_shapes: tuple, dtypes: tuple) -> t
     """Each output's shape for one sample, from zero samples through a copy of the model in eval mode.
 
     Symbolic dimensions (names in ``input_shapes``) are run at two sets of sizes, 5, 7, 9, … and then
-    three times those: an output dimension that equals the same name's size both times is that name,
-    one that changes otherwise is left unnamed (None: ONNX's unknown dimension), the others are sizes.
+    one more each (small, so that a model with a largest length, a GPT's context, takes them): an
+    output dimension that equals the same name's size both times is that name, one that changes
+    otherwise is left unnamed (None: ONNX's unknown dimension), the others are sizes.
     """
     names = list(dict.fromkeys(d for shape in input_shapes for d in shape if isinstance(d, str)))
     if not names:
         return _probe(model, input_shapes, dtypes)
     first = {name: 5 + 2 * k for k, name in enumerate(names)}
-    second = {name: 3 * size for name, size in first.items()}
+    second = {name: size + 1 for name, size in first.items()}
     runs = [_probe(model, tuple(tuple(sizes.get(d, d) for d in shape) for shape in input_shapes), dtypes)
             for sizes in (first, second)]
     by_sizes = {(first[name], second[name]): name for name in names}
