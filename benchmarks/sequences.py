@@ -1,4 +1,6 @@
-"""The sequence chapter's training step, in pairs: a character LSTM, nnlayers' and PyTorch's.
+"""The sequence and attention chapters' training steps, in pairs: nnlayers' and PyTorch's.
+
+A character LSTM (chapter 7), then a Transformer block (chapter 8).
 
 The model is ``nnlayers.examples.text.char_model("lstm", 81)``: Embedding 81→64, LSTM 64→256,
 Linear 256→81 and Bias, on ids N×T = 32×64 (the Austen corpus's 81 symbols), float32. A step is
@@ -15,7 +17,8 @@ from nnlayers.examples import text
 
 from .models import torch
 
-__all__ = ["CHAR_LSTM", "char_lstm_nnlayers", "char_lstm_torch", "char_batch", "CharLSTMTorch"]
+__all__ = ["CHAR_LSTM", "char_lstm_nnlayers", "char_lstm_torch", "char_batch", "CharLSTMTorch", "ATTENTION_BLOCK",
+           "block_batch", "attention_block_nnlayers", "attention_block_torch", "TransformerBlockTorch"]
 
 #: (vocabulary, embedding, hidden, batch N, window T) of the benchmark's character model.
 CHAR_LSTM = (81, 64, 256, 32, 64)
@@ -72,6 +75,68 @@ def char_lstm_torch():
     def step():
         loss(model(X).reshape(-1, V), Y.reshape(-1)).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        optimizer.step()
+        optimizer.zero_grad()
+    return step
+
+
+# -- the attention chapter's block -----------------------------------------------------------------------
+
+#: (batch N, length T, width D, heads) of the benchmark's Transformer block.
+ATTENTION_BLOCK = (16, 128, 128, 4)
+
+
+def block_batch():
+    """Inputs X and targets, N×T×D float32 each (the same every call)."""
+    N, T, D, _ = ATTENTION_BLOCK
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(N, T, D)).astype(np.float32), rng.normal(size=(N, T, D)).astype(np.float32)
+
+
+def attention_block_nnlayers():
+    """``nl.TransformerBlock`` (pre-norm, causal, MLP 4D with GELU), Euclidean loss, Adam (η = 10⁻³)."""
+    _, _, D, heads = ATTENTION_BLOCK
+    block = nl.TransformerBlock(D, heads, causal=True, rng=0, dtype=np.float32)
+    loss, optimizer = nl.EuclideanLoss(), nl.Adam(block.parameters(), lr=1e-3)
+    X, target = block_batch()
+
+    def step():
+        loss.forward(block.forward(X), target)
+        block.backward(loss.backward())
+        optimizer.step()
+        optimizer.zero_grad()
+    return step
+
+
+if torch is not None:
+    class TransformerBlockTorch(torch.nn.Module):
+        """PyTorch's twin of ``nl.TransformerBlock``: x + MHA(LN(x)) (causal), then x + MLP(LN(x)) with GELU."""
+
+        def __init__(self, width: int, heads: int, length: int):
+            super().__init__()
+            self.norm1, self.norm2 = torch.nn.LayerNorm(width), torch.nn.LayerNorm(width)
+            self.attention = torch.nn.MultiheadAttention(width, heads, batch_first=True)
+            self.mlp = torch.nn.Sequential(torch.nn.Linear(width, 4 * width), torch.nn.GELU(),
+                                           torch.nn.Linear(4 * width, width))
+            self.register_buffer("mask", torch.ones(length, length, dtype=torch.bool).triu(1))
+
+        def forward(self, x):
+            h = self.norm1(x)
+            x = x + self.attention(h, h, h, attn_mask=self.mask, need_weights=False)[0]
+            return x + self.mlp(self.norm2(x))
+else:
+    TransformerBlockTorch = None
+
+
+def attention_block_torch():
+    N, T, D, heads = ATTENTION_BLOCK
+    torch.manual_seed(0)
+    block = TransformerBlockTorch(D, heads, T)
+    optimizer = torch.optim.Adam(block.parameters(), lr=1e-3)
+    X, target = (torch.from_numpy(array) for array in block_batch())
+
+    def step():
+        (0.5 * ((block(X) - target) ** 2).sum() / N).backward()
         optimizer.step()
         optimizer.zero_grad()
     return step

@@ -149,6 +149,10 @@ for _key, (_title, *_rest) in NETS.items():
 CASES["char-lstm"] = ("Character LSTM (Embedding 81→64, LSTM 256, Linear 81), cross-entropy over N×T, clipping, "
                       "Adam, float32, N×T = 32×64", [("nnlayers", sequences.char_lstm_nnlayers),
                                                      ("PyTorch", sequences.char_lstm_torch)])
+CASES["attention-block"] = ("Transformer block (pre-norm, causal attention 4 heads, MLP 512 with GELU), Euclidean "
+                            "loss, Adam, float32, N×T×D = 16×128×128", [
+                                ("nnlayers", sequences.attention_block_nnlayers),
+                                ("PyTorch", sequences.attention_block_torch)])
 
 
 def selected(only) -> list[str]:

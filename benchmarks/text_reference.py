@@ -81,7 +81,8 @@ def main(argv=None) -> int:
         with open(args.log, "w") as file:
             json.dump({"model": "lstm", "framework": "PyTorch " + torch.__version__, "threads": int(args.threads),
                        "data": "austen", "seed": args.seed, "batch_size": batch, "seq_len": 64, "embed": 64,
-                       "hidden": 256, "lr": 2e-3, "clip": 1.0, "dtype": "float32", "curve": curve}, file, indent=1)
+                       "hidden": 256, "lr": 2e-3, "clip": 1.0, "dtype": "float32", "date": time.strftime("%Y-%m-%d"),
+                       "curve": curve}, file, indent=1)
     return 0
 
 

@@ -19,9 +19,10 @@ from ._notebook import show_figures_in_notebooks as _show_figures_in_notebooks
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_jacobian
 from .io import load, save
 from .modelfile import load_model, register_module, save_model
-from .layers import (GRU, LSTM, RNN, AvgPool2D, BatchNorm1d, BatchNorm2d, Bias, Conv2D, Dropout, Elementwise,
-                     Embedding, Flatten, GlobalAvgPool2D, GRUCell, Linear, LSTMCell, MaxPool2D, ReLU, RNNCell, Sigmoid,
-                     Tanh, col2im, im2col, sigmoid)
+from .layers import (GELU, GRU, LSTM, RNN, AvgPool2D, BatchNorm1d, BatchNorm2d, Bias, Conv2D, Dropout, Elementwise,
+                     Embedding, Flatten, GlobalAvgPool2D, GRUCell, LayerNorm, Linear, LSTMCell, MaxPool2D,
+                     MultiHeadAttention, PositionalEmbedding, ReLU, RNNCell, Sigmoid, Softmax, Tanh, TransformerBlock,
+                     col2im, im2col, sigmoid)
 from .losses import EuclideanLoss, Loss, SoftmaxCrossEntropy, log_softmax, perplexity, softmax
 from .containers import Add, Concatenate, Parallel, Residual, Sequential
 from .errors import ShapeError, WeightsFileError
@@ -40,6 +41,7 @@ __all__ = [
     "Linear", "Bias", "Elementwise", "Sigmoid", "Tanh", "ReLU", "Conv2D", "MaxPool2D", "AvgPool2D",
     "GlobalAvgPool2D", "BatchNorm1d", "BatchNorm2d", "Flatten", "Dropout", "sigmoid", "im2col", "col2im",
     "Embedding", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "LayerNorm", "GELU", "Softmax", "MultiHeadAttention", "PositionalEmbedding", "TransformerBlock",
     "Loss", "EuclideanLoss", "SoftmaxCrossEntropy", "softmax", "log_softmax", "perplexity",
     "Optimizer", "SGD", "Adam", "AdamW", "schedules", "augment",
     "Trainer", "History", "TrainingDivergedError", "accuracy", "minibatches", "Callback", "BestEpoch",

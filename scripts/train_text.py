@@ -3,10 +3,12 @@
     python scripts/train_text.py --model lstm --data austen               # 5 minutes, then samples
     python scripts/train_text.py --model lstm --data austen --minutes 20 --save austen-lstm.npz
     python scripts/train_text.py --model gru --data names --minutes 1
+    python scripts/train_text.py --model gpt --data austen --minutes 20         # a small GPT (chapter 8)
     python scripts/train_text.py --load austen-lstm.npz --data austen --minutes 0 --temperature 0.5
 
 The model reads ids N×T and scores the next character at every position (Embedding → LSTM, GRU or
-RNN → Linear → Bias; ``nnlayers.examples.text``), trained with Adam, the softmax cross-entropy and
+RNN → Linear → Bias, or a small GPT: Transformer blocks; ``nnlayers.examples.text``), trained with
+Adam (the GPT: AdamW with a linear warm-up and a cosine decay), the softmax cross-entropy and
 gradient clipping, on windows of ``--seq-len`` characters (``--data austen``: the novels' first 90 %;
 validation on the next 5 %) or on whole names between markers (``--data names``). Training runs in
 rounds of ``--eval-every`` steps until ``--minutes`` of training (evaluation not counted) or
@@ -33,21 +35,34 @@ from nnlayers.examples import text
 #: Per corpus: a run's default length, rows per batch and steps between evaluations.
 DEFAULTS = {"austen": dict(minutes=5.0, batch_size=32, eval_every=500),
             "names": dict(minutes=1.0, batch_size=64, eval_every=100)}
+#: Per kind of model: window length, widths, learning rate and schedule.
+MODEL_DEFAULTS = {"recurrent": dict(seq_len=64, embed=64, hidden=256, lr=2e-3, schedule="none", warmup=0),
+                  "gpt": dict(seq_len=128, embed=128, hidden=None, lr=1e-3, schedule="cosine", warmup=200)}
+GPT_WEIGHT_DECAY = 0.01
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=sorted(text.RECURRENT), default="lstm", help="default lstm")
+    parser.add_argument("--model", choices=text.MODELS, default="lstm", help="default lstm")
     parser.add_argument("--data", choices=text.CORPORA, default="austen", help="default austen")
     parser.add_argument("--minutes", type=non_negative_float,
                         help="training time, evaluation not counted (default 5 for austen, 1 for names; "
                              "0 with --load: only evaluate and sample)")
     parser.add_argument("--max-steps", type=non_negative_int, help="stop after this many steps at the latest")
-    parser.add_argument("--seq-len", type=positive_int, default=64, help="characters per window (austen; default 64)")
+    parser.add_argument("--seq-len", type=positive_int,
+                        help="characters per window (austen; default 64, 128 for gpt: its context)")
     parser.add_argument("--batch-size", type=positive_int, help="rows per step (default 32 for austen, 64 for names)")
-    parser.add_argument("--embed", type=positive_int, default=64, help="embedding width (default 64)")
-    parser.add_argument("--hidden", type=positive_int, default=256, help="hidden units (default 256)")
-    parser.add_argument("--lr", type=positive_float, default=2e-3, help="Adam's learning rate (default 2e-3)")
+    parser.add_argument("--embed", type=positive_int, help="embedding width (default 64; gpt: its width D, 128)")
+    parser.add_argument("--hidden", type=positive_int, help="hidden units of a recurrent model (default 256)")
+    parser.add_argument("--heads", type=positive_int, default=4, help="gpt: attention heads (default 4)")
+    parser.add_argument("--blocks", type=positive_int, default=4, help="gpt: Transformer blocks (default 4)")
+    parser.add_argument("--dropout", type=non_negative_float, default=0.0, help="gpt: dropout (default 0)")
+    parser.add_argument("--lr", type=positive_float, help="(peak) learning rate (default 2e-3; gpt 1e-3)")
+    parser.add_argument("--schedule", choices=("cosine", "none"),
+                        help="learning rate per step: cosine decay to lr/10 over the steps the run is expected "
+                             "to take (--max-steps, or --minutes over the measured time of a step), after "
+                             "--warmup steps rising from lr/100 (default none; cosine for gpt)")
+    parser.add_argument("--warmup", type=non_negative_int, help="steps of linear warm-up (default 0; 200 for gpt)")
     parser.add_argument("--clip", type=non_negative_float, default=1.0,
                         help="clip the gradient's norm to this (default 1; 0: no clipping)")
     parser.add_argument("--eval-every", type=positive_int, help="steps per round (default 500 for austen, 100 for names)")
@@ -69,9 +84,14 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     check_destinations(parser, save=args.save, log=args.log, export_onnx=args.export_onnx, plot=args.plot)
     args.show = check_show(args.show, saving=bool(args.plot))
-    for name, value in DEFAULTS[args.data].items():
+    for name, value in [*DEFAULTS[args.data].items(),
+                        *MODEL_DEFAULTS["gpt" if args.model == "gpt" else "recurrent"].items()]:
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if args.model == "gpt" and args.data == "names":
+        args.seq_len = max(len(name) for name in nl.datasets.load_names()) + 1   # a whole name, with its markers
+    if args.dropout >= 1:
+        parser.error(f"--dropout must be below 1, got {args.dropout}")
     if args.samples is None:
         args.samples = 3 if args.data == "austen" else 12
     return args
@@ -100,16 +120,23 @@ def main(argv=None) -> int:
             print(f"error: --load {args.load}: not a character model of the {len(corpus.vocab)} symbols of "
                   f"--data {args.data}", file=sys.stderr)
             return 2
+    elif args.model == "gpt":
+        model = text.gpt(len(corpus.vocab), context=args.seq_len, embed=args.embed, heads=args.heads,
+                         blocks=args.blocks, dropout=args.dropout, rng=rng, dtype=np.dtype(args.dtype))
     else:
         model = text.char_model(args.model, len(corpus.vocab), embed=args.embed, hidden=args.hidden, rng=rng,
                                 dtype=np.dtype(args.dtype))
     loss = nl.SoftmaxCrossEntropy(ignore_index=nl.datasets.IGNORE_INDEX)
-    trainer = nl.Trainer(model, loss, nl.Adam(model.parameters(), lr=args.lr),
-                         clip_grad_norm=args.clip or None)
+    optimizer = (nl.AdamW(model.parameters(), lr=args.lr, weight_decay=GPT_WEIGHT_DECAY) if args.model == "gpt"
+                 else nl.Adam(model.parameters(), lr=args.lr))
+    schedule = make_schedule(args, optimizer, model, loss, corpus)
+    trainer = nl.Trainer(model, loss, optimizer, clip_grad_norm=args.clip or None, schedule=schedule,
+                         schedule_every="batch")
     say(f"{args.data}: {len(corpus.X):,} training rows of {corpus.X.shape[1]} characters, "
         f"{len(corpus.X_val):,} validation, {len(corpus.vocab)} symbols")
-    say(f"{model!r}\n{model.num_parameters():,} parameters; Adam lr={short_number(args.lr)}, batch "
-        f"{args.batch_size}, clipping at {short_number(args.clip) if args.clip else 'none'}, {args.dtype}")
+    say(f"{model!r}\n{model.num_parameters():,} parameters; {type(optimizer).__name__} lr={short_number(args.lr)}"
+        f"{f', schedule {schedule!r}' if schedule else ''}, batch {args.batch_size}, clipping at "
+        f"{short_number(args.clip) if args.clip else 'none'}, {args.dtype}")
 
     curve = train(trainer, corpus, args, rng, say)
     if curve is None:
@@ -124,7 +151,10 @@ def main(argv=None) -> int:
     if args.log:
         record = {"model": args.model if not args.load else "loaded", "data": args.data, "seed": args.seed,
                   "batch_size": args.batch_size, "seq_len": args.seq_len, "embed": args.embed, "hidden": args.hidden,
-                  "lr": args.lr, "clip": args.clip, "dtype": args.dtype, "curve": curve, "samples": samples}
+                  "heads": args.heads, "blocks": args.blocks, "lr": args.lr, "schedule": args.schedule,
+                  "warmup": args.warmup, "clip": args.clip, "dtype": args.dtype, "threads": blas_threads(),
+                  "numpy": np.__version__, "nnlayers": nl.__version__, "date": time.strftime("%Y-%m-%d"),
+                  "curve": curve, "samples": samples}
         with open(args.log, "w") as file:
             json.dump(record, file, indent=1)
     if args.export_onnx:
@@ -133,6 +163,43 @@ def main(argv=None) -> int:
     if args.plot or args.show:
         save_plot(curve, args)
     return 0
+
+
+def make_schedule(args, optimizer, model, loss, corpus):
+    """``--warmup`` steps from lr/100 up to lr, then (``--schedule cosine``) a cosine decay to lr/10 over the
+    steps the run is expected to take: ``--max-steps``, or ``--minutes`` over the time of one step
+    (``step_seconds``), which then becomes the run's ``--max-steps`` so that training ends where the decay
+    does. None for neither."""
+    if args.schedule == "none" and not args.warmup:
+        return None
+    S = nl.schedules
+    ramp = S.LinearLR(optimizer, 0.01, total_iters=args.warmup) if args.warmup else None
+    if args.schedule == "none":
+        return ramp
+    steps = args.max_steps
+    if steps is None:
+        steps = args.max_steps = int(args.minutes * 60 / step_seconds(model, loss, optimizer, corpus, args))
+    decay = S.CosineAnnealingLR(optimizer, T_max=max(1, steps - args.warmup), eta_min=args.lr / 10)
+    return S.SequentialLR(optimizer, [ramp, decay], milestones=[args.warmup]) if ramp else decay
+
+
+def step_seconds(model, loss, optimizer, corpus, args) -> float:
+    """The time of one training step, measured on three (the fastest of the last two), then undone: the
+    weights are put back and a throwaway optimizer of the same kind took the steps."""
+    saved = model.state_dict()
+    scratch = type(optimizer)(model.parameters(), lr=args.lr)
+    X, Y = corpus.X[:args.batch_size], corpus.Y[:args.batch_size]
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        loss.forward(model.forward(X), Y)
+        model.backward(loss.backward())
+        nl.clip_grad_norm(model.parameters(), args.clip or float("inf"))
+        scratch.step()
+        scratch.zero_grad()
+        times.append(time.perf_counter() - started)
+    model.load_state_dict(saved)
+    return min(times[1:])
 
 
 def train(trainer, corpus, args, rng, say) -> list | None:
@@ -163,6 +230,13 @@ def train(trainer, corpus, args, rng, say) -> list | None:
         say(f"step {step:,} ({seconds / 60:.1f} min, epoch {epoch}): training {history.loss[-1]:.4f}, "
             f"validation {val_loss:.4f} nats per character")
     return curve
+
+
+def blas_threads():
+    """numpy's BLAS threads as the environment sets them (None: the library's default, every core)."""
+    import os
+    value = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    return int(value) if value and value.isdigit() else None
 
 
 def draw_samples(model, corpus, args) -> list[str]:

@@ -514,6 +514,146 @@ MERGE_ENTRIES = [
 ]
 
 
+# -- attention and its parts: LayerNorm, GELU, Softmax, MultiHeadAttention, PositionalEmbedding ------------
+
+LAYERNORM = {"gamma": "weight", "beta": "bias"}
+MHA = {name: name for name in ("W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o")}
+
+
+def torch_masked_softmax(nn, dim=-1):
+    """softmax along ``dim`` with a mask (True = masked, as a bool attn_mask): masked_fill with −∞ first."""
+    class MaskedSoftmax(nn.Module):
+        def forward(self, X, mask=None):
+            return (X if mask is None else X.masked_fill(mask.bool(), float("-inf"))).softmax(dim)
+    return MaskedSoftmax()
+
+
+def torch_attention(nn, D, H, causal=False):
+    """``nn.MultiheadAttention(D, H, batch_first=True)`` run on our layout: W_q … b_o held as ours (W in×out)
+    and handed to the module as its in_proj_weight (W_q, W_k, W_v transposed and stacked), in_proj_bias and
+    out_proj through ``torch.func.functional_call``, so that its gradients land on ours. Inputs as ours:
+    (X), (X, memory) or (X, memory, key_padding_mask); causal as an attn_mask of s > t."""
+    import torch
+
+    class TorchAttention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            for name in MHA:
+                setattr(self, name, nn.Parameter(torch.zeros((D, D) if name.startswith("W") else D)))
+            self.mha = nn.MultiheadAttention(D, H, batch_first=True)
+
+        def forward(self, X, memory=None, key_padding_mask=None):
+            M = X if memory is None else memory
+            weights = {"in_proj_weight": torch.cat([self.W_q.T, self.W_k.T, self.W_v.T]),
+                       "in_proj_bias": torch.cat([self.b_q, self.b_k, self.b_v]),
+                       "out_proj.weight": self.W_o.T, "out_proj.bias": self.b_o}
+            T, S = X.shape[1], M.shape[1]
+            mask = torch.ones(T, S, dtype=torch.bool).triu(1) if causal else None
+            padding = None if key_padding_mask is None else key_padding_mask.bool()
+            Z, _ = torch.func.functional_call(self.mha, weights, (X, M, M), {
+                "key_padding_mask": padding, "attn_mask": mask, "need_weights": False})
+            return Z
+    return TorchAttention()
+
+
+def torch_positional(nn, max_length, D, learned=True):
+    """Z = X + P[:T], P a parameter (learned) or a buffer (sinusoidal)."""
+    import torch
+
+    class TorchPositional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            if learned:
+                self.P = nn.Parameter(torch.zeros(max_length, D))
+            else:
+                self.register_buffer("P", torch.zeros(max_length, D))
+
+        def forward(self, X):
+            return X + self.P[:X.shape[1]]
+    return TorchPositional()
+
+
+def padding_mask(N, S, padded):
+    """rng → an N×S key padding mask (True = padding): the last ``padded[n]`` keys of sequence n."""
+    def draw(rng):
+        mask = np.zeros((N, S), dtype=bool)
+        for n, count in enumerate(padded):
+            mask[n, S - count:] = count > 0
+        return mask
+    return draw
+
+
+def scores_mask(shape, keep_axis=-1):
+    """rng → a random boolean mask of ``shape`` (True = masked) that leaves at least one entry of every row
+    along ``keep_axis`` unmasked."""
+    def draw(rng):
+        mask = rng.random(shape) < 0.4
+        first = [slice(None)] * len(shape)
+        first[keep_axis] = 0
+        mask[tuple(first)] = False
+        return mask
+    return draw
+
+
+def attention_case(id, D, H, shapes, causal=False, dropout=0.0, **options):
+    """A MultiHeadAttention entry with its twin (``nn.MultiheadAttention``; none with dropout)."""
+    if dropout:     # gradcheck gives the Dropout inside the same generator state before each forward
+        options.setdefault("not_applicable", {})["torch"] = NO_TWIN_DROPOUT
+    twin = None if dropout else (lambda nn: torch_attention(nn, D, H, causal))
+    return LayerCase(id, lambda dtype, rng: nl.MultiHeadAttention(D, H, causal, dropout, rng=rng, dtype=dtype),
+                     shapes, torch=twin, torch_params={} if dropout else MHA, **options)
+
+
+ATTENTION_ENTRIES = [
+    LayerCase("layernorm-last-dim", lambda dtype, rng: nl.LayerNorm(5, dtype=dtype), ((3, 4, 5),),
+              torch=lambda nn: nn.LayerNorm(5), torch_params=LAYERNORM),
+    LayerCase("layernorm-2d-features", lambda dtype, rng: nl.LayerNorm(6, dtype=dtype), ((4, 6),),
+              torch=lambda nn: nn.LayerNorm(6), torch_params=LAYERNORM),
+    LayerCase("layernorm-last-two-dims", lambda dtype, rng: nl.LayerNorm((3, 4), eps=1e-3, dtype=dtype),
+              ((2, 3, 4),), torch=lambda nn: nn.LayerNorm((3, 4), eps=1e-3), torch_params=LAYERNORM),
+    elementwise_case("gelu", nl.GELU, "GELU", (3, 4, 5)),
+    LayerCase("gelu-wide-range", lambda dtype, rng: nl.GELU(),
+              (lambda rng: rng.uniform(-9.0, 9.0, size=(4, 25)),), torch=lambda nn: nn.GELU()),
+    LayerCase("softmax-last-axis", lambda dtype, rng: nl.Softmax(), ((3, 5),), torch=lambda nn: nn.Softmax(dim=-1)),
+    LayerCase("softmax-axis1", lambda dtype, rng: nl.Softmax(axis=1), ((2, 4, 3),),
+              torch=lambda nn: nn.Softmax(dim=1)),
+    LayerCase("softmax-masked", lambda dtype, rng: nl.Softmax(), ((2, 3, 5), scores_mask((2, 3, 5))),
+              torch=lambda nn: torch_masked_softmax(nn)),
+    LayerCase("softmax-masked-broadcast", lambda dtype, rng: nl.Softmax(), ((3, 4, 4), scores_mask((3, 1, 4))),
+              torch=lambda nn: torch_masked_softmax(nn)),
+    attention_case("attention-self", 8, 2, ((2, 5, 8),)),
+    attention_case("attention-self-one-head", 4, 1, ((3, 3, 4),)),
+    attention_case("attention-self-causal", 6, 3, ((2, 5, 6),), causal=True),
+    attention_case("attention-cross", 8, 4, ((2, 3, 8), (2, 6, 8))),
+    attention_case("attention-cross-padding", 6, 2, ((3, 4, 6), (3, 5, 6), padding_mask(3, 5, (0, 2, 4)))),
+    attention_case("attention-cross-causal-padding", 4, 2, ((2, 4, 4), (2, 6, 4), padding_mask(2, 6, (1, 3))),
+                   causal=True),
+    attention_case("attention-dropout-training", 4, 2, ((2, 3, 4),), dropout=0.3, not_applicable={
+        "save-load": "training-mode dropout draws from each layer's own generator, so a loaded layer computes "
+                     "other masks; the weights' round trip is checked by the eval-mode whole-model file test"}),
+    LayerCase("positional-learned", lambda dtype, rng: nl.PositionalEmbedding(7, 4, rng=rng, dtype=dtype),
+              ((2, 5, 4),), torch=lambda nn: torch_positional(nn, 7, 4), torch_params={"P": "P"}),
+    LayerCase("positional-sinusoidal-odd", lambda dtype, rng: nl.PositionalEmbedding(6, 5, "sinusoidal",
+                                                                                      dtype=dtype),
+              ((3, 6, 5),), torch=lambda nn: torch_positional(nn, 6, 5, learned=False), torch_params={"P": "P"}),
+    # the parts together: a pre-norm Transformer block, X + MHA(LN(X)), then X + MLP(LN(X)) with GELU
+    LayerCase("pre-norm-transformer-block", lambda dtype, rng: nl.Sequential(
+        nl.Residual(nl.Sequential(nl.LayerNorm(6, dtype=dtype),
+                                  nl.MultiHeadAttention(6, 2, causal=True, rng=rng, dtype=dtype))),
+        nl.Residual(nl.Sequential(nl.LayerNorm(6, dtype=dtype), nl.Linear(6, 12, rng=rng + 1, dtype=dtype),
+                                  nl.Bias(12, dtype=dtype), nl.GELU(), nl.Linear(12, 6, rng=rng + 2, dtype=dtype),
+                                  nl.Bias(6, dtype=dtype)))), ((2, 5, 6),),
+        torch=lambda nn: nn.Sequential(
+            torch_residual(nn, nn.Sequential(nn.LayerNorm(6), torch_attention(nn, 6, 2, causal=True))),
+            torch_residual(nn, nn.Sequential(nn.LayerNorm(6), nn.Linear(6, 12), nn.GELU(), nn.Linear(12, 6)))),
+        torch_params={**prefixed("0.block.0.", LAYERNORM, "0.block.0."), **prefixed("0.block.1.", MHA, "0.block.1."),
+                      **prefixed("1.block.0.", LAYERNORM, "1.block.0."),
+                      "1.block.1.W": ("1.block.1.weight", T), "1.block.2.b": ("1.block.1.bias", ROW),
+                      "1.block.4.W": ("1.block.3.weight", T), "1.block.5.b": ("1.block.3.bias", ROW)},
+        not_applicable={"settings": CONTAINER_SETTINGS}),
+]
+
+
 def torch_sum_of_tuple(nn):
     """torch.nn.Sequential passes one value on: the tuple of the branches' outputs, summed here."""
     class Sum(nn.Module):
@@ -522,7 +662,7 @@ def torch_sum_of_tuple(nn):
     return Sum()
 
 
-CATALOGUE += MERGE_ENTRIES
+CATALOGUE += MERGE_ENTRIES + ATTENTION_ENTRIES
 
 
 CASES = {case.id: case for case in CATALOGUE}

@@ -91,9 +91,9 @@ def twin_layers(make, rng):
 
 
 def draws_at_random(module) -> bool:
-    """Whether ``module`` holds a Dropout in training mode (its masks differ between devices)."""
+    """Whether ``module`` holds a Dropout in training mode with p > 0 (its masks differ between devices)."""
     from nnlayers import Dropout
-    return any(isinstance(m, Dropout) and m.training for m in module.modules())
+    return any(isinstance(m, Dropout) and m.training and m.p > 0 for m in module.modules())
 
 
 def idx_header(code: int, *shape: int) -> bytes:

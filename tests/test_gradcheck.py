@@ -71,6 +71,17 @@ LAYER_CASES = [
         shortcut=nl.Sequential(nl.Conv2D(2, 3, 1, bias=False, rng=2), nl.BatchNorm2d(3))), normal(2, 2, 3, 3)),
     ("small-cnn", lambda: nl.Sequential(nl.Conv2D(1, 2, 3, padding=1, rng=0), nl.Tanh(), nl.AvgPool2D(2),
                                         nl.Flatten(), nl.Linear(8, 3, rng=1), nl.Bias(3)), normal(2, 1, 4, 4)),
+    # attention and its parts (N×T×D sequences), alone and as a pre-norm block
+    ("layernorm", lambda: nl.LayerNorm(5), normal(3, 4, 5)),
+    ("gelu", nl.GELU, normal(3, 7)),
+    ("softmax", nl.Softmax, normal(3, 5)),
+    ("attention-self-causal", lambda: nl.MultiHeadAttention(6, 2, causal=True, rng=0), normal(2, 4, 6)),
+    ("positional-learned", lambda: nl.PositionalEmbedding(6, 4, rng=0), normal(2, 5, 4)),
+    ("attention-pre-norm-block", lambda: nl.Sequential(
+        nl.PositionalEmbedding(8, 6, "sinusoidal"),
+        nl.Residual(nl.Sequential(nl.LayerNorm(6), nl.MultiHeadAttention(6, 3, causal=True, rng=0))),
+        nl.Residual(nl.Sequential(nl.LayerNorm(6), nl.Linear(6, 12, rng=1), nl.Bias(12), nl.GELU(),
+                                  nl.Linear(12, 6, rng=2), nl.Bias(6)))), normal(2, 5, 6)),
 ]
 
 

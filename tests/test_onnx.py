@@ -603,3 +603,25 @@ def test_importing_nnlayers_imports_no_onnx():
                             cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_attention_layers_at_every_opset(ort, rng):
+    """A pre-norm attention block with padding (LayerNorm composed before opset 17, LayerNormalization from it),
+    masked Softmax and GELU: the same values at the oldest opset, the default and a newer one."""
+    block = nl.Sequential(nl.LayerNorm(6), nl.MultiHeadAttention(6, 2, causal=True, rng=0), nl.GELU(),
+                          nl.LayerNorm((4, 6)), nl.Softmax(axis=1))
+    X = rng.normal(size=(3, 4, 6))
+    expected = eval_forward(block, X)
+    for opset in (nl.onnx.MIN_OPSET, nl.onnx.DEFAULT_OPSET, 21):
+        proto = nl.export_onnx(block, None, (4, 6), opset=opset, dtype=np.float32)
+        ops = {node.op_type for node in proto.graph.node}
+        assert ("LayerNormalization" in ops) == (opset >= 17) and {"Erf", "Softmax", "Where", "Range"} <= ops
+        assert_close(run(session(ort, proto), X.astype(np.float32)), expected)
+    masked = nl.Softmax()
+    proto = nl.export_onnx(masked, None, ((3, 5), (1, 5)), dtype=np.float32)
+    mask = rng.random((2, 1, 5)) < 0.5
+    mask[..., 0] = False
+    Z = rng.normal(size=(2, 3, 5))
+    got = session(ort, proto).run(None, {"X0": Z.astype(np.float32), "X1": mask.astype(np.float32)})[0]
+    assert_close(got, masked.forward(Z, mask))
+    assert np.all(got[np.broadcast_to(mask, got.shape)] == 0)

@@ -7,6 +7,7 @@ The loss in nats per character is what the chapter and ``scripts/train_text.py``
 
 * ``load_corpus("austen" | "names")`` the training and validation pairs and the vocabulary
 * ``char_model(kind, V)``             Embedding → RNN/LSTM/GRU → Linear → Bias
+* ``gpt(V, …)``                       a small GPT: Embedding + positions → Transformer blocks → LayerNorm → Linear
 * ``sample(model, vocab, …)``         text drawn from a trained model, one character at a time
 * ``training_rounds(M, N, steps, rng)`` the order the windows are trained in, in rounds of ``steps`` batches
 """
@@ -18,15 +19,17 @@ import numpy as np
 
 from .. import datasets
 from ..init import as_rng
-from ..layers import GRU, LSTM, RNN, Bias, Embedding, Linear
+from ..layers import (GRU, LSTM, RNN, Bias, Embedding, LayerNorm, Linear, PositionalEmbedding,
+                      TransformerBlock)
 from ..layers.recurrent import Recurrent
 from ..losses import softmax
 from ..module import Sequential, evaluation_mode
 
-__all__ = ["Corpus", "load_corpus", "char_model", "sample", "training_rounds", "RECURRENT", "CORPORA",
-           "NAME_MARKER"]
+__all__ = ["Corpus", "load_corpus", "char_model", "gpt", "sample", "training_rounds", "RECURRENT", "MODELS",
+           "CORPORA", "NAME_MARKER"]
 
 RECURRENT = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+MODELS = ("lstm", "gru", "rnn", "gpt")
 CORPORA = ("austen", "names")
 #: Names are read between two of these: the model starts a name after it and ends one by predicting it.
 NAME_MARKER = "\n"
@@ -79,6 +82,25 @@ def char_model(kind: str, vocab_size: int, *, embed: int = 64, hidden: int = 256
                       Bias(vocab_size, dtype=dtype))
 
 
+def gpt(vocab_size: int, *, context: int = 128, embed: int = 128, heads: int = 4, blocks: int = 4,
+        dropout: float = 0.0, rng=None, dtype=np.float32) -> Sequential:
+    """A small GPT over characters: ids N×T (T ≤ ``context``) → scores N×T×V.
+
+    Embedding(V, D) → PositionalEmbedding(context, D) (learned) → ``blocks`` × TransformerBlock(D,
+    ``heads``, causal) → LayerNorm(D) → Linear(D, V) → Bias(V), D = ``embed``. The token
+    embedding starts from N(0, 0.02²), as GPT-2's (a wide N(0, 1) start would drown the positions).
+    """
+    rng = as_rng(rng)
+    layers = [Embedding(vocab_size, embed, init=lambda shape, rng: rng.normal(0.0, 0.02, size=shape), rng=rng,
+                        dtype=dtype),
+              PositionalEmbedding(context, embed, rng=rng, dtype=dtype)]
+    layers += [TransformerBlock(embed, heads, causal=True, dropout=dropout, rng=rng, dtype=dtype)
+               for _ in range(blocks)]
+    layers += [LayerNorm(embed, dtype=dtype), Linear(embed, vocab_size, rng=rng, dtype=dtype),
+               Bias(vocab_size, dtype=dtype)]
+    return Sequential(*layers)
+
+
 def sample(model, vocab: datasets.CharVocabulary, prime: str, length: int, *, temperature: float = 1.0,
            stop: str | None = None, rng=None) -> str:
     """``prime`` followed by ``length`` characters drawn from ``model``, one at a time.
@@ -87,7 +109,8 @@ def sample(model, vocab: datasets.CharVocabulary, prime: str, length: int, *, te
     the likelier characters gain, above 1 the draw flattens. A recurrent model reads each new
     character alone, carrying its state from the previous one (its recurrent layers are made
     ``stateful`` for the draw and put back after); any other model (a Transformer) reads the
-    whole text so far at each step. ``stop``: a character that ends the draw early (a name's marker).
+    whole text so far at each step, or its last ``max_length`` characters where a
+    ``PositionalEmbedding`` limits the context. ``stop``: a character that ends the draw early (a name's marker).
     The model runs in eval mode; each module's mode and every recurrent layer's ``stateful``
     setting and state are restored after.
     """
@@ -95,6 +118,8 @@ def sample(model, vocab: datasets.CharVocabulary, prime: str, length: int, *, te
         raise ValueError(f"sample: temperature must be a positive number, got {temperature!r}")
     rng = as_rng(rng)
     recurrent = [module for module in model.modules() if isinstance(module, Recurrent)]
+    context = min((module.max_length for module in model.modules() if isinstance(module, PositionalEmbedding)),
+                  default=None)
     saved = [(layer, layer.stateful, layer.state) for layer in recurrent]
     ids = list(vocab.encode(prime))
     drawn = []
@@ -111,7 +136,7 @@ def sample(model, vocab: datasets.CharVocabulary, prime: str, length: int, *, te
                 drawn.append(next_id)
                 if stop is not None and vocab.decode([next_id]) == stop:
                     break
-                feed = [next_id] if recurrent else ids
+                feed = [next_id] if recurrent else ids[-context:] if context else ids
     finally:
         for layer, stateful, state in saved:
             layer.stateful, layer.state = stateful, state

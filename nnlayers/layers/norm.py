@@ -1,4 +1,6 @@
-"""Batch normalisation (Ioffe & Szegedy, 2015): ``BatchNorm1d`` (N×F) and ``BatchNorm2d`` (N×C×H×W).
+"""Normalisation layers: batch normalisation (Ioffe & Szegedy, 2015), ``BatchNorm1d`` (N×F) and
+``BatchNorm2d`` (N×C×H×W), derived below; and layer normalisation (Ba, Kiros & Hinton, 2016),
+``LayerNorm``, the same algebra over each sample's own features (derived in its docstring).
 
 Each feature (each channel c, for images) is normalised over the M values it
 takes in the batch (M = N for N×F input, M = N·H·W for images), then scaled
@@ -57,7 +59,7 @@ import numpy as np
 from ..module import Module, ShapeError
 from .._args import positive_int as _positive_int, real
 
-__all__ = ["BatchNorm1d", "BatchNorm2d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
 
 class _BatchNorm(Module):
@@ -210,3 +212,114 @@ class BatchNorm2d(_BatchNorm):
     @property
     def input_layout(self) -> str:
         return f"(N, {self.num_features}, H, W)"
+
+
+class LayerNorm(Module):
+    """Layer normalisation: each sample normalised over its own last dimension(s), then scaled and shifted.
+
+    ``normalized_shape`` is an int (the last dimension, D) or a tuple (the last
+    k dimensions), as in PyTorch; X has shape ``(…, *normalized_shape)``, any
+    leading dimensions (N×D, N×T×D). Write x for the M values of one sample's
+    normalised dimensions (M = D, or the product of the tuple) and γ, β for the
+    trained parameters of shape ``normalized_shape``, acting elementwise::
+
+        μ  = (1/M) Σᵢ xᵢ                    the sample's mean
+        v  = (1/M) Σᵢ (xᵢ − μ)²             its variance (biased: divided by M)
+        σ  = √(v + ε)
+        x̂ᵢ = (xᵢ − μ) / σ
+        zᵢ = γᵢ x̂ᵢ + βᵢ
+
+    Unlike BatchNorm, the statistics are each sample's own, in training and
+    evaluation alike: no running statistics, no dependence on the batch.
+
+    The backward pass, one step at a time. γ and β act elementwise, summed over
+    the samples (every leading position n)::
+
+        δβ = Σₙ δZₙ,        δγ = Σₙ δZₙ ⊙ x̂ₙ,        δx̂ = δZ ⊙ γ
+
+    Within one sample every x̂ᵢ depends on every xⱼ, through μ and σ::
+
+        ∂μ/∂xⱼ = 1/M
+        ∂σ/∂xⱼ = (1/2σ) ∂v/∂xⱼ = (1/2σ)(2/M)(xⱼ − μ) = x̂ⱼ / M
+                 (v's term through μ, (2/M) Σᵢ (xᵢ − μ)·(−1/M), vanishes: Σᵢ (xᵢ − μ) = 0)
+        ∂x̂ᵢ/∂xⱼ = (δᵢⱼ − 1/M)/σ − (xᵢ − μ)/σ² · x̂ⱼ/M = (1/σ)(δᵢⱼ − 1/M − x̂ᵢ x̂ⱼ / M)
+
+    and by the chain rule, summing over i::
+
+        δxⱼ = Σᵢ δx̂ᵢ ∂x̂ᵢ/∂xⱼ = (1/σ) (δx̂ⱼ − mean(δx̂) − x̂ⱼ · mean(δx̂ ⊙ x̂))
+
+    the same compact form as BatchNorm's (nnlayers/layers/norm.py's module
+    docstring), with the means over the sample's M features instead of over the
+    batch: the gradient of a plain scaling by 1/σ, minus its mean (the mean was
+    subtracted) and minus its component along x̂ (the sample was divided by its
+    own spread). Here γ varies along the features, so δx̂ = γ δZ is formed first.
+
+    Parameters γ (``gamma``, ones) and β (``beta``, zeros), of shape
+    ``normalized_shape`` (PyTorch's ``weight`` and ``bias``). ``dtype``: of γ and β
+    (a numpy dtype or its name); the input is converted to it.
+
+    Cache: x̂ (rows × M), 1/σ (rows × 1) and the input shape.
+    """
+
+    cache_names = ("_Zhat", "_inv_sigma", "_shape")
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, *, dtype=np.float64):
+        super().__init__()
+        name = type(self).__name__
+        if isinstance(normalized_shape, (tuple, list)):
+            if not normalized_shape:
+                raise ValueError(f"{name}: normalized_shape must name at least one dimension, got "
+                                 f"{normalized_shape!r}")
+            shape = tuple(_positive_int(d, "normalized_shape", name) for d in normalized_shape)
+        else:
+            shape = (_positive_int(normalized_shape, "normalized_shape", name),)
+        self.normalized_shape = shape
+        self.eps = real(eps, "eps", name, low=0.0, low_open=True)
+        self.gamma = self.add_parameter("gamma", np.ones(shape, dtype=dtype))
+        self.beta = self.add_parameter("beta", np.zeros(shape, dtype=dtype))
+        self._Zhat = self._inv_sigma = self._shape = None
+
+    def forward(self, X):
+        """x̂ = (X − μ)/σ over each sample's normalised dimensions, σ = √(v + ε);  Z = γ x̂ + β."""
+        gamma = self.gamma.data
+        X = self.float_input(X, gamma.dtype, like=gamma)
+        k = len(self.normalized_shape)
+        if X.ndim < k or X.shape[X.ndim - k:] != self.normalized_shape:
+            layout = ", ".join(map(str, self.normalized_shape))
+            raise ShapeError(f"{self!r}: expected input of shape (..., {layout}), got shape {X.shape}")
+        M = gamma.size
+        X2 = X.reshape(-1, M)                                              # one row per sample: rows × M
+        mu = X2.mean(axis=1, keepdims=True)                                # μ = (1/M) Σ x
+        Zhat = X2 - mu                                                     # x − μ
+        var = (Zhat * Zhat).mean(axis=1, keepdims=True)                    # v = (1/M) Σ (x − μ)²
+        inv_sigma = 1.0 / np.sqrt(var + self.eps)                          # 1/σ, σ = √(v + ε)
+        Zhat *= inv_sigma                                                  # x̂ = (x − μ)/σ
+        Z = Zhat * gamma.reshape(1, M)
+        Z += self.beta.data.reshape(1, M)                                  # z = γ x̂ + β
+        self._Zhat, self._inv_sigma, self._shape = Zhat, inv_sigma, X.shape
+        return Z.reshape(X.shape)
+
+    def backward(self, dZ):
+        """δβ += Σ δZ;  δγ += Σ δZ ⊙ x̂  (over the samples);
+        δX = (1/σ) (δx̂ − mean(δx̂) − x̂ mean(δx̂ ⊙ x̂)) with δx̂ = γ δZ, means over each sample's features."""
+        Zhat = self.forward_cache(self._Zhat)
+        dZ = self.check_grad(dZ, self._shape)
+        M = Zhat.shape[1]
+        dZ2 = dZ.reshape(-1, M)
+        self.beta.grad += dZ2.sum(axis=0).reshape(self.normalized_shape)             # Σ δz
+        self.gamma.grad += (dZ2 * Zhat).sum(axis=0).reshape(self.normalized_shape)   # Σ δz x̂
+        dZhat = dZ2 * self.gamma.data.reshape(1, M)                                    # δx̂ = γ δz
+        dX = Zhat * -(dZhat * Zhat).mean(axis=1, keepdims=True)                       # − x̂ mean(δx̂ x̂)
+        dX += dZhat
+        dX -= dZhat.mean(axis=1, keepdims=True)                                        # + δx̂ − mean(δx̂)
+        dX *= self._inv_sigma                                                          # · 1/σ
+        return dX.reshape(self._shape)
+
+    def settings(self) -> dict:
+        return {"normalized_shape": self.normalized_shape, "eps": self.eps, "dtype": self.gamma.data.dtype.name}
+
+    def extra_repr(self) -> str:
+        shape = self.normalized_shape
+        text = f"{shape[0] if len(shape) == 1 else shape}, eps={self.eps}"
+        dtype = self.gamma.data.dtype.name
+        return text if dtype == "float64" else f"{text}, dtype={dtype!r}"

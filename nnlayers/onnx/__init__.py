@@ -30,6 +30,12 @@ ONNX operators); each exporter sits in the file named as its layer's
     BatchNorm1d/2d                     BatchNormalization    running_mean, running_var, eps (inference)
     Flatten      N×C×H×W → N×(C·H·W)   Flatten(axis=1)
     Dropout      Z = X (eval)          Identity
+    GELU         Z = X Φ(X)            X · ½ (1 + Erf(X/√2))
+    Softmax      Z = softmax(X)        Softmax(axis)         a mask first: Where(mask, −∞, X)
+    LayerNorm    Z = γ x̂ + β           LayerNormalization    opset ≥ 17; before, ReduceMean, Sub, Sqrt, Div …
+    MultiHeadAttention                 MatMul, Reshape, Transpose, Softmax; masks by Where, the causal one
+                                                             built from the inputs' shapes (any length runs)
+    PositionalEmbedding  Z = X + P[:T] Add(X, Slice(P))      T read from X's shape at run time
     Sequential   Z = fₙ(…f₁(X))        each child in turn    a tuple is the next child's inputs
     Residual     Z = S(X) + F(X)       Add(S, F)             S = X or the shortcut's output
     Parallel     Zₖ = branchₖ(X…)      each branch           every branch reads every input
@@ -57,7 +63,8 @@ __all__ = ["export_onnx", "register_exporter", "exporter_for", "OnnxGraph", "Onn
            # the library's exporters, for reuse: register_exporter(MyLayer, export_batch_norm)
            "export_linear", "export_bias", "export_conv2d", "export_max_pool", "export_avg_pool", "export_flatten",
            "export_dropout", "export_sequential", "export_residual", "export_batch_norm", "export_global_avg_pool",
-           "export_parallel", "export_add", "export_concatenate"]
+           "export_parallel", "export_add", "export_concatenate", "export_gelu", "export_softmax",
+           "export_layer_norm", "export_multi_head_attention", "export_positional_embedding"]
 
 #: The exporters by layer class: ``{Linear: export_linear, …}``. ``register_exporter`` adds to it.
 EXPORTERS: dict = {}
@@ -161,12 +168,14 @@ def no_exporter_message(module: Module, path: str) -> str:
 # imported after the registry they use.
 from .graph import OnnxGraph  # noqa: E402
 from .export import DEFAULT_OPSET, MIN_OPSET, export_onnx  # noqa: E402
-from .activations import export_relu, export_sigmoid, export_tanh  # noqa: E402,F401
+from .activations import export_gelu, export_relu, export_sigmoid, export_softmax, export_tanh  # noqa: E402,F401
+from .attention import export_multi_head_attention, export_transformer_block  # noqa: E402,F401
 from .containers import (export_add, export_concatenate, export_parallel, export_residual,  # noqa: E402
                          export_sequential)
 from .conv import export_conv2d  # noqa: E402
 from .dropout import export_dropout  # noqa: E402
 from .linear import export_bias, export_linear  # noqa: E402
-from .norm import export_batch_norm  # noqa: E402
+from .norm import export_batch_norm, export_layer_norm  # noqa: E402
 from .pooling import export_avg_pool, export_global_avg_pool, export_max_pool  # noqa: E402
+from .positional import export_positional_embedding  # noqa: E402
 from .shape import export_flatten  # noqa: E402
