@@ -596,8 +596,8 @@ def scores_mask(shape, keep_axis=-1):
 
 
 def torch_transformer_block(nn, D, H, mlp_ratio, causal):
-    """``nl.TransformerBlock``'s twin: X₁ = X + MHA(LN₁(X)), Z = X₁ + W₂ GELU(W₁ LN₂(X₁) + b₁) + b₂, with
-    children named as ours (attention.block.*, mlp.block.*)."""
+    """``nl.TransformerBlock``'s twin: X₁ = X + MHA(LN₁(X)), Z = X₁ + W₂ GELU(W₁ LN₂(X₁) + b₁) + b₂,
+    with children named as ours (attention.block.*, mlp.block.*)."""
     hidden = mlp_ratio * D
 
     class TorchTransformerBlock(nn.Module):
