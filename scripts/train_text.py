@@ -50,7 +50,8 @@ def parse_args(argv):
                              "0 with --load: only evaluate and sample)")
     parser.add_argument("--max-steps", type=non_negative_int, help="stop after this many steps at the latest")
     parser.add_argument("--seq-len", type=positive_int,
-                        help="characters per window (austen; default 64, 128 for gpt: its context)")
+                        help="characters per window (austen; default 64, 128 for gpt: its context; with --load "
+                             "of a gpt, its context)")
     parser.add_argument("--batch-size", type=positive_int, help="rows per step (default 32 for austen, 64 for names)")
     parser.add_argument("--embed", type=positive_int, help="embedding width (default 64; gpt: its width D, 128)")
     parser.add_argument("--hidden", type=positive_int, help="hidden units of a recurrent model (default 256)")
@@ -84,6 +85,7 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     check_destinations(parser, save=args.save, log=args.log, export_onnx=args.export_onnx, plot=args.plot)
     args.show = check_show(args.show, saving=bool(args.plot))
+    args.seq_len_given = args.seq_len is not None       # with --load, a GPT's context is the default instead
     for name, value in [*DEFAULTS[args.data].items(),
                         *MODEL_DEFAULTS["gpt" if args.model == "gpt" else "recurrent"].items()]:
         if getattr(args, name) is None:
@@ -107,7 +109,6 @@ def main(argv=None) -> int:
             return 2
     apply_malloc_option(args)
     say = (lambda *a, **k: None) if args.quiet else print
-    corpus = text.load_corpus(args.data, args.seq_len)
     rng = np.random.default_rng(args.seed)
     if args.load:
         try:
@@ -115,10 +116,21 @@ def main(argv=None) -> int:
         except (OSError, nl.WeightsFileError) as error:
             print(f"error: --load {args.load}: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
             return 2
+        context = min((module.max_length for module in model.modules() if isinstance(module, nl.PositionalEmbedding)),
+                      default=None)
+        if context is not None and args.data == "austen" and not args.seq_len_given:
+            args.seq_len = context                         # windows as long as the loaded GPT reads
+    corpus = text.load_corpus(args.data, args.seq_len)
+    if args.load:
         embedding = next((module for module in model.modules() if isinstance(module, nl.Embedding)), None)
         if embedding is None or embedding.num_embeddings != len(corpus.vocab):
             print(f"error: --load {args.load}: not a character model of the {len(corpus.vocab)} symbols of "
                   f"--data {args.data}", file=sys.stderr)
+            return 2
+        if context is not None and corpus.X.shape[1] > context:
+            what = "--seq-len" if args.data == "austen" else "the longest name, with its markers,"
+            print(f"error: --load {args.load}: {what} {corpus.X.shape[1]} is longer than the loaded model's "
+                  f"context of {context} characters", file=sys.stderr)
             return 2
     elif args.model == "gpt":
         model = text.gpt(len(corpus.vocab), context=args.seq_len, embed=args.embed, heads=args.heads,
