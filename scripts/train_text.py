@@ -12,7 +12,8 @@ Adam (the GPT: AdamW with a linear warm-up and a cosine decay), the softmax cros
 gradient clipping, on windows of ``--seq-len`` characters (``--data austen``: the novels' first 90 %;
 validation on the next 5 %) or on whole names between markers (``--data names``). Training runs in
 rounds of ``--eval-every`` steps until ``--minutes`` of training (evaluation not counted) or
-``--max-steps``; after each round one line gives the validation loss in nats per character. At the
+``--max-steps``; after each round one line gives the validation loss in nats per character (on the
+whole validation split, or its first ``--val-limit`` rows). At the
 end it prints samples drawn at ``--temperature``. ``--save`` keeps the model (``nl.load_model``),
 ``--log`` the curve as JSON, ``--plot`` the curve as a PNG, ``--export-onnx`` an ONNX file
 (input ids N×T int64, output scores N×T×V).
@@ -67,6 +68,9 @@ def parse_args(argv):
     parser.add_argument("--clip", type=non_negative_float, default=1.0,
                         help="clip the gradient's norm to this (default 1; 0: no clipping)")
     parser.add_argument("--eval-every", type=positive_int, help="steps per round (default 500 for austen, 100 for names)")
+    parser.add_argument("--val-limit", type=positive_int, metavar="ROWS",
+                        help="evaluate on the first ROWS validation rows only (default: all; a quick check, "
+                             "as benchmarks/text_reference.py --val-limit)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="weights, order and samples (default 0)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
     parser.add_argument("--temperature", type=positive_float, default=0.8, help="for the samples (default 0.8)")
@@ -121,6 +125,8 @@ def main(argv=None) -> int:
         if context is not None and args.data == "austen" and not args.seq_len_given:
             args.seq_len = context                         # windows as long as the loaded GPT reads
     corpus = text.load_corpus(args.data, args.seq_len)
+    if args.val_limit:
+        corpus.X_val, corpus.Y_val = corpus.X_val[:args.val_limit], corpus.Y_val[:args.val_limit]
     if args.load:
         embedding = next((module for module in model.modules() if isinstance(module, nl.Embedding)), None)
         if embedding is None or embedding.num_embeddings != len(corpus.vocab):
@@ -165,6 +171,7 @@ def main(argv=None) -> int:
                   "batch_size": args.batch_size, "seq_len": args.seq_len, "embed": args.embed, "hidden": args.hidden,
                   "heads": args.heads, "blocks": args.blocks, "lr": args.lr, "schedule": args.schedule,
                   "warmup": args.warmup, "clip": args.clip, "dtype": args.dtype, "threads": blas_threads(),
+                  "val_rows": len(corpus.X_val),
                   "curve": curve, "samples": samples}
         with open(args.log, "w") as file:
             json.dump(record, file, indent=1)

@@ -71,7 +71,7 @@ def test_log_fields_and_a_curve_of_rounds(script, capsys, tmp_path):
     assert status == 0, err
     record = json.loads(log.read_text())
     assert set(record) == {"model", "data", "seed", "batch_size", "seq_len", "embed", "hidden", "heads", "blocks",
-                           "lr", "schedule", "warmup", "clip", "dtype", "threads", "curve", "samples"}
+                           "lr", "schedule", "warmup", "clip", "dtype", "threads", "val_rows", "curve", "samples"}
     assert (record["seed"], record["batch_size"], record["lr"], record["clip"], record["dtype"]) == \
         (3, 64, 2e-3, 1.0, "float32")
     curve = record["curve"]
@@ -82,6 +82,27 @@ def test_log_fields_and_a_curve_of_rounds(script, capsys, tmp_path):
     seconds = [point["seconds"] for point in curve]
     assert seconds == sorted(seconds) and seconds[-1] > 0
     assert len(record["samples"]) == 1
+    assert record["val_rows"] == len(text.load_corpus("names").X_val)
+
+
+def test_val_limit_evaluates_on_the_first_rows(script, capsys, tmp_path, monkeypatch):
+    evaluated = []
+    evaluate = nl.Trainer.evaluate
+
+    def spy(self, X, Y, **options):
+        evaluated.append((X.copy(), Y.copy()))
+        return evaluate(self, X, Y, **options)
+    monkeypatch.setattr(nl.Trainer, "evaluate", spy)
+    log = tmp_path / "log.json"
+    status, out, err = run(script, capsys, "--data", "austen", *RECURRENT, "--val-limit", "10", "--log", log)
+    assert status == 0, err
+    assert " training rows of 64 characters, 10 validation, 81 symbols" in out
+    corpus = text.load_corpus("austen")
+    assert len(evaluated) == 3                                          # steps 0, 1 and 2
+    for X, Y in evaluated:
+        np.testing.assert_array_equal(X, corpus.X_val[:10])
+        np.testing.assert_array_equal(Y, corpus.Y_val[:10])
+    assert json.loads(log.read_text())["val_rows"] == 10
 
 
 def test_same_seed_same_run(script, capsys, tmp_path):
