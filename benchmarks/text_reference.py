@@ -7,8 +7,9 @@ windows of ``nnlayers.examples.text.load_corpus("austen")``), batch order
 (``text.training_rounds`` with the same seed: the same batches in the same order as
 ``scripts/train_text.py --seed``), optimizer (Adam, η = 2·10⁻³), clipping (norm 1) and protocol
 (an evaluation on the whole validation split, or its first ``--val-limit`` windows, after every
-``--eval-every`` steps; evaluation time not counted) as ``scripts/train_text.py``, so that the two curves compare step for step and
-second for second. Its JSON has the same fields as ``train_text.py --log``.
+``--eval-every`` steps; evaluation time not counted) as ``scripts/train_text.py``, so that the two
+curves compare step for step and second for second. Its JSON's curve has the same fields as
+``train_text.py --log``'s, and the settings they share (no samples, no schedule).
 """
 from __future__ import annotations
 
