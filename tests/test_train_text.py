@@ -195,7 +195,7 @@ def test_as_a_user_runs_it_quiet_prints_only_the_samples(tmp_path):
 
 def test_plot_writes_a_png(script, capsys, tmp_path):
     plot = tmp_path / "curve.png"
-    status, out, err = run(script, capsys, "--data", "names", *RECURRENT, "--plot", plot, "--quiet")
+    status, out, err = run(script, capsys, "--data", "names", *RECURRENT, "--plot", plot)
     assert status == 0, err
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 5_000
     assert f"saved {plot}" in out
