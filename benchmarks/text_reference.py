@@ -86,7 +86,7 @@ def main(argv=None) -> int:
             json.dump({"model": "lstm", "framework": "PyTorch " + torch.__version__, "threads": int(args.threads),
                        "data": "austen", "seed": args.seed, "batch_size": batch, "seq_len": 64, "embed": 64,
                        "hidden": 256, "lr": 2e-3, "clip": 1.0, "dtype": "float32", "val_rows": len(X_val),
-                       "curve": curve}, file, indent=1)
+                       "date": time.strftime("%Y-%m-%d"), "curve": curve}, file, indent=1)
     return 0
 
 

@@ -13,10 +13,10 @@ gradient clipping, on windows of ``--seq-len`` characters (``--data austen``: th
 validation on the next 5 %) or on whole names between markers (``--data names``). Training runs in
 rounds of ``--eval-every`` steps until ``--minutes`` of training (evaluation not counted) or
 ``--max-steps``; after each round one line gives the validation loss in nats per character (on the
-whole validation split, or its first ``--val-limit`` rows). At the
-end it prints samples drawn at ``--temperature``. ``--save`` keeps the model (``nl.load_model``),
-``--log`` the curve as JSON, ``--plot`` the curve as a PNG, ``--export-onnx`` an ONNX file
-(input ids N×T int64, output scores N×T×V).
+whole validation split, or its first ``--val-limit`` rows). At the end it prints samples drawn at
+``--temperature``. ``--save`` keeps the model (``nl.load_model``), ``--log`` the curve as JSON,
+``--plot`` the curve as a PNG, ``--export-onnx`` an ONNX file (input ids N×T int64 for any T, up to
+the context for the GPT; output scores N×T×V, float32).
 """
 from __future__ import annotations
 
@@ -171,13 +171,15 @@ def main(argv=None) -> int:
                   "batch_size": args.batch_size, "seq_len": args.seq_len, "embed": args.embed, "hidden": args.hidden,
                   "heads": args.heads, "blocks": args.blocks, "lr": args.lr, "schedule": args.schedule,
                   "warmup": args.warmup, "clip": args.clip, "dtype": args.dtype, "threads": blas_threads(),
-                  "val_rows": len(corpus.X_val),
+                  "val_rows": len(corpus.X_val), "numpy": np.__version__, "nnlayers": nl.__version__,
+                  "date": time.strftime("%Y-%m-%d"),
                   "curve": curve, "samples": samples}
         with open(args.log, "w") as file:
             json.dump(record, file, indent=1)
     if args.export_onnx:
-        nl.export_onnx(model, args.export_onnx, corpus.X.shape[1:], input_dtype=np.int64)
-        say(f"exported to {args.export_onnx} (ONNX; input X: ids N×T int64, output: scores N×T×V)")
+        nl.export_onnx(model, args.export_onnx, ("T",), input_dtype=np.int64, dtype=np.float32)
+        say(f"exported to {args.export_onnx} (ONNX; input X: ids N×T int64, any T"
+            f"{f' up to {args.seq_len}' if args.model == 'gpt' else ''}; output: scores N×T×V)")
     if args.plot or args.show:
         save_plot(curve, args)
     return 0

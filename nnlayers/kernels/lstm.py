@@ -68,7 +68,8 @@ def forward(layer, X: np.ndarray, initial) -> tuple:
         np.tanh(c, out=tanh_C[t])
         np.multiply(o, tanh_C[t], out=S[t + 1])                              # h' = o ⊙ tanh(c')
     layer._X, layer._H, layer._saved = X_t, S, (C, gates, tanh_C)
-    return np.ascontiguousarray(S[1:].transpose(2, 0, 1)), (S[T].T.copy(), C[T].T.copy())
+    # a copy, the caller's (ascontiguousarray would return a view of the cache S when N = 1)
+    return S[1:].transpose(2, 0, 1).copy(), (S[T].T.copy(), C[T].T.copy())
 
 
 def backward(layer, dH: np.ndarray) -> tuple:
