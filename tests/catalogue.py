@@ -595,6 +595,39 @@ def scores_mask(shape, keep_axis=-1):
     return draw
 
 
+def torch_transformer_block(nn, D, H, mlp_ratio, causal):
+    """``nl.TransformerBlock``'s twin: X₁ = X + MHA(LN₁(X)), Z = X₁ + W₂ GELU(W₁ LN₂(X₁) + b₁) + b₂,
+    with children named as ours (attention.block.*, mlp.block.*)."""
+    hidden = mlp_ratio * D
+
+    class TorchTransformerBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attention = torch_residual(nn, nn.Sequential(nn.LayerNorm(D), torch_attention(nn, D, H, causal)))
+            self.mlp = torch_residual(nn, nn.Sequential(nn.LayerNorm(D), nn.Linear(D, hidden), nn.GELU(),
+                                                        nn.Linear(hidden, D)))
+
+        def forward(self, X):
+            return self.mlp(self.attention(X))
+    return TorchTransformerBlock()
+
+
+#: ``nl.TransformerBlock``'s parameters onto its twin's: ours Linear, Bias (1, 2) and (4, 5); torch's Linear 1 and 3.
+TRANSFORMER_BLOCK = {**prefixed("attention.block.0.", LAYERNORM, "attention.block.0."),
+                     **prefixed("attention.block.1.", MHA, "attention.block.1."),
+                     **prefixed("mlp.block.0.", LAYERNORM, "mlp.block.0."),
+                     **prefixed("mlp.block.", linear_and_bias(1, 1), "mlp.block."),
+                     **prefixed("mlp.block.", linear_and_bias(4, 3), "mlp.block.")}
+
+
+def transformer_block_case(id, D, H, mlp_ratio, causal, shapes):
+    """An ``nl.TransformerBlock`` entry (dropout 0) with its PyTorch twin."""
+    return LayerCase(id, lambda dtype, rng: nl.TransformerBlock(D, H, mlp_ratio=mlp_ratio, causal=causal, rng=rng,
+                                                                dtype=dtype),
+                     shapes, torch=lambda nn: torch_transformer_block(nn, D, H, mlp_ratio, causal),
+                     torch_params=TRANSFORMER_BLOCK)
+
+
 def attention_case(id, D, H, shapes, causal=False, dropout=0.0, **options):
     """A MultiHeadAttention entry with its twin (``nn.MultiheadAttention``; none with dropout)."""
     if dropout:     # gradcheck gives the Dropout inside the same generator state before each forward
@@ -651,6 +684,10 @@ ATTENTION_ENTRIES = [
                       "1.block.1.W": ("1.block.1.weight", T), "1.block.2.b": ("1.block.1.bias", ROW),
                       "1.block.4.W": ("1.block.3.weight", T), "1.block.5.b": ("1.block.3.bias", ROW)},
         not_applicable={"settings": CONTAINER_SETTINGS}),
+    # the same block as one layer, nl.TransformerBlock (dropout 0: the twin has none)
+    transformer_block_case("transformer-block-causal", 6, 2, 2, True, ((2, 5, 6),)),
+    transformer_block_case("transformer-block-not-causal", 8, 2, 4, False, ((3, 4, 8),)),
+    transformer_block_case("transformer-block-one-position", 6, 2, 4, True, ((2, 1, 6),)),
 ]
 
 
