@@ -4,9 +4,9 @@
 Three things make the difference, none changing what is computed:
 
 * **Feature-major arrays.** Every step works on transposed blocks, features first, stored
-  T × feature × N so that each step's block is contiguous (numpy's element-wise loops are about
-  3× slower on strided blocks): one step's product is aᵀ = W_hᵀ hᵀ (4H×H · H×N), the shape
-  OpenBLAS runs fastest when N is small (a few dozen), about 1.4× faster than h W_h (N×H · H×4H),
+  T × feature × N so that each step's block is contiguous (numpy's element-wise loops are much
+  slower on strided blocks): one step's product is aᵀ = W_hᵀ hᵀ (4H×H · H×N), the shape
+  OpenBLAS runs fastest when N is small (a few dozen), faster than h W_h (N×H · H×4H),
   and the gates i, f, g, o are row blocks. For the weight gradients, δa and the states of all
   steps are copied once to feature × (T·N), so that δW_h and δW_x are single products.
 * **σ through tanh**, σ(x) = ½ + ½ tanh(x/2): all four gates in four passes over the 4H rows
