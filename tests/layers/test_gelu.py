@@ -116,7 +116,8 @@ def test_gelu_in_float32_and_integers():
     layer = nl.GELU()
     Z = layer.forward(np.linspace(-4, 4, 9, dtype=np.float32))
     assert Z.dtype == np.float32 and layer.backward(np.ones(9, np.float32)).dtype == np.float32
-    np.testing.assert_allclose(Z, nl.GELU().forward(np.linspace(-4, 4, 9)), rtol=1e-6, atol=1e-7)
+    # float32 (its kernel, nnlayers.kernels.gelu): within float32 rounding of values up to 4, about 5e-7 · |x|
+    np.testing.assert_allclose(Z, nl.GELU().forward(np.linspace(-4, 4, 9)), rtol=1e-6, atol=2e-6)
     assert nl.GELU().forward(np.array([-2, 0, 2])).dtype == np.float64
 
 
