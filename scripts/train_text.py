@@ -38,7 +38,7 @@ DEFAULTS = {"austen": dict(minutes=5.0, batch_size=32, eval_every=500),
             "names": dict(minutes=1.0, batch_size=64, eval_every=100)}
 #: Per kind of model: window length, widths, learning rate and schedule.
 MODEL_DEFAULTS = {"recurrent": dict(seq_len=64, embed=64, hidden=256, lr=2e-3, schedule="none", warmup=0),
-                  "gpt": dict(seq_len=128, embed=128, hidden=None, lr=1e-3, schedule="cosine", warmup=200)}
+                  "gpt": dict(seq_len=64, embed=128, hidden=None, lr=1e-3, schedule="cosine", warmup=200)}
 GPT_WEIGHT_DECAY = 0.01
 
 
@@ -51,13 +51,13 @@ def parse_args(argv):
                              "0 with --load: only evaluate and sample)")
     parser.add_argument("--max-steps", type=non_negative_int, help="stop after this many steps at the latest")
     parser.add_argument("--seq-len", type=positive_int,
-                        help="characters per window (austen; default 64, 128 for gpt: its context; with --load "
+                        help="characters per window (austen; default 64, for gpt also its context; with --load "
                              "of a gpt, its context)")
     parser.add_argument("--batch-size", type=positive_int, help="rows per step (default 32 for austen, 64 for names)")
     parser.add_argument("--embed", type=positive_int, help="embedding width (default 64; gpt: its width D, 128)")
     parser.add_argument("--hidden", type=positive_int, help="hidden units of a recurrent model (default 256)")
     parser.add_argument("--heads", type=positive_int, default=4, help="gpt: attention heads (default 4)")
-    parser.add_argument("--blocks", type=positive_int, default=4, help="gpt: Transformer blocks (default 4)")
+    parser.add_argument("--blocks", type=positive_int, default=3, help="gpt: Transformer blocks (default 3)")
     parser.add_argument("--dropout", type=non_negative_float, default=0.0, help="gpt: dropout (default 0)")
     parser.add_argument("--lr", type=positive_float, help="(peak) learning rate (default 2e-3; gpt 1e-3)")
     parser.add_argument("--schedule", choices=("cosine", "none"),

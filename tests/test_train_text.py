@@ -227,8 +227,8 @@ def test_defaults_by_model_and_corpus(script):
             args.hidden, args.lr, args.schedule, args.warmup, args.samples) == \
         ("lstm", "austen", 5.0, 32, 500, 64, 64, 256, 2e-3, "none", 0, 3)
     args = script.parse_args(["--model", "gpt"])
-    assert (args.seq_len, args.embed, args.hidden, args.lr, args.schedule, args.warmup) == \
-        (128, 128, None, 1e-3, "cosine", 200)
+    assert (args.seq_len, args.embed, args.blocks, args.hidden, args.lr, args.schedule, args.warmup) == \
+        (64, 128, 3, None, 1e-3, "cosine", 200)
     args = script.parse_args(["--model", "gpt", "--data", "names", "--seq-len", "40"])
     assert (args.seq_len, args.minutes, args.batch_size, args.eval_every, args.samples) == (12, 1.0, 64, 100, 12)
     args = script.parse_args(["--model", "gru", "--lr", "0.01", "--schedule", "cosine", "--warmup", "3"])

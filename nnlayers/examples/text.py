@@ -83,7 +83,7 @@ def char_model(kind: str, vocab_size: int, *, embed: int = 64, hidden: int = 256
                       Bias(vocab_size, dtype=dtype))
 
 
-def gpt(vocab_size: int, *, context: int = 128, embed: int = 128, heads: int = 4, blocks: int = 4,
+def gpt(vocab_size: int, *, context: int = 64, embed: int = 128, heads: int = 4, blocks: int = 3,
         dropout: float = 0.0, rng=None, dtype=np.float32) -> Sequential:
     """A small GPT over characters: ids N×T (T ≤ ``context``) → scores N×T×V.
 
