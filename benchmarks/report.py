@@ -170,11 +170,50 @@ def gpu_tables(runs) -> list[str]:
     return lines[:-1]
 
 
+#: Training minutes and steps at which the text runs' validation losses are shown.
+TEXT_MINUTES = (1, 5, 10, 20, 30)
+TEXT_STEPS = (500, 1000, 2000, 4000, 8000, 16000)
+
+
+def _text_label(run) -> str:
+    framework = run.get("framework", "nnlayers").split(" ")[0]
+    threads = run.get("threads")
+    return (f"{framework} {run['model'].upper()}, seed {run['seed']}"
+            + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""))
+
+
+def _loss_at(curve, key, limit):
+    """The validation loss of the last evaluation at or before ``limit`` (of ``key``), if the run got there."""
+    if curve[-1][key] < limit:
+        return "–"
+    return f"{[point for point in curve if point[key] <= limit][-1]['val_loss']:.3f}"
+
+
+def text_tables(runs) -> list[str]:
+    """Character models on the Austen corpus (``train_text.py --log``, ``benchmarks.text_reference --log``):
+    the validation loss after so many minutes of training, and after so many steps."""
+    text_runs = [(name, run) for name, run in runs if run.get("curve") and run.get("data") == "austen"]
+    if not text_runs:
+        return []
+    by_time = [[_text_label(run), *(_loss_at(run["curve"], "seconds", 60 * minutes) for minutes in TEXT_MINUTES),
+                f"{run['curve'][-1]['val_loss']:.3f} ({run['curve'][-1]['seconds'] / 60:.1f} min)"]
+               for _, run in text_runs]
+    by_steps = [[_text_label(run), *(_loss_at(run["curve"], "step", steps) for steps in TEXT_STEPS),
+                 f"{run['curve'][-1]['val_loss']:.3f} ({run['curve'][-1]['step']:,} steps)"] for _, run in text_runs]
+    files = ", ".join(f"``{name}``" for name, _ in text_runs)
+    return [f"Character models on the Austen corpus: validation loss (nats per character, the 5 % after the "
+            f"training text) after so many minutes of training (evaluation not counted), the last evaluation at "
+            f"or before each mark; every run on an otherwise idle machine. Files: {files}.", "",
+            *_table(["run", *(f"{minutes} min" for minutes in TEXT_MINUTES), "end"], by_time), "",
+            "The same runs by optimizer steps (batches of the same windows in the same order for the same seed).", "",
+            *_table(["run", *(f"{steps:,} steps" for steps in TEXT_STEPS), "end"], by_steps)]
+
+
 def render_rst(paths) -> str:
     """The speed tables from the JSON files at ``paths`` (in the order given)."""
     runs = list(_runs(paths))
-    parts = [table for table in (steps_tables(runs), peers_tables(runs), convs_tables(runs), memory_tables(runs),
-                                 gpu_tables(runs)) if table]
+    parts = [table for table in (steps_tables(runs), text_tables(runs), peers_tables(runs), convs_tables(runs),
+                                 memory_tables(runs), gpu_tables(runs)) if table]
     return "\n\n".join("\n".join(table) for table in parts) + ("\n" if parts else "")
 
 

@@ -129,14 +129,14 @@ else:
 
 
 def attention_block_torch():
-    N, T, D, heads = ATTENTION_BLOCK
+    _, T, D, heads = ATTENTION_BLOCK
     torch.manual_seed(0)
     block = TransformerBlockTorch(D, heads, T)
     optimizer = torch.optim.Adam(block.parameters(), lr=1e-3)
     X, target = (torch.from_numpy(array) for array in block_batch())
 
     def step():
-        (0.5 * ((block(X) - target) ** 2).sum() / N).backward()
+        (0.5 * ((block(X) - target) ** 2).sum()).backward()      # nl.EuclideanLoss: ½ Σ, not divided by N
         optimizer.step()
         optimizer.zero_grad()
     return step

@@ -6,9 +6,10 @@ The same model (``sequences.CharLSTMTorch``: Embedding 81→64, LSTM 256, Linear
 windows of ``nnlayers.examples.text.load_corpus("austen")``), batch order
 (``text.training_rounds`` with the same seed: the same batches in the same order as
 ``scripts/train_text.py --seed``), optimizer (Adam, η = 2·10⁻³), clipping (norm 1) and protocol
-(an evaluation on the whole validation split after every ``--eval-every`` steps; evaluation time
-not counted) as ``scripts/train_text.py``, so that the two curves compare step for step and
-second for second. Its JSON has the same fields as ``train_text.py --log``.
+(an evaluation on the whole validation split, or its first ``--val-limit`` windows, after every
+``--eval-every`` steps; evaluation time not counted) as ``scripts/train_text.py``, so that the two
+curves compare step for step and second for second. Its JSON's curve has the same fields as
+``train_text.py --log``'s, and the settings they share (no samples, no schedule).
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def main(argv=None) -> int:
     parser.add_argument("--max-steps", type=non_negative_int, help="stop after this many steps at the latest")
     parser.add_argument("--eval-every", type=positive_int, default=500, help="steps per round (default 500)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="the batch order (default 0)")
+    parser.add_argument("--val-limit", type=positive_int, metavar="ROWS",
+                        help="evaluate on the first ROWS validation windows only (default: all; a quick check, "
+                             "as scripts/train_text.py --val-limit)")
     parser.add_argument("--threads", choices=("1", "2"), default="2", help="PyTorch's threads (default 2)")
     parser.add_argument("--log", metavar="PATH", help="write the curve as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -44,7 +48,7 @@ def main(argv=None) -> int:
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     loss_function = torch.nn.CrossEntropyLoss()
     X, Y = torch.from_numpy(corpus.X), torch.from_numpy(corpus.Y)
-    X_val, Y_val = torch.from_numpy(corpus.X_val), torch.from_numpy(corpus.Y_val)
+    X_val, Y_val = (torch.from_numpy(array[:args.val_limit]) for array in (corpus.X_val, corpus.Y_val))
 
     def validation_loss() -> float:
         model.eval()
@@ -81,7 +85,8 @@ def main(argv=None) -> int:
         with open(args.log, "w") as file:
             json.dump({"model": "lstm", "framework": "PyTorch " + torch.__version__, "threads": int(args.threads),
                        "data": "austen", "seed": args.seed, "batch_size": batch, "seq_len": 64, "embed": 64,
-                       "hidden": 256, "lr": 2e-3, "clip": 1.0, "dtype": "float32", "curve": curve}, file, indent=1)
+                       "hidden": 256, "lr": 2e-3, "clip": 1.0, "dtype": "float32", "val_rows": len(X_val),
+                       "date": time.strftime("%Y-%m-%d"), "curve": curve}, file, indent=1)
     return 0
 
 

@@ -111,14 +111,20 @@ def summary(model, input_shape, dtype=np.float64) -> Summary:
         module.forward = forward                    # an instance attribute shadows the method
         watched.append(module)
 
+    # Stateful recurrent layers run the zero sample from zero states and keep the state they carried.
+    carried = [(module, module.state) for _, module in named if callable(getattr(module, "reset_state", None))]
     try:
         for _, module in named:
             watch(module)
+        for module, _ in carried:
+            module.reset_state()
         with evaluation_mode(model):
             model.forward(*(to_device(np.zeros((1, *shape), dtype=dtype), model.device) for shape in samples))
     finally:
         for module in watched:
             del module.forward                      # the class's method shows through again
+        for module, state in carried:
+            module.state = state
         model.clear_cache()
     rows = []
     for path, module in named:

@@ -12,10 +12,11 @@ Adam (the GPT: AdamW with a linear warm-up and a cosine decay), the softmax cros
 gradient clipping, on windows of ``--seq-len`` characters (``--data austen``: the novels' first 90 %;
 validation on the next 5 %) or on whole names between markers (``--data names``). Training runs in
 rounds of ``--eval-every`` steps until ``--minutes`` of training (evaluation not counted) or
-``--max-steps``; after each round one line gives the validation loss in nats per character. At the
-end it prints samples drawn at ``--temperature``. ``--save`` keeps the model (``nl.load_model``),
-``--log`` the curve as JSON, ``--plot`` the curve as a PNG, ``--export-onnx`` an ONNX file
-(input ids N×T int64, output scores N×T×V).
+``--max-steps``; after each round one line gives the validation loss in nats per character (on the
+whole validation split, or its first ``--val-limit`` rows). At the end it prints samples drawn at
+``--temperature``. ``--save`` keeps the model (``nl.load_model``), ``--log`` the curve as JSON,
+``--plot`` the curve as a PNG, ``--export-onnx`` an ONNX file (input ids N×T int64 for any T, up to
+the context for the GPT; output scores N×T×V, float32).
 """
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def parse_args(argv):
                              "0 with --load: only evaluate and sample)")
     parser.add_argument("--max-steps", type=non_negative_int, help="stop after this many steps at the latest")
     parser.add_argument("--seq-len", type=positive_int,
-                        help="characters per window (austen; default 64, 128 for gpt: its context)")
+                        help="characters per window (austen; default 64, 128 for gpt: its context; with --load "
+                             "of a gpt, its context)")
     parser.add_argument("--batch-size", type=positive_int, help="rows per step (default 32 for austen, 64 for names)")
     parser.add_argument("--embed", type=positive_int, help="embedding width (default 64; gpt: its width D, 128)")
     parser.add_argument("--hidden", type=positive_int, help="hidden units of a recurrent model (default 256)")
@@ -66,6 +68,9 @@ def parse_args(argv):
     parser.add_argument("--clip", type=non_negative_float, default=1.0,
                         help="clip the gradient's norm to this (default 1; 0: no clipping)")
     parser.add_argument("--eval-every", type=positive_int, help="steps per round (default 500 for austen, 100 for names)")
+    parser.add_argument("--val-limit", type=positive_int, metavar="ROWS",
+                        help="evaluate on the first ROWS validation rows only (default: all; a quick check, "
+                             "as benchmarks/text_reference.py --val-limit)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="weights, order and samples (default 0)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
     parser.add_argument("--temperature", type=positive_float, default=0.8, help="for the samples (default 0.8)")
@@ -84,6 +89,7 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     check_destinations(parser, save=args.save, log=args.log, export_onnx=args.export_onnx, plot=args.plot)
     args.show = check_show(args.show, saving=bool(args.plot))
+    args.seq_len_given = args.seq_len is not None       # with --load, a GPT's context is the default instead
     for name, value in [*DEFAULTS[args.data].items(),
                         *MODEL_DEFAULTS["gpt" if args.model == "gpt" else "recurrent"].items()]:
         if getattr(args, name) is None:
@@ -107,7 +113,6 @@ def main(argv=None) -> int:
             return 2
     apply_malloc_option(args)
     say = (lambda *a, **k: None) if args.quiet else print
-    corpus = text.load_corpus(args.data, args.seq_len)
     rng = np.random.default_rng(args.seed)
     if args.load:
         try:
@@ -115,10 +120,23 @@ def main(argv=None) -> int:
         except (OSError, nl.WeightsFileError) as error:
             print(f"error: --load {args.load}: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
             return 2
+        context = min((module.max_length for module in model.modules() if isinstance(module, nl.PositionalEmbedding)),
+                      default=None)
+        if context is not None and args.data == "austen" and not args.seq_len_given:
+            args.seq_len = context                         # windows as long as the loaded GPT reads
+    corpus = text.load_corpus(args.data, args.seq_len)
+    if args.val_limit:
+        corpus.X_val, corpus.Y_val = corpus.X_val[:args.val_limit], corpus.Y_val[:args.val_limit]
+    if args.load:
         embedding = next((module for module in model.modules() if isinstance(module, nl.Embedding)), None)
         if embedding is None or embedding.num_embeddings != len(corpus.vocab):
             print(f"error: --load {args.load}: not a character model of the {len(corpus.vocab)} symbols of "
                   f"--data {args.data}", file=sys.stderr)
+            return 2
+        if context is not None and corpus.X.shape[1] > context:
+            what = "--seq-len" if args.data == "austen" else "the longest name, with its markers,"
+            print(f"error: --load {args.load}: {what} {corpus.X.shape[1]} is longer than the loaded model's "
+                  f"context of {context} characters", file=sys.stderr)
             return 2
     elif args.model == "gpt":
         model = text.gpt(len(corpus.vocab), context=args.seq_len, embed=args.embed, heads=args.heads,
@@ -153,12 +171,15 @@ def main(argv=None) -> int:
                   "batch_size": args.batch_size, "seq_len": args.seq_len, "embed": args.embed, "hidden": args.hidden,
                   "heads": args.heads, "blocks": args.blocks, "lr": args.lr, "schedule": args.schedule,
                   "warmup": args.warmup, "clip": args.clip, "dtype": args.dtype, "threads": blas_threads(),
+                  "val_rows": len(corpus.X_val), "numpy": np.__version__, "nnlayers": nl.__version__,
+                  "date": time.strftime("%Y-%m-%d"),
                   "curve": curve, "samples": samples}
         with open(args.log, "w") as file:
             json.dump(record, file, indent=1)
     if args.export_onnx:
-        nl.export_onnx(model, args.export_onnx, corpus.X.shape[1:], input_dtype=np.int64)
-        say(f"exported to {args.export_onnx} (ONNX; input X: ids N×T int64, output: scores N×T×V)")
+        nl.export_onnx(model, args.export_onnx, ("T",), input_dtype=np.int64, dtype=np.float32)
+        say(f"exported to {args.export_onnx} (ONNX; input X: ids N×T int64, any T"
+            f"{f' up to {args.seq_len}' if args.model == 'gpt' else ''}; output: scores N×T×V)")
     if args.plot or args.show:
         save_plot(curve, args)
     return 0

@@ -595,6 +595,39 @@ def scores_mask(shape, keep_axis=-1):
     return draw
 
 
+def torch_transformer_block(nn, D, H, mlp_ratio, causal):
+    """``nl.TransformerBlock``'s twin: X₁ = X + MHA(LN₁(X)), Z = X₁ + W₂ GELU(W₁ LN₂(X₁) + b₁) + b₂,
+    with children named as ours (attention.block.*, mlp.block.*)."""
+    hidden = mlp_ratio * D
+
+    class TorchTransformerBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attention = torch_residual(nn, nn.Sequential(nn.LayerNorm(D), torch_attention(nn, D, H, causal)))
+            self.mlp = torch_residual(nn, nn.Sequential(nn.LayerNorm(D), nn.Linear(D, hidden), nn.GELU(),
+                                                        nn.Linear(hidden, D)))
+
+        def forward(self, X):
+            return self.mlp(self.attention(X))
+    return TorchTransformerBlock()
+
+
+#: ``nl.TransformerBlock``'s parameters onto its twin's: ours Linear, Bias (1, 2) and (4, 5); torch's Linear 1 and 3.
+TRANSFORMER_BLOCK = {**prefixed("attention.block.0.", LAYERNORM, "attention.block.0."),
+                     **prefixed("attention.block.1.", MHA, "attention.block.1."),
+                     **prefixed("mlp.block.0.", LAYERNORM, "mlp.block.0."),
+                     **prefixed("mlp.block.", linear_and_bias(1, 1), "mlp.block."),
+                     **prefixed("mlp.block.", linear_and_bias(4, 3), "mlp.block.")}
+
+
+def transformer_block_case(id, D, H, mlp_ratio, causal, shapes):
+    """An ``nl.TransformerBlock`` entry (dropout 0) with its PyTorch twin."""
+    return LayerCase(id, lambda dtype, rng: nl.TransformerBlock(D, H, mlp_ratio=mlp_ratio, causal=causal, rng=rng,
+                                                                dtype=dtype),
+                     shapes, torch=lambda nn: torch_transformer_block(nn, D, H, mlp_ratio, causal),
+                     torch_params=TRANSFORMER_BLOCK)
+
+
 def attention_case(id, D, H, shapes, causal=False, dropout=0.0, **options):
     """A MultiHeadAttention entry with its twin (``nn.MultiheadAttention``; none with dropout)."""
     if dropout:     # gradcheck gives the Dropout inside the same generator state before each forward
@@ -651,6 +684,10 @@ ATTENTION_ENTRIES = [
                       "1.block.1.W": ("1.block.1.weight", T), "1.block.2.b": ("1.block.1.bias", ROW),
                       "1.block.4.W": ("1.block.3.weight", T), "1.block.5.b": ("1.block.3.bias", ROW)},
         not_applicable={"settings": CONTAINER_SETTINGS}),
+    # the same block as one layer, nl.TransformerBlock (dropout 0: the twin has none)
+    transformer_block_case("transformer-block-causal", 6, 2, 2, True, ((2, 5, 6),)),
+    transformer_block_case("transformer-block-not-causal", 8, 2, 4, False, ((3, 4, 8),)),
+    transformer_block_case("transformer-block-one-position", 6, 2, 4, True, ((2, 1, 6),)),
 ]
 
 
@@ -662,7 +699,98 @@ def torch_sum_of_tuple(nn):
     return Sum()
 
 
-CATALOGUE += MERGE_ENTRIES + ATTENTION_ENTRIES
+# -- sequences: Embedding, the recurrent cells and layers ------------------------------------------------
+
+CELL = {"W_x": ("cell.weight_ih", T), "W_h": ("cell.weight_hh", T), "b_x": "cell.bias_ih", "b_h": "cell.bias_hh"}
+SEQUENCE = {"W_x": ("rnn.weight_ih_l0", T), "W_h": ("rnn.weight_hh_l0", T), "b_x": "rnn.bias_ih_l0",
+            "b_h": "rnn.bias_hh_l0"}          # torch's layer 0 (of num_layers); ours has one
+STATEFUL_GRADCHECK = ("each forward of a stateful layer starts from the previous one's final state, so the "
+                      "finite differences' repeated forwards would see another function each time; "
+                      "tests/layers/test_recurrent.py checks its gradients from a fixed carried state")
+
+
+def ids(shape, V):
+    """rng → integer ids in 0…V−1 of ``shape``, with repeats (more positions than ids), as text has."""
+    return lambda rng: rng.integers(0, V, size=shape)
+
+
+def torch_sequence(nn, kind, F, H, **options):
+    """``nn.RNN``/``LSTM``/``GRU`` (``kind``) with batch_first=True on our inputs and outputs: (X) or
+    (X, h0[, c0]) with states N×H (theirs 1×N×H), returning all hidden states N×T×H (not their final state)."""
+    class TorchSequence(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = getattr(nn, kind)(F, H, batch_first=True, **options)
+
+        def forward(self, X, *states):
+            states = tuple(state[None] for state in states)
+            Z, _ = self.rnn(X, (states if kind == "LSTM" else states[0]) if states else None)
+            return Z
+    return TorchSequence()
+
+
+def torch_cell(nn, kind, F, H, **options):
+    """``nn.RNNCell``/``LSTMCell``/``GRUCell`` (``kind``) on our inputs: (x) or (x, h) or (x, h, c); the
+    LSTM cell returns (h', c') as ours."""
+    class TorchCell(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = getattr(nn, kind)(F, H, **options)
+
+        def forward(self, x, *states):
+            return self.cell(x, (states if kind == "LSTMCell" else states[0]) if states else None)
+    return TorchCell()
+
+
+def sequence_case(id, kind, F, H, shape, states=False, nonlinearity=None, stateful=False):
+    """An RNN, LSTM or GRU entry over X of ``shape`` (N×T×F), with initial states as extra inputs when
+    ``states``; ``nonlinearity`` for an RNN."""
+    options = {} if nonlinearity is None else {"nonlinearity": nonlinearity}
+    count = 2 if kind == "LSTM" else 1
+    inputs = (shape, *[(shape[0], H)] * (count if states else 0))
+    return LayerCase(id, lambda dtype, rng: getattr(nl, kind)(F, H, **options, stateful=stateful, rng=rng,
+                                                               dtype=dtype), inputs,
+                     torch=lambda nn: torch_sequence(nn, kind, F, H, **options), torch_params=SEQUENCE,
+                     not_applicable={"gradcheck": STATEFUL_GRADCHECK} if stateful else {})
+
+
+def cell_case(id, kind, F, H, N, states=False, nonlinearity=None):
+    """An RNNCell, LSTMCell or GRUCell entry over x of N×F, with its states as extra inputs when ``states``."""
+    options = {} if nonlinearity is None else {"nonlinearity": nonlinearity}
+    count = 2 if kind == "LSTMCell" else 1
+    inputs = ((N, F), *[(N, H)] * (count if states else 0))
+    return LayerCase(id, lambda dtype, rng: getattr(nl, kind)(F, H, **options, rng=rng, dtype=dtype), inputs,
+                     torch=lambda nn: torch_cell(nn, kind, F, H, **options), torch_params=CELL)
+
+
+SEQUENCE_ENTRIES = [
+    # Embedding: ids N×T and N×T×K, each id used several times (δW sums them)
+    LayerCase("embedding-ids-3x5", lambda dtype, rng: nl.Embedding(4, 3, rng=rng, dtype=dtype), (ids((3, 5), 4),),
+              torch=lambda nn: nn.Embedding(4, 3), torch_params={"W": "weight"}),
+    LayerCase("embedding-ids-2x3x4", lambda dtype, rng: nl.Embedding(6, 2, rng=rng, dtype=dtype),
+              (ids((2, 3, 4), 6),), torch=lambda nn: nn.Embedding(6, 2), torch_params={"W": "weight"}),
+    # the sequence layers, batch first, from zero states and from given ones; T = 1 and a batch of 1 too
+    sequence_case("rnn-tanh", "RNN", 3, 4, (2, 5, 3)),
+    sequence_case("rnn-tanh-h0", "RNN", 3, 4, (2, 5, 3), states=True),
+    sequence_case("rnn-relu", "RNN", 3, 4, (3, 4, 3), nonlinearity="relu"),
+    sequence_case("rnn-relu-h0", "RNN", 2, 3, (2, 4, 2), states=True, nonlinearity="relu"),
+    sequence_case("lstm", "LSTM", 3, 4, (2, 5, 3)),
+    sequence_case("lstm-h0-c0", "LSTM", 3, 2, (3, 4, 3), states=True),
+    sequence_case("lstm-batch1-one-step", "LSTM", 2, 3, (1, 1, 2)),
+    sequence_case("lstm-stateful", "LSTM", 2, 3, (2, 4, 2), stateful=True),
+    sequence_case("gru", "GRU", 3, 4, (2, 5, 3)),
+    sequence_case("gru-h0", "GRU", 2, 3, (3, 4, 2), states=True),
+    # the cells: one step
+    cell_case("rnn-cell", "RNNCell", 3, 4, 2),
+    cell_case("rnn-cell-relu-h", "RNNCell", 3, 2, 3, states=True, nonlinearity="relu"),
+    cell_case("lstm-cell", "LSTMCell", 3, 4, 2),
+    cell_case("lstm-cell-h-c", "LSTMCell", 2, 3, 3, states=True),
+    cell_case("gru-cell", "GRUCell", 3, 4, 2),
+    cell_case("gru-cell-h", "GRUCell", 2, 3, 3, states=True),
+]
+
+
+CATALOGUE += MERGE_ENTRIES + ATTENTION_ENTRIES + SEQUENCE_ENTRIES
 
 
 CASES = {case.id: case for case in CATALOGUE}

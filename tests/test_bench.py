@@ -380,3 +380,108 @@ def test_architecture_page_describes_the_benchmarks_package():
         assert name in layout, name
     speed = SPEED.read_text(encoding="utf-8")
     assert "python -m benchmarks --peers" in speed and "python -m benchmarks.report" in speed
+
+
+# -- the sequence and attention chapters' cases (benchmarks/sequences.py) ------------------------------
+
+def _closure_value(step, kind):
+    """The model a step function closes over: of those of type ``kind``, the one with the most parameters
+    (not the loss)."""
+    modules = [cell.cell_contents for cell in step.__closure__ if isinstance(cell.cell_contents, kind)]
+    return max(modules, key=lambda module: len(list(module.parameters())))
+
+
+@pytest.mark.parametrize("key", ["char-lstm", "attention-block"])
+def test_sequence_cases_take_one_training_step(key):
+    import nnlayers as nl
+    from benchmarks import steps
+
+    title, candidates = steps.CASES[key]
+    assert [name for name, _ in candidates] == ["nnlayers", "PyTorch"] and "float32" in title
+    step = dict(candidates)["nnlayers"]()
+    model = _closure_value(step, nl.Module)
+    before = [p.data.copy() for p in model.parameters()]
+    step()
+    assert all(p.data.dtype == np.float32 for p in model.parameters())
+    assert all(not np.array_equal(p.data, b) for p, b in zip(model.parameters(), before))   # Adam moved each one
+    assert all(not p.grad.any() for p in model.parameters())                                  # zero_grad
+    if torch is None:
+        return
+    step = dict(candidates)["PyTorch"]()
+    twin = _closure_value(step, torch.nn.Module)
+    before = [p.detach().clone() for p in twin.parameters()]
+    step()
+    assert all(not torch.equal(p.detach(), b) for p, b in zip(twin.parameters(), before))
+    assert sum(p.numel() for p in twin.parameters()) == sum(p.data.size for p in model.parameters())
+
+
+def test_sequence_twins_compute_what_ours_compute(needs_torch):
+    """With our weights copied in (float64), each PyTorch twin gives our outputs: the same model timed twice."""
+    import nnlayers as nl
+    from benchmarks import sequences
+    from nnlayers.examples import text
+
+    def tensor(array):
+        return torch.tensor(np.asarray(array), dtype=torch.float64)
+
+    rng = np.random.default_rng(0)
+    ours = text.char_model("lstm", 11, embed=4, hidden=6, rng=0, dtype=np.float64)
+    for p in ours.parameters():
+        p.data += rng.normal(scale=0.1, size=p.shape)
+    twin = sequences.CharLSTMTorch(11, 4, 6).double()
+    P = dict(ours.named_parameters())
+    with torch.no_grad():
+        for name, value in {"embedding.weight": P["0.W"].data, "lstm.weight_ih_l0": P["1.W_x"].data.T,
+                            "lstm.weight_hh_l0": P["1.W_h"].data.T, "lstm.bias_ih_l0": P["1.b_x"].data,
+                            "lstm.bias_hh_l0": P["1.b_h"].data, "output.weight": P["2.W"].data.T,
+                            "output.bias": P["3.b"].data[0]}.items():
+            dict(twin.named_parameters())[name].copy_(tensor(value))
+    ids = rng.integers(0, 11, size=(3, 7))
+    np.testing.assert_allclose(ours.forward(ids), twin(torch.from_numpy(ids)).detach().numpy(), rtol=1e-10,
+                               atol=1e-12)
+
+    block = nl.TransformerBlock(8, 2, causal=True, rng=0)
+    for p in block.parameters():
+        p.data += rng.normal(scale=0.1, size=p.shape)
+    twin = sequences.TransformerBlockTorch(8, 2, 5).double()
+    P = {name: p.data for name, p in block.named_parameters()}
+    a, m = "attention.block.", "mlp.block."
+    with torch.no_grad():
+        for name, value in {
+                "norm1.weight": P[a + "0.gamma"], "norm1.bias": P[a + "0.beta"],
+                "attention.in_proj_weight": np.concatenate([P[a + f"1.W_{x}"].T for x in "qkv"]),
+                "attention.in_proj_bias": np.concatenate([P[a + f"1.b_{x}"] for x in "qkv"]),
+                "attention.out_proj.weight": P[a + "1.W_o"].T, "attention.out_proj.bias": P[a + "1.b_o"],
+                "norm2.weight": P[m + "0.gamma"], "norm2.bias": P[m + "0.beta"],
+                "mlp.0.weight": P[m + "1.W"].T, "mlp.0.bias": P[m + "2.b"][0],
+                "mlp.2.weight": P[m + "4.W"].T, "mlp.2.bias": P[m + "5.b"][0]}.items():
+            dict(twin.named_parameters())[name].copy_(tensor(value))
+    X = rng.normal(size=(2, 5, 8))
+    np.testing.assert_allclose(block.forward(X), twin(tensor(X)).detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_text_reference_writes_its_curve(tmp_path, needs_torch):
+    """benchmarks.text_reference: two steps, evaluated on the first validation windows only (--val-limit)."""
+    import json
+
+    from benchmarks import text_reference
+    from nnlayers.examples import text
+
+    threads = torch.get_num_threads()
+    log = tmp_path / "reference.json"
+    try:
+        assert text_reference.main(["--max-steps", "2", "--eval-every", "1", "--threads", "1", "--val-limit", "32",
+                                    "--log", str(log), "--quiet"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    record = json.loads(log.read_text())
+    assert record["framework"] == "PyTorch " + torch.__version__ and record["threads"] == 1
+    assert (record["model"], record["data"], record["seed"], record["batch_size"], record["seq_len"],
+            record["embed"], record["hidden"], record["lr"], record["clip"], record["dtype"], record["val_rows"]) == \
+        ("lstm", "austen", 0, 32, 64, 64, 256, 2e-3, 1.0, "float32", 32)
+    curve = record["curve"]
+    assert [point["step"] for point in curve] == [0, 1, 2] and [point["epoch"] for point in curve] == [0, 1, 1]
+    assert curve[0]["loss"] is None and all(point["loss"] > 0 for point in curve[1:])
+    assert abs(curve[0]["val_loss"] - np.log(len(text.load_corpus("austen").vocab))) < 0.3     # about uniform
+    assert curve[2]["val_loss"] < curve[0]["val_loss"]
+    assert [point["seconds"] for point in curve] == sorted(point["seconds"] for point in curve)

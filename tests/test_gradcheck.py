@@ -71,6 +71,13 @@ LAYER_CASES = [
         shortcut=nl.Sequential(nl.Conv2D(2, 3, 1, bias=False, rng=2), nl.BatchNorm2d(3))), normal(2, 2, 3, 3)),
     ("small-cnn", lambda: nl.Sequential(nl.Conv2D(1, 2, 3, padding=1, rng=0), nl.Tanh(), nl.AvgPool2D(2),
                                         nl.Flatten(), nl.Linear(8, 3, rng=1), nl.Bias(3)), normal(2, 1, 4, 4)),
+    # recurrent layers of one input (N×T×F → N×T×H) and the cells of one output (N×F → N×H)
+    ("rnn-tanh", lambda: nl.RNN(3, 4, rng=0), normal(2, 5, 3)),
+    ("rnn-relu-batch1", lambda: nl.RNN(2, 3, "relu", rng=1), normal(1, 4, 2)),
+    ("lstm", lambda: nl.LSTM(3, 4, rng=2), normal(2, 5, 3)),
+    ("gru-one-step", lambda: nl.GRU(2, 3, rng=3), normal(3, 1, 2)),
+    ("rnn-cell", lambda: nl.RNNCell(3, 2, rng=4), normal(2, 3)),
+    ("gru-cell", lambda: nl.GRUCell(2, 3, rng=5), normal(3, 2)),
     # attention and its parts (N×T×D sequences), alone and as a pre-norm block
     ("layernorm", lambda: nl.LayerNorm(5), normal(3, 4, 5)),
     ("gelu", nl.GELU, normal(3, 7)),

@@ -762,6 +762,55 @@ def test_maxpool_without_nan_keeps_its_first_maximum_rule():
     np.testing.assert_array_equal(pool.backward(np.ones((1, 1, 1, 1))), [[[[0, 1], [0, 0]]]])
 
 
+def text_model():
+    """ids N×T → Embedding(5, 3) → LSTM(3, 4) → Linear(4, 5)."""
+    return nl.Sequential(nl.Embedding(5, 3, rng=0), nl.LSTM(3, 4, rng=1), nl.Linear(4, 5, rng=2))
+
+
+BAD_SEQUENCES = [
+    # a text model's hostile inputs: each error located in the model and naming the first bad position
+    ("id out of range", np.array([[0, 1, 2], [3, 5, 1]]), ValueError,
+     r"layer 0 forward: Embedding\(num_embeddings=5, embedding_dim=3\): ids must lie in 0…4, "
+     r"got 5 at position \(1, 1\)"),
+    ("negative id", np.array([[0, -2, 2]]), ValueError, r"got -2 at position \(0, 1\)"),
+    ("huge float id", np.array([[0.0, 1e300, 2.0]]), ValueError, r"got 1e\+300 at position \(0, 1\)"),
+    ("fractional id", np.array([[0.0, 1.0, 2.5]]), ValueError,
+     r"ids must be whole numbers, got 2.5 at position \(0, 2\)"),
+    ("NaN id", np.array([[np.nan, 1.0]]), ValueError, r"whole numbers, got nan at position \(0, 0\)"),
+    ("bool ids", np.array([[True, False]]), TypeError, "ids must be an integer array, got dtype bool"),
+    ("string ids", np.array([["a", "b"]]), TypeError, "ids must be an integer array, got dtype <U1"),
+    ("scalar id", np.array(3), nl.ShapeError, r"expected an array of ids \(N, …\), got a scalar"),
+]
+
+
+@pytest.mark.parametrize("ids, error, message", [case[1:] for case in BAD_SEQUENCES],
+                         ids=[case[0] for case in BAD_SEQUENCES])
+def test_bad_sequences_are_located_errors_that_change_nothing(ids, error, message):
+    model = text_model()
+    good = np.array([[0, 1, 4], [4, 4, 2]])
+    Z = model(good)
+    before = weights(model)
+    with pytest.raises(error, match=message) as caught:
+        model(ids)
+    assert type(caught.value) is error
+    assert_unchanged(model, before)
+    model.backward(np.ones(Z.shape))                        # the caches still hold the good batch
+    assert model[0].W.grad[3].sum() == 0 and model[0].W.grad[4].any()
+
+
+def test_no_time_steps_an_empty_batch_and_float32_in_a_model_of_text():
+    model = text_model()
+    with pytest.raises(nl.ShapeError, match=r"layer 1 forward: LSTM\(input_size=3, hidden_size=4\): expected at "
+                                            r"least one time step, got input of shape \(2, 0, 3\)"):
+        model(np.zeros((2, 0), dtype=np.int64))
+    Z = model(np.zeros((0, 7), dtype=np.int64))
+    assert Z.shape == (0, 7, 5) and model.backward(np.zeros(Z.shape)) is None
+    assert not any(p.grad.any() for p in model.parameters())
+    model.to(np.float32)
+    Z = model(np.array([[1, 2, 3]]))
+    assert Z.dtype == np.float32 and model.backward(np.ones(Z.shape, dtype=np.float32)) is None
+
+
 @pytest.mark.parametrize("make, make_input", [case[1:] for case in LAYER_CASES], ids=[c[0] for c in LAYER_CASES])
 def test_a_returned_array_may_be_modified_without_changing_any_gradient(make, make_input):
     # The contract (module.py): forward's Z and backward's δX belong to the caller.

@@ -161,7 +161,10 @@ def test_matches_torch(case):
     import torch
 
     def tensor(array, grad=False):
-        return torch.tensor(np.asarray(array), dtype=torch.float64, requires_grad=grad)
+        array = np.asarray(array)
+        if array.dtype.kind in "iu":                # ids: torch's integer type, no gradient
+            return torch.tensor(array, dtype=torch.int64)
+        return torch.tensor(array, dtype=torch.float64, requires_grad=grad)
 
     def close(ours, theirs, what):
         theirs = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else np.asarray(theirs)
@@ -341,6 +344,7 @@ def test_strict_device(case):
 def test_onnx_runtime_computes_the_eval_forward(case):
     applies(case, "onnx")
     require(importable("onnx", "onnxruntime"), "onnx and onnxruntime are not installed (pip install -e '.[onnx]')")
+    import onnx
     import onnxruntime
 
     module, inputs = build(case), example(case)
@@ -349,10 +353,13 @@ def test_onnx_runtime_computes_the_eval_forward(case):
     with known_failure(KNOWN_FAILURES.get((case.id, "onnx"))):
         proto = nl.export_onnx(module, None, shapes, dtype=np.float32)
         session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        types = [onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)   # float32, or int64
+                 for value in proto.graph.input]                                            # for ids
         with nl.evaluation_mode(module):
             expected = as_tuple(module.forward(*inputs))
         for rows in (slice(None), slice(0, 1)):                      # the whole batch, then one sample
-            outputs = session.run(None, {name: X[rows].astype(np.float32) for name, X in zip(names, inputs)})
+            outputs = session.run(None, {name: X[rows].astype(dtype)
+                                         for name, X, dtype in zip(names, inputs, types)})
             assert len(outputs) == len(expected)
             for got, want in zip(outputs, expected):
                 want = want[rows]

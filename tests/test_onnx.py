@@ -605,6 +605,91 @@ def test_importing_nnlayers_imports_no_onnx():
     assert result.stdout.strip() == "[]"
 
 
+# -- sequences: integer ids, any length, recurrent operators -----------------------------------------
+
+def dims(values) -> list:
+    """Each graph input's or output's dimensions: sizes, or the names of symbolic ones ("" if unnamed)."""
+    return [[d.dim_param if d.HasField("dim_param") else (d.dim_value if d.HasField("dim_value") else "")
+             for d in value.type.tensor_type.shape.dim] for value in values]
+
+
+def text_model(dtype=np.float32):
+    """ids N×T → Embedding (V = 11, D = 4) → LSTM (H = 5) → Linear → Bias: scores N×T×11."""
+    return nl.Sequential(nl.Embedding(11, 4, rng=0, dtype=dtype), nl.LSTM(4, 5, rng=1, dtype=dtype),
+                         nl.Linear(5, 11, rng=2, dtype=dtype), nl.Bias(11, dtype=dtype))
+
+
+def test_a_text_model_runs_at_any_sequence_length(onnx, ort, rng):
+    model = text_model()
+    for parameter in model.parameters():                                  # non-zero biases
+        parameter.data += rng.normal(scale=0.2, size=parameter.shape).astype(np.float32)
+    Z = model.forward(rng.integers(0, 11, size=(4, 6)))                   # just after a training step
+    model.backward(np.ones(Z.shape, dtype=np.float32))
+    proto = nl.export_onnx(model, None, ("T",))
+    (ids,), (scores,) = proto.graph.input, proto.graph.output
+    assert ids.type.tensor_type.elem_type == onnx.TensorProto.INT64        # ids come in as they are
+    assert scores.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert dims(proto.graph.input) == [["N", "T"]] and dims(proto.graph.output) == [["N", "T", 11]]
+    assert {"Gather", "LSTM"} <= {node.op_type for node in proto.graph.node}
+    assert {"0.W", "1.W_x", "1.W_h", "1.b_x", "1.b_h"} <= {tensor.name for tensor in proto.graph.initializer}
+    for sess in (session(ort, proto), session(ort, nl.export_onnx(model, None, ("T",), opset=nl.onnx.MIN_OPSET))):
+        for N, T in [(3, 5), (2, 9), (1, 1)]:
+            X = rng.integers(0, 11, size=(N, T))
+            Z = run(sess, X)
+            assert Z.dtype == np.float32
+            assert_close(Z, eval_forward(model, X))
+
+
+def test_a_recurrent_layer_with_initial_states_and_a_cell_with_two_outputs(ort, rng):
+    # ONNX Runtime's CPU provider runs RNN, LSTM and GRU in float32 only
+    lstm = nl.LSTM(3, 4, rng=0, dtype=np.float32)
+    X, h0, c0 = (rng.normal(size=shape).astype(np.float32) for shape in [(2, 6, 3), (2, 4), (2, 4)])
+    proto = nl.export_onnx(lstm, None, (("T", 3), (4,), (4,)))
+    assert [value.name for value in proto.graph.input] == ["X0", "X1", "X2"]
+    assert dims(proto.graph.output) == [["N", "T", 4]]
+    (Z,) = run_all(session(ort, proto), X, h0, c0)
+    assert_close(Z, lstm.forward(X, h0, c0))
+    cell = nl.LSTMCell(3, 4, rng=1, dtype=np.float32)
+    proto = nl.export_onnx(cell, None, ((3,), (4,), (4,)))
+    assert [value.name for value in proto.graph.output] == ["Z0", "Z1"]
+    h, c = run_all(session(ort, proto), X[:, 0], h0, c0)
+    expected = cell.forward(X[:, 0], h0, c0)
+    assert_close(h, expected[0])
+    assert_close(c, expected[1])
+
+
+def test_a_stateful_layer_exports_as_it_computes_from_zero_states(ort, rng):
+    layer = nl.GRU(2, 3, stateful=True, rng=0, dtype=np.float32)
+    X = rng.normal(size=(4, 5, 2)).astype(np.float32)
+    layer.forward(X)                                                      # a state for a batch of 4 is carried
+    carried = layer.state.copy()
+    proto = nl.export_onnx(layer, None, (5, 2))                           # the probe (N = 1) starts from zeros
+    np.testing.assert_array_equal(layer.state, carried)                   # the layer's own state is untouched
+    layer.reset_state()
+    assert_close(run(session(ort, proto), X), layer.forward(X))
+
+
+def test_ids_read_as_numbers_first_stay_a_float_input_and_are_cast(ort, merges, rng):
+    model = Parallel(nl.Linear(3, 2, rng=0), nl.Embedding(5, 2, rng=1))   # the same input, read both ways
+    proto = nl.export_onnx(model, None, (3,), dtype=np.float64)
+    assert proto.graph.input[0].type.tensor_type.elem_type == 11          # DOUBLE
+    assert "Cast" in [node.op_type for node in proto.graph.node]
+    X = rng.integers(0, 5, size=(4, 3)).astype(np.float64)
+    for got, want in zip(run_all(session(ort, proto), X), eval_forward_all(model, X)):
+        assert_close(got, want, rtol=1e-12)
+
+
+def test_named_dimensions_are_checked_and_follow_into_the_outputs(onnx):
+    model = nl.Sequential(nl.Linear(3, 2, rng=0), nl.Tanh())
+    proto = nl.export_onnx(model, None, ("T", "S", 3))
+    assert dims(proto.graph.input) == [["N", "T", "S", 3]] and dims(proto.graph.output) == [["N", "T", "S", 2]]
+    pooled = nl.Sequential(nl.MaxPool2D(2), nl.Flatten())                 # H/2 · W/2: varies, but has no name
+    assert dims(nl.export_onnx(pooled, None, (1, "H", 4), dtype=np.float32).graph.output) == [["N", ""]]
+    for shape in [("N", 3), ("2T", 3), ("", 3), (("T", 3), ("T x", 2))]:
+        with pytest.raises(ValueError, match="input_shape must be one sample's shape"):
+            nl.export_onnx(model, None, shape)
+
+
 def test_attention_layers_at_every_opset(ort, rng):
     """A pre-norm attention block with padding (LayerNorm composed before opset 17, LayerNormalization from it),
     masked Softmax and GELU: the same values at the oldest opset, the default and a newer one."""
@@ -625,3 +710,20 @@ def test_attention_layers_at_every_opset(ort, rng):
     got = session(ort, proto).run(None, {"X0": Z.astype(np.float32), "X1": mask.astype(np.float32)})[0]
     assert_close(got, masked.forward(Z, mask))
     assert np.all(got[np.broadcast_to(mask, got.shape)] == 0)
+
+
+def test_input_dtype_declares_ids(onnx, ort, rng):
+    model = text_model()
+    proto = nl.export_onnx(model, None, ("T",), input_dtype=np.int64)    # as the model decides anyway
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
+    X = rng.integers(0, 11, size=(2, 4))
+    assert_close(run(session(ort, proto), X), eval_forward(model, X))
+    two = Parallel(nl.Embedding(5, 2, rng=0), nl.Embedding(5, 3, rng=1))
+    proto = nl.export_onnx(two, None, (3,), input_dtype=(np.int64,), dtype=np.float64)
+    assert [value.type.tensor_type.elem_type for value in proto.graph.output] == [onnx.TensorProto.DOUBLE] * 2
+    with pytest.raises(nl.onnx.OnnxExportError, match="input X is int64 .input_dtype., but the model reads it as "
+                                                      "numbers"):
+        nl.export_onnx(nl.Linear(3, 2, rng=0), None, (3,), input_dtype=np.int64)
+    for wrong in [np.float32, "int32", (np.int64, None), "ids"]:
+        with pytest.raises(ValueError, match="input_dtype must be"):
+            nl.export_onnx(model, None, (4,), input_dtype=wrong)

@@ -43,9 +43,9 @@ def run_blocks(blocks, namespace):
 def test_the_pages_hold_the_examples():
     counts = {page: len(code_blocks(ROOT / page)) for page in
               ("README.rst", "docs/getting-started.rst", "docs/writing-a-layer.rst", "docs/training.rst",
-               "docs/saving.rst")}
+               "docs/sequences.rst", "docs/saving.rst")}
     assert counts == {"README.rst": 1, "docs/getting-started.rst": 2, "docs/writing-a-layer.rst": 3,
-                      "docs/training.rst": 3, "docs/saving.rst": 1}
+                      "docs/training.rst": 3, "docs/sequences.rst": 3, "docs/saving.rst": 1}
     assert len(all_blocks()) == sum(counts.values())            # no other page holds a Python block
 
 
@@ -73,6 +73,13 @@ def test_python_blocks_run(capsys, tmp_path, monkeypatch):
     run, clipping = namespace["run"], namespace["clipped"].clipping
     np.testing.assert_allclose(run.perplexity, np.exp(run.loss), rtol=1e-15)
     assert clipping.steps == 12 and 0 < clipping.clipped <= 12 and f"of {clipping.steps}" in printed
+    # Text and sequences: the LSTM's shapes; stateful windows give the states of one pass over the whole
+    # sequence; the names model ends below a uniform guess over its 27 symbols and samples a name.
+    assert "(2, 7, 8) (2, 8) (2, 7, 5) (2, 8)" in printed
+    np.testing.assert_allclose(namespace["last_window"], namespace["whole"][:, 14:], rtol=1e-12)
+    names_run = namespace["name_history"]
+    assert names_run.val_loss[-1] < names_run.val_loss[0] < np.log(27)
+    np.testing.assert_allclose(names_run.val_perplexity, np.exp(names_run.val_loss), rtol=1e-15)
     # Training's schedules block: the best epoch's weights (and BatchNorm statistics) are the ones left in the model.
     history, trainer = namespace["history"], namespace["trainer"]
     assert history.best_epoch == int(np.argmax(history.val_accuracy)) + 1

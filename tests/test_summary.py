@@ -1,4 +1,6 @@
 """summary: nested rows, output shapes and parameter counts for any container; text and HTML display."""
+import numpy as np
+
 import nnlayers as nl
 from tests.test_module import Block
 
@@ -39,3 +41,16 @@ def test_summary_displays_as_an_html_table():
     assert html.startswith("<table><thead><tr><th>layer</th><th>output shape</th><th>parameters</th>")
     assert "<td style='text-align:left; white-space:pre'>0: Linear(in_features=2, out_features=3)</td>" in html
     assert "<td>6</td>" in html and "total parameters: 6" in html
+
+
+def test_summary_of_a_stateful_model_keeps_its_state():
+    """The zero sample runs from zero states; a state carried for a batch of 4 stays (before, summary
+    refused the batch of 1, and a model without a state yet came out carrying the zero sample's)."""
+    model = nl.Sequential(nl.Embedding(6, 3, rng=0), nl.LSTM(3, 4, stateful=True, rng=1), nl.Linear(4, 6, rng=2))
+    fresh = nl.summary(model, (7,))
+    assert fresh.rows[2][1] == (1, 7, 4) and model[1].state is None
+    model.forward(np.array([[1, 2, 3]] * 4))
+    h, c = (state.copy() for state in model[1].state)
+    assert nl.summary(model, (5,)).rows[-1][1] == (1, 5, 6)
+    np.testing.assert_array_equal(model[1].state[0], h)
+    np.testing.assert_array_equal(model[1].state[1], c)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import datasets
+from .._args import non_negative_int
 from ..init import as_rng
 from ..layers import (GRU, LSTM, RNN, Bias, Embedding, LayerNorm, Linear, PositionalEmbedding,
                       TransformerBlock)
@@ -116,6 +117,12 @@ def sample(model, vocab: datasets.CharVocabulary, prime: str, length: int, *, te
     """
     if not isinstance(temperature, (int, float)) or not temperature > 0:
         raise ValueError(f"sample: temperature must be a positive number, got {temperature!r}")
+    if not isinstance(prime, str):
+        raise TypeError(f"sample: prime must be a str, got {type(prime).__name__}")
+    if not prime:
+        raise ValueError("sample: prime is empty; it must hold at least one character (the text the draw "
+                         "continues, such as a name's marker)")
+    length = non_negative_int(length, "length", "sample")
     rng = as_rng(rng)
     recurrent = [module for module in model.modules() if isinstance(module, Recurrent)]
     context = min((module.max_length for module in model.modules() if isinstance(module, PositionalEmbedding)),
@@ -127,7 +134,7 @@ def sample(model, vocab: datasets.CharVocabulary, prime: str, length: int, *, te
         with evaluation_mode(model):
             for layer in recurrent:
                 layer.stateful, layer.state = True, None
-            feed = ids
+            feed = ids[-context:] if context and not recurrent else ids
             for _ in range(length):
                 scores = model.forward(np.array([feed]))[0, -1]
                 probabilities = softmax(np.asarray(scores, dtype=np.float64) / temperature)

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import conv_gemm, winograd
+from . import conv_gemm, lstm, winograd
 from .._args import show
 
 __all__ = ["conv_kernel_for", "recurrent_kernel_for", "check_algorithm", "fast_paths_on", "reference_paths"]
@@ -68,6 +68,15 @@ class _ConvCPU:
         return (winograd if layer.algorithm == "winograd" else conv_gemm).backward(layer, X, dZ)
 
 
+class _LSTMCPU:
+    """The LSTM on numpy arrays: ``lstm``'s feature-major time loops. A class, as ``_ConvCPU``, since the
+    layer keeps what its forward took for its backward, and a layer holding a module object could not
+    be deep-copied (``export_onnx`` copies the model)."""
+
+    forward = staticmethod(lstm.forward)
+    backward = staticmethod(lstm.backward)
+
+
 def check_algorithm(layer) -> None:
     """Refuse a Conv2D ``algorithm`` other than "gemm" or "winograd" (TypeError if not a string), or
     "winograd" where it does not fit the layer's geometry (``winograd.winograd_fits``)."""
@@ -96,5 +105,4 @@ def recurrent_kernel_for(layer, X):
     the LSTM's feature-major loops (``lstm``) on numpy arrays; None elsewhere and inside ``reference_paths()``."""
     if type(X) is not np.ndarray or not fast_paths_on() or type(layer).__name__ != "LSTM":
         return None
-    from . import lstm
-    return lstm
+    return _LSTMCPU

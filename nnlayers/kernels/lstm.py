@@ -4,9 +4,9 @@
 Three things make the difference, none changing what is computed:
 
 * **Feature-major arrays.** Every step works on transposed blocks, features first, stored
-  T × feature × N so that each step's block is contiguous (numpy's element-wise loops are about
-  3× slower on strided blocks): one step's product is aᵀ = W_hᵀ hᵀ (4H×H · H×N), the shape
-  OpenBLAS runs fastest when N is small (a few dozen), about 1.4× faster than h W_h (N×H · H×4H),
+  T × feature × N so that each step's block is contiguous (numpy's element-wise loops are much
+  slower on strided blocks): one step's product is aᵀ = W_hᵀ hᵀ (4H×H · H×N), the shape
+  OpenBLAS runs fastest when N is small (a few dozen), faster than h W_h (N×H · H×4H),
   and the gates i, f, g, o are row blocks. For the weight gradients, δa and the states of all
   steps are copied once to feature × (T·N), so that δW_h and δW_x are single products.
 * **σ through tanh**, σ(x) = ½ + ½ tanh(x/2): all four gates in four passes over the 4H rows
@@ -68,7 +68,8 @@ def forward(layer, X: np.ndarray, initial) -> tuple:
         np.tanh(c, out=tanh_C[t])
         np.multiply(o, tanh_C[t], out=S[t + 1])                              # h' = o ⊙ tanh(c')
     layer._X, layer._H, layer._saved = X_t, S, (C, gates, tanh_C)
-    return np.ascontiguousarray(S[1:].transpose(2, 0, 1)), (S[T].T.copy(), C[T].T.copy())
+    # a copy, the caller's (ascontiguousarray would return a view of the cache S when N = 1)
+    return S[1:].transpose(2, 0, 1).copy(), (S[T].T.copy(), C[T].T.copy())
 
 
 def backward(layer, dH: np.ndarray) -> tuple:

@@ -74,22 +74,23 @@ class Embedding(Module):
         """``ids`` as an integer array on W's device, or an error naming the first bad position."""
         xp = get_array_module(self.W.data)
         ids = xp.asarray(ids)
-        if ids.dtype.kind == "f":
+        whole_floats = ids.dtype.kind == "f"
+        if whole_floats:
             whole = xp.isfinite(ids) & (ids == xp.round(ids))
             if not bool(whole.all()):
                 raise ValueError(f"{self!r}: ids must be whole numbers, got {ids[_first(~whole)]} "
                                  f"at position {_first(~whole)}")
-            ids = ids.astype(np.int64)
         elif ids.dtype.kind not in "iu":
             raise TypeError(f"{self!r}: ids must be an integer array, got dtype {ids.dtype}")
         if ids.ndim == 0:
             raise ShapeError(f"{self!r}: expected an array of ids (N, …), got a scalar")
-        bad = (ids < 0) | (ids >= self.num_embeddings)
+        bad = (ids < 0) | (ids >= self.num_embeddings)     # before any cast: 1e300 must not wrap around
         if ids.size and bool(bad.any()):
             where = _first(bad)
-            raise ValueError(f"{self!r}: ids must lie in 0…{self.num_embeddings - 1}, got {int(ids[where])} "
+            value = float(ids[where]) if whole_floats else int(ids[where])
+            raise ValueError(f"{self!r}: ids must lie in 0…{self.num_embeddings - 1}, got {value} "
                              f"at position {where}")
-        return ids
+        return ids.astype(np.int64) if whole_floats else ids
 
     def settings(self) -> dict:
         return {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,

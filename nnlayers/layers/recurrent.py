@@ -83,7 +83,7 @@ class Recurrent(Module):
             H, final = self._kernel.forward(self, X, initial)
         else:
             Xt = X.transpose(1, 0, 2)                                     # T×N×F: time-major
-            AX = (Xt.reshape(T * N, -1) @ W_x).reshape(T, N, -1)          # x W_x for every step: one product
+            AX = (Xt.reshape(T * N, self.input_size) @ W_x).reshape(T, N, W_x.shape[1])   # x W_x of every step
             AX += self.b_x.data
             final = self.run(AX, initial)                                 # the time loop: fills self._H
             self._X = Xt
@@ -115,15 +115,17 @@ class Recurrent(Module):
             dX, dstates = self._kernel.backward(self, dH)
             return (dX, *dstates) if self._given else dX
         Xt = self._X
-        T, N, _ = Xt.shape
-        dAX, dAH, dstates = self.run_backward(dH.transpose(1, 0, 2))      # time-major view                          # T×N×gH each (one array for RNN, LSTM)
-        rows = dAX.reshape(T * N, -1)
-        hidden_rows = rows if dAH is dAX else dAH.reshape(T * N, -1)
-        self.W_h.grad += self._H[:-1].reshape(T * N, -1).T @ hidden_rows  # δW_h = Σₜ hₜ₋₁ᵀ δaₜ
+        T, N, F = Xt.shape
+        dAX, dAH, dstates = self.run_backward(dH.transpose(1, 0, 2))      # time-major; δa T×N×gH (dAH is dAX
+                                                                          # where both sides share a: RNN, LSTM)
+        gH, H = dAX.shape[2], self.hidden_size                            # sizes written out: N may be 0
+        rows = dAX.reshape(T * N, gH)
+        hidden_rows = rows if dAH is dAX else dAH.reshape(T * N, gH)
+        self.W_h.grad += self._H[:-1].reshape(T * N, H).T @ hidden_rows  # δW_h = Σₜ hₜ₋₁ᵀ δaₜ
         self.b_h.grad += hidden_rows.sum(axis=0)
-        self.W_x.grad += Xt.reshape(T * N, -1).T @ rows                   # δW_x = Σₜ xₜᵀ δaₜ
+        self.W_x.grad += Xt.reshape(T * N, F).T @ rows                    # δW_x = Σₜ xₜᵀ δaₜ
         self.b_x.grad += rows.sum(axis=0)
-        dX = (rows @ self.W_x.data.T).reshape(T, N, -1).transpose(1, 0, 2)  # δxₜ = δaₜ W_xᵀ, back to N×T×F
+        dX = (rows @ self.W_x.data.T).reshape(T, N, F).transpose(1, 0, 2)  # δxₜ = δaₜ W_xᵀ, back to N×T×F
         return (dX, *dstates) if self._given else dX
 
     def run_backward(self, dH):

@@ -156,10 +156,11 @@ def check_nonlinearity(nonlinearity, owner: str) -> str:
 
 
 def check_states(layer, states, N: int, count: int):
-    """The initial states given to ``forward`` (none, or ``count`` arrays of N×H), as arrays of W's dtype."""
+    """The initial states given to ``forward`` (none, or ``count`` arrays of N×H), as arrays of W's dtype;
+    errors name them as the layer does (``state_names``: h0, c0 for a sequence layer, h, c for a cell)."""
     if not states:
         return None
-    names = ("h0", "c0")[:count]
+    names = layer.state_names[:count]
     if len(states) != count:
         raise TypeError(f"{layer!r}: forward takes the input and optionally {' and '.join(names)}, "
                         f"got {1 + len(states)} inputs")

@@ -30,6 +30,10 @@ ONNX operators); each exporter sits in the file named as its layer's
     BatchNorm1d/2d                     BatchNormalization    running_mean, running_var, eps (inference)
     Flatten      N×C×H×W → N×(C·H·W)   Flatten(axis=1)
     Dropout      Z = X (eval)          Identity
+    Embedding    Z = W[ids]            Gather(W, ids)        ids an int64 input
+    RNN, LSTM, GRU                     RNN, LSTM, GRU        time first, gates rows in ONNX's order (recurrent.py);
+                                                             initial states as further inputs
+    RNNCell, LSTMCell, GRUCell         RNN, LSTM, GRU        over one step: Y_h (and Y_c)
     GELU         Z = X Φ(X)            X · ½ (1 + Erf(X/√2))
     Softmax      Z = softmax(X)        Softmax(axis)         a mask first: Where(mask, −∞, X)
     LayerNorm    Z = γ x̂ + β           LayerNormalization    opset ≥ 17; before, ReduceMean, Sub, Sqrt, Div …
@@ -64,7 +68,8 @@ __all__ = ["export_onnx", "register_exporter", "exporter_for", "OnnxGraph", "Onn
            "export_linear", "export_bias", "export_conv2d", "export_max_pool", "export_avg_pool", "export_flatten",
            "export_dropout", "export_sequential", "export_residual", "export_batch_norm", "export_global_avg_pool",
            "export_parallel", "export_add", "export_concatenate", "export_gelu", "export_softmax",
-           "export_layer_norm", "export_multi_head_attention", "export_positional_embedding"]
+           "export_layer_norm", "export_multi_head_attention", "export_positional_embedding", "export_embedding",
+           "export_rnn", "export_lstm", "export_gru", "export_rnn_cell", "export_lstm_cell", "export_gru_cell"]
 
 #: The exporters by layer class: ``{Linear: export_linear, …}``. ``register_exporter`` adds to it.
 EXPORTERS: dict = {}
@@ -174,8 +179,11 @@ from .containers import (export_add, export_concatenate, export_parallel, export
                          export_sequential)
 from .conv import export_conv2d  # noqa: E402
 from .dropout import export_dropout  # noqa: E402
+from .embedding import export_embedding  # noqa: E402
 from .linear import export_bias, export_linear  # noqa: E402
 from .norm import export_batch_norm, export_layer_norm  # noqa: E402
 from .pooling import export_avg_pool, export_global_avg_pool, export_max_pool  # noqa: E402
 from .positional import export_positional_embedding  # noqa: E402
+from .recurrent import (export_gru, export_gru_cell, export_lstm, export_lstm_cell, export_rnn,  # noqa: E402
+                        export_rnn_cell)
 from .shape import export_flatten  # noqa: E402

@@ -17,7 +17,11 @@ class OnnxGraph:
     opset written, ``path`` the dotted path of the layer being exported.
     Value names: the inputs are ``input_names`` (``X``, or ``X0``, ``X1``, …),
     a parameter's initializer is its dotted name (``3.W``), a node's output is
-    ``/3/MatMul_output`` (its node name, ``/3/MatMul``, plus ``_output``).
+    ``/3/MatMul_output`` (its node name, ``/3/MatMul``, plus ``_output``; a node
+    of several outputs has ``_output0``, ``_output1``, …).
+
+    The inputs are of the graph's float type, except those an exporter reads as
+    ids through ``integer`` (Embedding's): ``integer_inputs``, declared int64.
     """
 
     def __init__(self, model: Module, dtype, opset: int, input_names=("X",)):
@@ -28,7 +32,10 @@ class OnnxGraph:
         self.initializers: dict = {}                          # name → TensorProto, in order of first use
         self._paths = {id(module): path for path, module in model.named_modules()}
         self._stack: list = []                                # paths of the layers being exported
-        self._values = {input_names} if isinstance(input_names, str) else set(input_names)  # what nodes may read
+        self._inputs = {input_names} if isinstance(input_names, str) else set(input_names)
+        self._values = set(self._inputs)                      # what nodes may read
+        self._read: set = set()                               # what nodes have read
+        self.integer_inputs: set = set()                      # inputs declared int64: ids
         self._node_names: set = set()
 
     @property
@@ -62,9 +69,10 @@ class OnnxGraph:
                                   "not the name of a value in the graph (or a tuple of such names)")
         return Z
 
-    def node(self, op_type: str, inputs, **attributes) -> str:
+    def node(self, op_type: str, inputs, *, outputs: int = 1, **attributes):
         """Add the ONNX operator ``op_type`` reading ``inputs`` (value names; ``""`` for an omitted
-        optional input) with ``attributes``; returns the name of its output."""
+        optional input) with ``attributes``; returns the name of its output, or with ``outputs=k`` (an
+        operator of several outputs: LSTM's Y, Y_h, Y_c) a tuple of the names of its first k outputs."""
         inputs = list(inputs)
         for name in inputs:
             if name and name not in self._values:
@@ -76,10 +84,22 @@ class OnnxGraph:
             count += 1
             name = f"{base}_{count}"
         self._node_names.add(name)
-        output = f"{name}_output"
-        self.nodes.append(self._onnx.helper.make_node(op_type, inputs, [output], name=name, **attributes))
-        self._values.add(output)
-        return output
+        names = [f"{name}_output"] if outputs == 1 else [f"{name}_output{k}" for k in range(outputs)]
+        self.nodes.append(self._onnx.helper.make_node(op_type, inputs, names, name=name, **attributes))
+        self._read.update(inputs)
+        self._values.update(names)
+        return names[0] if outputs == 1 else tuple(names)
+
+    def integer(self, value: str) -> str:
+        """``value`` as int64, for indices (Embedding's Gather): a graph input that no node has read
+        yet is declared int64, so that its ids come in as they are; any other value is cast
+        (Cast to INT64). A node reading that input as numbers afterwards fails onnx.checker."""
+        if value in self.integer_inputs:
+            return value
+        if value in self._inputs and value not in self._read:
+            self.integer_inputs.add(value)
+            return value
+        return self.node("Cast", [value], to=self._onnx.TensorProto.INT64)
 
     def parameter(self, layer: Module, name: str) -> str:
         """The initializer of ``layer``'s parameter or buffer ``name``, named by its dotted name
