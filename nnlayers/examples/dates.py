@@ -45,7 +45,7 @@ from ..init import as_rng
 from ..layers import GELU, Bias, Embedding, LayerNorm, Linear, MultiHeadAttention, PositionalEmbedding
 from ..losses import SoftmaxCrossEntropy
 from ..modelfile import register_module
-from ..module import Module, Sequential, evaluation_mode
+from ..module import Module, Sequential, as_tuple, evaluation_mode
 from ..optim import AdamW
 from ..schedules import CosineAnnealingLR, LinearLR, SequentialLR
 from ..training import Trainer
@@ -176,9 +176,13 @@ class EncoderBlock(Module):
         δX₁ = δZ + LN₂ᵀ(MLPᵀ(δZ))
         δX  = δX₁ + LN₁ᵀ(MHAᵀ(δX₁))
 
-    returning (δX, None): the mask has no gradient. Children ``norm1``, ``attention``, ``norm2``,
-    ``mlp`` (Linear, Bias, GELU, Linear, Bias); no cache of its own.
+    returning (δX, None) after ``forward(X, key_padding_mask)`` (the mask has no gradient), δX after
+    ``forward(X)`` (as in ``MultiHeadAttention``, a mask of None counts as none given). Children
+    ``norm1``, ``attention``, ``norm2``, ``mlp`` (Linear, Bias, GELU, Linear, Bias). Cache: which
+    inputs forward took.
     """
+
+    cache_names = ("_given",)
 
     def __init__(self, embed_dim: int, num_heads: int, *, mlp_ratio: int = 4, rng=None, dtype=np.float64):
         super().__init__()
@@ -188,18 +192,20 @@ class EncoderBlock(Module):
         self.attention = self.add_module("attention", MultiHeadAttention(embed_dim, num_heads, rng=rng, dtype=dtype))
         self.norm2 = self.add_module("norm2", LayerNorm(embed_dim, dtype=dtype))
         self.mlp = self.add_module("mlp", _mlp(embed_dim, mlp_ratio, rng, dtype))
+        self._given = None
 
     def forward(self, X, key_padding_mask=None):
         """X₁ = X + MHA(LN₁(X), mask);  Z = X₁ + MLP(LN₂(X₁))."""
         X1 = X + self.attention.forward(self.norm1.forward(X), None, key_padding_mask)
+        self._given = 1 if key_padding_mask is None else 2
         return X1 + self.mlp.forward(self.norm2.forward(X1))
 
     def backward(self, dZ):
-        """δX₁ = δZ + LN₂ᵀ MLPᵀ δZ;  δX = δX₁ + LN₁ᵀ MHAᵀ δX₁;  returns (δX, None)."""
+        """δX₁ = δZ + LN₂ᵀ MLPᵀ δZ;  δX = δX₁ + LN₁ᵀ MHAᵀ δX₁;  returns δX, or (δX, None) given a mask."""
+        given = self.forward_cache(self._given)
         dX1 = dZ + self.norm2.backward(self.mlp.backward(dZ))
-        dA = self.attention.backward(dX1)
-        dX = dX1 + self.norm1.backward(dA if isinstance(dA, np.ndarray) else dA[0])
-        return dX, None
+        dX = dX1 + self.norm1.backward(as_tuple(self.attention.backward(dX1))[0])
+        return dX if given == 1 else (dX, None)
 
     def settings(self) -> dict:
         return {"embed_dim": self.embed_dim, "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio,
@@ -384,8 +390,8 @@ def train(model: Seq2SeqTransformer, sources, targets, *, epochs: int = 5, batch
     """Train on (``sources``, ISO ``targets``), lists of str: AdamW, ``warmup`` steps rising linearly from
     lr/100, then a cosine decay to 0 over the rest, gradients clipped to norm ``clip``; the softmax
     cross-entropy over the ten characters. ``validation``: (sources, targets) reported each epoch.
-    Returns ``(trainer, history)``. With the defaults, 16,000 dates (``generate(16000, rng)``) reach about
-    99.5 % exact matches on new dates in under a minute on one core (1,250 steps).
+    Returns ``(trainer, history)``. With the defaults, 16,000 dates (``generate(16000, rng)``, 1,250 steps)
+    get 99.5–99.9 % of new dates exactly right (three seeds), in under a minute on one core.
     """
     def pairs(texts, isos):
         target_in, Y = encode_targets(isos)

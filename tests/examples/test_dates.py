@@ -125,6 +125,9 @@ def test_encoder_block_gradcheck_and_its_mask(rng):
                                Z, rtol=1e-12, atol=1e-14)
     attention = block.attention.attention_weights
     assert not attention[0, :, :, 3:].any() and not attention[1, :, :, 5:].any()
+    assert nl.gradcheck(block, M).passed                                    # one input: backward returns δX
+    block.forward(M)
+    assert isinstance(block.backward(np.ones_like(M)), np.ndarray)
 
 
 def test_decoder_block_matches_a_torch_twin(rng):
