@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 __all__ = ["plot_loss", "plot_decision_surface", "plot_metric", "plot_confusion", "plot_image_grid",
-           "script_pyplot", "finish_figure", "can_show"]
+           "plot_attention", "script_pyplot", "finish_figure", "can_show"]
 
 _NON_INTERACTIVE = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
 
@@ -168,3 +168,25 @@ def plot_image_grid(images, titles, *, fig=None, columns: int = 8, cmap: str = "
         low, high = limits if limits is not None else (0, 255 if np.asarray(image).dtype == np.uint8 else 1)
         ax.imshow(image, cmap=cmap, vmin=low, vmax=high)
         ax.set_title(title, fontsize=7)
+
+
+@_draws_on("ax")
+def plot_attention(weights, source_chars, target_chars, *, ax=None, cmap: str = "Blues"):
+    """Attention weights as a heatmap: row t (an output character, ``target_chars[t]``) over column s
+    (an input character, ``source_chars[s]``), colours from 0 to 1, each character on its tick.
+
+    ``weights`` is T×S (one head, or their mean: ``P[0].mean(axis=0)`` of a 1×H×T×S
+    ``MultiHeadAttention.attention_weights``); ``source_chars`` and ``target_chars`` are strings or
+    sequences of S and T labels (a space is drawn as ␣)."""
+    weights = np.asarray(weights)
+    sources, targets = list(source_chars), list(target_chars)
+    if weights.ndim != 2 or weights.shape != (len(targets), len(sources)):
+        raise ValueError(f"plot_attention: for {len(targets)} target and {len(sources)} source labels, weights "
+                         f"must be T×S = {(len(targets), len(sources))}, got shape {weights.shape}")
+    image = ax.imshow(weights, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+    shown = lambda labels: ["␣" if label == " " else label for label in labels]          # noqa: E731
+    ax.set_xticks(range(len(sources)), shown(sources), fontsize=8)
+    ax.set_yticks(range(len(targets)), shown(targets), fontsize=8)
+    ax.set_xlabel("source (keys)")
+    ax.set_ylabel("output (queries)")
+    ax.figure.colorbar(image, ax=ax, label="attention weight")

@@ -39,8 +39,8 @@ def site(tmp_path_factory):
 
 def test_the_site_builds_with_warnings_as_errors(site):
     pages = {path.relative_to(site).as_posix() for path in site.rglob("*.html")}
-    for name in ("index", "getting-started", "chapters", "layers", "writing-a-layer", "training", "data", "saving",
-                 "gpu", "speed", "architecture", "changelog"):
+    for name in ("index", "getting-started", "chapters", "layers", "writing-a-layer", "training", "attention", "data",
+                 "saving", "gpu", "speed", "architecture", "changelog"):
         assert f"{name}.html" in pages, name
     for notebook in NOTEBOOKS:                                    # every chapter, later ones included
         assert f"chapters/{notebook.stem}.html" in pages, notebook.name

@@ -94,3 +94,19 @@ def test_figures_display_as_pictures_in_an_ipython_kernel():
         assert png.lookup_by_type(Figure) is own
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_attention_heatmap_labels_each_character():
+    weights = np.array([[0.7, 0.2, 0.1], [0.0, 0.5, 0.5]])
+    figure = nl.plotting.plot_attention(weights, "a b", "xy")
+    assert type(figure) is Figure and len(figure.axes) == 2                  # the heatmap and its colour bar
+    ax = figure.axes[0]
+    image = ax.get_images()[0]
+    np.testing.assert_array_equal(image.get_array(), weights)
+    assert image.get_clim() == (0.0, 1.0)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "␣", "b"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["x", "y"]
+    given = Figure()
+    assert nl.plotting.plot_attention(given.add_subplot(), weights, ["a", " ", "b"], ["x", "y"]) is given
+    with pytest.raises(ValueError, match=r"weights must be T×S = \(2, 3\), got shape \(3, 2\)"):
+        nl.plotting.plot_attention(weights.T, "a b", "xy")

@@ -43,9 +43,9 @@ def run_blocks(blocks, namespace):
 def test_the_pages_hold_the_examples():
     counts = {page: len(code_blocks(ROOT / page)) for page in
               ("README.rst", "docs/getting-started.rst", "docs/writing-a-layer.rst", "docs/training.rst",
-               "docs/sequences.rst", "docs/saving.rst")}
+               "docs/sequences.rst", "docs/attention.rst", "docs/saving.rst")}
     assert counts == {"README.rst": 1, "docs/getting-started.rst": 2, "docs/writing-a-layer.rst": 3,
-                      "docs/training.rst": 3, "docs/sequences.rst": 3, "docs/saving.rst": 1}
+                      "docs/training.rst": 3, "docs/sequences.rst": 3, "docs/attention.rst": 2, "docs/saving.rst": 1}
     assert len(all_blocks()) == sum(counts.values())            # no other page holds a Python block
 
 
@@ -80,6 +80,13 @@ def test_python_blocks_run(capsys, tmp_path, monkeypatch):
     names_run = namespace["name_history"]
     assert names_run.val_loss[-1] < names_run.val_loss[0] < np.log(27)
     np.testing.assert_allclose(names_run.val_perplexity, np.exp(names_run.val_loss), rtol=1e-15)
+    # Attention: cross-attention with padding returns δmemory and None for the mask, padded keys weigh 0; the
+    # dates model writes ten characters per date, learned something in its two epochs, and its map's rows sum to 1.
+    assert "(2, 3, 8) (2, 5, 8) None 0.0" in printed
+    assert all(len(iso) == 10 for iso in namespace["dates"].translate(namespace["date_model"], namespace["date_texts"]))
+    assert namespace["date_history"].loss[-1] < 0.7 * namespace["date_history"].loss[0]
+    assert namespace["date_weights"].shape == (1, 2, 10, len("3 May 1999"))
+    np.testing.assert_allclose(namespace["date_weights"].sum(axis=-1), 1.0, rtol=1e-5)
     # Training's schedules block: the best epoch's weights (and BatchNorm statistics) are the ones left in the model.
     history, trainer = namespace["history"], namespace["trainer"]
     assert history.best_epoch == int(np.argmax(history.val_accuracy)) + 1

@@ -5,9 +5,10 @@
 * ``projection`` zeros and ones in two numbers: the SVD projection (``scripts/mnist_svd.py``)
 * ``mnist``      splits, augmentation and the reference classifiers (``scripts/train_mnist.py``)
 * ``text``       character language models: corpora, the recurrent models, sampling (``scripts/train_text.py``)
+* ``dates``      dates in many formats → ISO dates: an encoder–decoder Transformer with cross-attention
 
 Import one with ``from nnlayers.examples import xor``, or use ``nl.examples.xor``.
 """
-from . import chain_rule, mnist, projection, text, xor
+from . import chain_rule, dates, mnist, projection, text, xor
 
-__all__ = ["chain_rule", "mnist", "projection", "text", "xor"]
+__all__ = ["chain_rule", "dates", "mnist", "projection", "text", "xor"]

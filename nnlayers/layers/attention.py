@@ -98,6 +98,7 @@ class MultiHeadAttention(Module):
 
     Cache: X and the memory (None in self-attention), the heads Q/√d, K and V, the
     weights P and P̃ (after dropout), the merged O, and which inputs forward took.
+    ``attention_weights`` gives a copy of the last forward's P (for attention maps).
     """
 
     cache_names = ("_X", "_M", "_Q", "_K", "_V", "_P", "_Pd", "_O", "_given")
@@ -237,6 +238,15 @@ class MultiHeadAttention(Module):
         dX = dX.reshape(N, T, D)
         dM = None if dM is None else dM.reshape(N, S, D)
         return dX if self._given == 1 else (dX, dM) if self._given == 2 else (dX, dM, None)
+
+    # -- what the last forward pass attended to ---------------------------------------------------------
+    @property
+    def attention_weights(self):
+        """The attention weights P of the last forward pass, N×H×T×S: P[n, h, t, s] is the weight query t
+        of sequence n gives key s in head h (each row sums to 1 over s; hidden keys 0). Before dropout
+        (P, not P̃). A copy, read-only in effect: changing it changes nothing in the layer. None before
+        the first forward and after ``clear_cache()``."""
+        return None if self._P is None else self._P.copy()
 
     # -- settings -------------------------------------------------------------------------------------
     def settings(self) -> dict:

@@ -211,6 +211,27 @@ def test_gradcheck_with_dropout_in_training(rng):
     assert nl.gradcheck(layer, (rng.normal(size=(2, 5, 4)), rng.normal(size=(2, 3, 4)))).passed
 
 
+def test_attention_weights_are_a_copy_of_the_last_forwards_p(rng):
+    layer = attention(4, 2, 10, dropout=0.5)
+    assert layer.attention_weights is None                                   # before any forward
+    X, M = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 5, 4))
+    mask = np.array([[False, False, False, True, True], [False] * 5])
+    layer.forward(X, M, mask)
+    P = layer.attention_weights
+    assert P.shape == (2, 2, 3, 5)                                           # N×H×T×S
+    np.testing.assert_allclose(P.sum(axis=-1), 1.0, rtol=1e-15)               # before dropout: rows sum to 1
+    assert not P[0, :, :, 3:].any() and (P[1] > 0).all()                      # padded keys get weight 0
+    Q = X @ layer.W_q.data + layer.b_q.data                                   # head 1 by hand
+    K = M @ layer.W_k.data + layer.b_k.data
+    A = np.where(mask[:, None, :], -np.inf, Q[..., 2:] @ K[..., 2:].transpose(0, 2, 1) / math.sqrt(2))
+    expected = np.exp(A - A.max(-1, keepdims=True))
+    np.testing.assert_allclose(P[:, 1], expected / expected.sum(-1, keepdims=True), rtol=1e-13)
+    P[...] = 0                                                                # a copy: the layer is untouched
+    assert layer.attention_weights.sum() == pytest.approx(2 * 2 * 3)
+    layer.clear_cache()
+    assert layer.attention_weights is None
+
+
 # -- dropout, dtypes, settings ----------------------------------------------------------------------------
 
 def test_dropout_zeroes_weights_in_training_only(rng):
