@@ -79,9 +79,21 @@ def _caption(sources) -> str:
     return "; ".join(f"``{name}``: {describe(stamp)}" for name, stamp in sources)
 
 
+#: The sequence chapters' cases: runs of these alone get a table of their own.
+SEQUENCE_CASES = {"char-lstm", "attention-block"}
+
+
 def steps_tables(runs) -> list[str]:
+    """Training steps: one table for the image nets' runs, one for the runs of the sequence cases alone."""
+    timed = [(name, run) for name, run in runs if run.get("cases")]
+    sequences = [(name, run) for name, run in timed if set(run["cases"]) <= SEQUENCE_CASES]
+    others = [(name, run) for name, run in timed if (name, run) not in sequences]
+    first, second = _steps_table(others), _steps_table(sequences)
+    return first + ([""] if first and second else []) + second
+
+
+def _steps_table(columns) -> list[str]:
     """Training steps: nnlayers' ms per step and nnlayers / PyTorch, one column per run."""
-    columns = [(name, run) for name, run in runs if run.get("cases")]
     if not columns:
         return []
     keys = list(dict.fromkeys(key for _, run in columns for key in run["cases"]))
@@ -178,7 +190,9 @@ TEXT_STEPS = (500, 1000, 2000, 4000, 8000, 16000)
 def _text_label(run) -> str:
     framework = run.get("framework", "nnlayers").split(" ")[0]
     threads = run.get("threads")
-    return (f"{framework} {run['model'].upper()}, seed {run['seed']}"
+    init = {"nnlayers": ", nnlayers' init", "torch": ", its own init"}.get(run.get("init", "torch")) \
+        if framework == "PyTorch" else ""
+    return (f"{framework} {run['model'].upper()}, seed {run['seed']}{init}"
             + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""))
 
 

@@ -34,6 +34,9 @@ def main(argv=None) -> int:
                         help="evaluate on the first ROWS validation windows only (default: all; a quick check, "
                              "as scripts/train_text.py --val-limit)")
     parser.add_argument("--threads", choices=("1", "2"), default="2", help="PyTorch's threads (default 2)")
+    parser.add_argument("--init", choices=("nnlayers", "torch"), default="nnlayers",
+                        help="the output layer's initialisation: nnlayers' (Xavier-uniform weights, zero bias: the "
+                             "same distributions as char_model's in every layer; default) or PyTorch's default")
     parser.add_argument("--log", metavar="PATH", help="write the curve as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
@@ -45,6 +48,9 @@ def main(argv=None) -> int:
     corpus = text.load_corpus("austen")
     V, batch = len(corpus.vocab), 32
     model = CharLSTMTorch(V, 64, 256)
+    if args.init == "nnlayers":          # the output layer as nnlayers starts it: Xavier-uniform W, zero bias
+        torch.nn.init.xavier_uniform_(model.output.weight)
+        torch.nn.init.zeros_(model.output.bias)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     loss_function = torch.nn.CrossEntropyLoss()
     X, Y = torch.from_numpy(corpus.X), torch.from_numpy(corpus.Y)
@@ -83,7 +89,8 @@ def main(argv=None) -> int:
                   f"validation {curve[-1]['val_loss']:.4f} nats per character", flush=True)
     if args.log:
         with open(args.log, "w") as file:
-            json.dump({"model": "lstm", "framework": "PyTorch " + torch.__version__, "threads": int(args.threads),
+            json.dump({"model": "lstm", "framework": "PyTorch " + torch.__version__, "init": args.init,
+                       "threads": int(args.threads),
                        "data": "austen", "seed": args.seed, "batch_size": batch, "seq_len": 64, "embed": 64,
                        "hidden": 256, "lr": 2e-3, "clip": 1.0, "dtype": "float32", "val_rows": len(X_val),
                        "date": time.strftime("%Y-%m-%d"), "curve": curve}, file, indent=1)
