@@ -183,7 +183,7 @@ def gpu_tables(runs) -> list[str]:
 
 
 #: Training minutes and steps at which the text runs' validation losses are shown.
-TEXT_MINUTES = (1, 5, 10, 20, 30)
+TEXT_MINUTES = (1, 5, 10, 20)
 TEXT_STEPS = (500, 1000, 2000, 4000, 8000, 16000)
 
 
@@ -216,8 +216,10 @@ def text_tables(runs) -> list[str]:
                  f"{run['curve'][-1]['val_loss']:.3f} ({run['curve'][-1]['step']:,} steps)"] for _, run in text_runs]
     files = ", ".join(f"``{name}``" for name, _ in text_runs)
     return [f"Character models on the Austen corpus: validation loss (nats per character, the 5 % after the "
-            f"training text) after so many minutes of training (evaluation not counted), the last evaluation at "
-            f"or before each mark; every run on an otherwise idle machine. Files: {files}.", "",
+            f"training text) after so many minutes of training (evaluation not counted): the last evaluation at "
+            f"or before each mark, the first coming after ``--eval-every`` steps (500), before which the figure "
+            f"is the untrained model's. Each run at the thread count its row gives, two runs side by side on "
+            f"the two cores. Files: {files}.", "",
             *_table(["run", *(f"{minutes} min" for minutes in TEXT_MINUTES), "end"], by_time), "",
             "The same runs by optimizer steps (batches of the same windows in the same order for the same seed).", "",
             *_table(["run", *(f"{steps:,} steps" for steps in TEXT_STEPS), "end"], by_steps)]

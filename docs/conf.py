@@ -20,6 +20,11 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([os.environ["PYTHONPAT
                                                            if os.environ.get("PYTHONPATH") else []))
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The chapters' kernels compute with one BLAS thread unless the environment says otherwise: the chapters'
+# small products gain nothing from a second, and on a busy two-core machine OpenBLAS's spinning workers
+# make a training cell many times slower (the test suite runs the notebooks so too).
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 import nnlayers  # noqa: E402
 
