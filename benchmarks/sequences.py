@@ -35,17 +35,9 @@ def char_batch():
 def char_lstm_nnlayers():
     V, E, H, _, _ = CHAR_LSTM
     model = text.char_model("lstm", V, embed=E, hidden=H, rng=0, dtype=np.float32)
-    loss, optimizer = nl.SoftmaxCrossEntropy(), nl.Adam(model.parameters(), lr=LR)
-    X, Y = char_batch()
-    parameters = model.parameters()
-
-    def step():
-        loss.forward(model.forward(X), Y)
-        model.backward(loss.backward())
-        nl.clip_grad_norm(parameters, CLIP)
-        optimizer.step()
-        optimizer.zero_grad()
-    return step
+    from .steps import nnlayers_step        # here: steps imports this module for its cases
+    return nnlayers_step(model, nl.SoftmaxCrossEntropy(), *char_batch(), None,
+                         optimizer=nl.Adam(model.parameters(), lr=LR), clip=CLIP)
 
 
 if torch is not None:
@@ -97,15 +89,8 @@ def attention_block_nnlayers():
     """``nl.TransformerBlock`` (pre-norm, causal, MLP 4D with GELU), Euclidean loss, Adam (η = 10⁻³)."""
     _, _, D, heads = ATTENTION_BLOCK
     block = nl.TransformerBlock(D, heads, causal=True, rng=0, dtype=np.float32)
-    loss, optimizer = nl.EuclideanLoss(), nl.Adam(block.parameters(), lr=1e-3)
-    X, target = block_batch()
-
-    def step():
-        loss.forward(block.forward(X), target)
-        block.backward(loss.backward())
-        optimizer.step()
-        optimizer.zero_grad()
-    return step
+    from .steps import nnlayers_step
+    return nnlayers_step(block, nl.EuclideanLoss(), *block_batch(), None, optimizer=nl.Adam(block.parameters(), lr=1e-3))
 
 
 if torch is not None:

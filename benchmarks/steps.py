@@ -26,13 +26,17 @@ def batch(shape, size=BATCH):
     return rng.random((size, *shape), dtype=np.float32), rng.integers(0, 10, size)
 
 
-def nnlayers_step(model, loss, X, Y, lr, optimizer=None):
-    """One training step of the library, the derivation's loop (plain SGD unless ``optimizer``)."""
+def nnlayers_step(model, loss, X, Y, lr, optimizer=None, clip=None):
+    """One training step of the library, the derivation's loop (plain SGD unless ``optimizer``; the
+    gradient's norm clipped to ``clip`` before the update when given)."""
     optimizer = optimizer or nl.SGD(model.parameters(), lr=lr)
+    parameters = model.parameters()
 
     def step():
         loss.forward(model.forward(X), Y)
         model.backward(loss.backward())
+        if clip is not None:
+            nl.clip_grad_norm(parameters, clip)
         optimizer.step()
         optimizer.zero_grad()
     return step
